@@ -1,0 +1,189 @@
+//! Login, token refresh with rotation and reuse detection, logout, and the
+//! per-request check of an access token.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::model::{Claims, Rotation, Session, TokenKind, TokenLifetimes, TokenPair};
+use super::ports::{PasswordHasher, SessionRepository, TokenService};
+use crate::DomainError;
+use crate::clock::Clock;
+use crate::user::{LoginIdentifier, User, UserRepository};
+
+/// The one message for every failed login, so that it does not tell which part was wrong.
+const BAD_CREDENTIALS: &str = "incorrect email, username or password";
+/// The one message for every refused token.
+const INVALID_TOKEN: &str = "invalid or revoked token";
+
+/// Sessions and tokens.
+pub struct AuthService {
+    users: Arc<dyn UserRepository>,
+    sessions: Arc<dyn SessionRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    tokens: Arc<dyn TokenService>,
+    clock: Arc<dyn Clock>,
+    lifetimes: TokenLifetimes,
+}
+
+impl AuthService {
+    /// Wires the service to its ports.
+    pub fn new(
+        users: Arc<dyn UserRepository>,
+        sessions: Arc<dyn SessionRepository>,
+        hasher: Arc<dyn PasswordHasher>,
+        tokens: Arc<dyn TokenService>,
+        clock: Arc<dyn Clock>,
+        lifetimes: TokenLifetimes,
+    ) -> Self {
+        Self {
+            users,
+            sessions,
+            hasher,
+            tokens,
+            clock,
+            lifetimes,
+        }
+    }
+
+    /// Logs in by email or username and starts a new session. An unknown account
+    /// costs the same hashing work as a wrong password and gets the same error.
+    ///
+    /// # Errors
+    /// [`DomainError::Unauthorized`] for wrong credentials; [`DomainError::Forbidden`]
+    /// for an inactive account, only after a correct password.
+    pub async fn login(&self, identifier: &str, password: &str) -> Result<TokenPair, DomainError> {
+        let identifier = LoginIdentifier::parse(identifier);
+        let credentials = self.users.find_credentials(&identifier).await?;
+        let matches = self
+            .hasher
+            .verify(password, credentials.as_ref().map(|c| &c.password_hash))
+            .await?;
+        match credentials {
+            Some(credentials) if matches => {
+                if !credentials.user.is_active {
+                    return Err(DomainError::Forbidden("this account is inactive".into()));
+                }
+                self.start_session(&credentials.user).await
+            }
+            _ => Err(DomainError::Unauthorized(BAD_CREDENTIALS.into())),
+        }
+    }
+
+    /// Spends a refresh token for a new pair. A token that was already spent revokes
+    /// its whole session (someone else may hold a copy).
+    ///
+    /// # Errors
+    /// [`DomainError::Unauthorized`] for an invalid, expired, revoked or reused token,
+    /// or an access token.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, DomainError> {
+        let claims = self.tokens.verify(refresh_token, TokenKind::Refresh)?;
+        let now = self.clock.now();
+        let new_jti = Uuid::now_v7();
+        let expires_at = now + Duration::seconds(self.lifetimes.refresh_secs);
+        match self
+            .sessions
+            .rotate(claims.sid, claims.jti, new_jti, expires_at, now)
+            .await?
+        {
+            Rotation::Rotated(session) if session.user_id == claims.sub => {
+                self.issue_pair(session.user_id, session.id, new_jti, now)
+            }
+            Rotation::ReuseDetected => Err(DomainError::Unauthorized(
+                "refresh token was already used; the session has been revoked".into(),
+            )),
+            Rotation::Rotated(_) | Rotation::Rejected => {
+                Err(DomainError::Unauthorized(INVALID_TOKEN.into()))
+            }
+        }
+    }
+
+    /// Ends the session a refresh token belongs to. Any string is accepted: logging
+    /// out twice, or with garbage, is not an error.
+    ///
+    /// # Errors
+    /// [`DomainError::Unexpected`] on storage failure only.
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), DomainError> {
+        match self.tokens.verify(refresh_token, TokenKind::Refresh) {
+            Ok(claims) => self.sessions.revoke(claims.sid, self.clock.now()).await,
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Ends every session of a user, killing all their refresh and access tokens.
+    ///
+    /// # Errors
+    /// [`DomainError::Unexpected`] on storage failure.
+    pub async fn logout_everywhere(&self, user_id: Uuid) -> Result<(), DomainError> {
+        self.sessions.revoke_all(user_id, self.clock.now()).await
+    }
+
+    /// Who an access token belongs to, read fresh from storage (role included) in one
+    /// lookup: the token's session must still be live and its user active.
+    ///
+    /// # Errors
+    /// [`DomainError::Unauthorized`] for an invalid, expired or revoked token, a
+    /// refresh token, or a deleted or inactive user.
+    pub async fn authenticate(&self, access_token: &str) -> Result<User, DomainError> {
+        let claims = self.tokens.verify(access_token, TokenKind::Access)?;
+        match self.sessions.find_session_user(claims.sid).await? {
+            Some(user) if user.id == claims.sub && user.is_active => Ok(user),
+            _ => Err(DomainError::Unauthorized(INVALID_TOKEN.into())),
+        }
+    }
+
+    /// Deletes expired and revoked sessions; returns how many (the background job).
+    ///
+    /// # Errors
+    /// [`DomainError::Unexpected`] on storage failure.
+    pub async fn purge_sessions(&self) -> Result<u64, DomainError> {
+        self.sessions.purge(self.clock.now()).await
+    }
+
+    async fn start_session(&self, user: &User) -> Result<TokenPair, DomainError> {
+        let now = self.clock.now();
+        let session = Session {
+            id: Uuid::now_v7(),
+            user_id: user.id,
+            refresh_jti: Uuid::now_v7(),
+            created_at: now,
+            expires_at: now + Duration::seconds(self.lifetimes.refresh_secs),
+            revoked_at: None,
+        };
+        self.sessions.insert(&session).await?;
+        self.issue_pair(user.id, session.id, session.refresh_jti, now)
+    }
+
+    fn issue_pair(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        refresh_jti: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair, DomainError> {
+        let iat = now.timestamp();
+        let access = Claims {
+            sub: user_id,
+            sid: session_id,
+            jti: Uuid::now_v7(),
+            kind: TokenKind::Access,
+            iat,
+            exp: iat + self.lifetimes.access_secs,
+        };
+        let refresh = Claims {
+            sub: user_id,
+            sid: session_id,
+            jti: refresh_jti,
+            kind: TokenKind::Refresh,
+            iat,
+            exp: iat + self.lifetimes.refresh_secs,
+        };
+        Ok(TokenPair {
+            access_token: self.tokens.issue(&access)?,
+            refresh_token: self.tokens.issue(&refresh)?,
+            expires_in: self.lifetimes.access_secs,
+            refresh_expires_in: self.lifetimes.refresh_secs,
+        })
+    }
+}

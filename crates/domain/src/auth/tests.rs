@@ -1,0 +1,1 @@
+//! Unit tests of the auth rules, against mockall mocks of the ports.

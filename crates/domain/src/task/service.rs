@@ -1,0 +1,394 @@
+//! Task rules: ownership, defaults, status/completion, and optimistic concurrency.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::model::{Description, Priority, Task, TaskFilter, TaskSort, TaskStatus, Title};
+use super::ports::TaskRepository;
+use crate::DomainError;
+use crate::clock::Clock;
+use crate::page::{Page, PageRequest};
+use crate::user::{User, UserRepository};
+
+/// How often a write without `If-Match` re-reads and retries after losing a race.
+/// Each lost race means another writer succeeded, so this bounds only pathological
+/// contention; past it the client gets a 409 and may retry.
+const MAX_WRITE_ATTEMPTS: usize = 32;
+
+/// Which tasks a request addresses: all the actor may see, or one user's
+/// (`/users/{user_id}/tasks…`, where the owner is fixed for admins too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskScope {
+    /// The actor's own tasks, or every task for an admin.
+    Visible,
+    /// Only this user's tasks; the actor must be that user or an admin.
+    OwnedBy(Uuid),
+}
+
+/// An `If-Match` precondition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// `*`: the task must exist.
+    Any,
+    /// One of these versions (values that are no version never match).
+    Versions(Vec<i64>),
+}
+
+impl Precondition {
+    fn holds_for(&self, version: i64) -> bool {
+        match self {
+            Precondition::Any => true,
+            Precondition::Versions(versions) => versions.contains(&version),
+        }
+    }
+}
+
+/// The status a request asks for, from `status` and/or `completed`, which must agree
+/// when both are sent. `completed: true` means `done`, `completed: false` means `todo`
+/// (or the given non-done status).
+///
+/// # Errors
+/// [`DomainError::Validation`] on `completed` when it contradicts `status`.
+pub fn resolve_status(status: Option<TaskStatus>, completed: Option<bool>) -> Result<Option<TaskStatus>, DomainError> {
+    match (status, completed) {
+        (Some(status), Some(completed)) if (status == TaskStatus::Done) != completed => Err(
+            DomainError::invalid("completed", "contradicts status: completed is true exactly when status is done"),
+        ),
+        (Some(status), _) => Ok(Some(status)),
+        (None, Some(true)) => Ok(Some(TaskStatus::Done)),
+        (None, Some(false)) => Ok(Some(TaskStatus::Todo)),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A whole task as a client states it (create and PUT); absent fields are defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskDraft {
+    /// Required.
+    pub title: Title,
+    /// Default none.
+    pub description: Option<Description>,
+    /// Default `todo`.
+    pub status: TaskStatus,
+    /// Default `medium`.
+    pub priority: Priority,
+    /// Default none.
+    pub due_date: Option<DateTime<Utc>>,
+    /// Default: the actor (create) or unchanged (PUT).
+    pub owner_id: Option<Uuid>,
+}
+
+impl TaskDraft {
+    /// A draft with only a title; everything else at its default.
+    pub fn new(title: Title) -> Self {
+        Self {
+            title,
+            description: None,
+            status: TaskStatus::Todo,
+            priority: Priority::Medium,
+            due_date: None,
+            owner_id: None,
+        }
+    }
+}
+
+/// A partial change (PATCH). `None` leaves a field alone; `Some(None)` clears a nullable one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskPatch {
+    /// New title.
+    pub title: Option<Title>,
+    /// New description or `Some(None)` to clear it.
+    pub description: Option<Option<Description>>,
+    /// New status (already reconciled with `completed`).
+    pub status: Option<TaskStatus>,
+    /// New priority.
+    pub priority: Option<Priority>,
+    /// New due date or `Some(None)` to clear it.
+    pub due_date: Option<Option<DateTime<Utc>>>,
+    /// New owner (admins only, unless it is the actor).
+    pub owner_id: Option<Uuid>,
+}
+
+/// Tasks and who may touch them.
+pub struct TaskService {
+    tasks: Arc<dyn TaskRepository>,
+    users: Arc<dyn UserRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+impl TaskService {
+    /// Wires the service to its ports.
+    pub fn new(tasks: Arc<dyn TaskRepository>, users: Arc<dyn UserRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self { tasks, users, clock }
+    }
+
+    /// Creates a task. The owner is the scope's user, else `draft.owner_id`, else the actor.
+    ///
+    /// # Errors
+    /// [`DomainError::Forbidden`] for a non-admin creating for someone else or outside
+    /// their scope; [`DomainError::Validation`] on `owner_id` for an owner that does not
+    /// exist or contradicts the scope; [`DomainError::NotFound`] for a scoped user that
+    /// does not exist.
+    pub async fn create(&self, actor: &User, scope: TaskScope, draft: TaskDraft) -> Result<Task, DomainError> {
+        check_scope(actor, scope)?;
+        if let Some(owner) = draft.owner_id {
+            check_owner_change(actor, owner)?;
+        }
+        let owner_id = match (scope, draft.owner_id) {
+            (TaskScope::OwnedBy(user_id), Some(owner)) if owner != user_id => {
+                return Err(DomainError::invalid("owner_id", "must equal the user_id of the path"));
+            }
+            (TaskScope::OwnedBy(user_id), _) => user_id,
+            (TaskScope::Visible, owner) => owner.unwrap_or(actor.id),
+        };
+        let now = self.clock.now();
+        let mut task = Task {
+            id: Uuid::now_v7(),
+            owner_id,
+            title: draft.title,
+            description: draft.description,
+            status: TaskStatus::Todo,
+            priority: draft.priority,
+            due_date: draft.due_date,
+            completed_at: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        task.set_status(draft.status, now);
+        match self.tasks.insert(&task).await {
+            Ok(()) => Ok(task),
+            Err(DomainError::NotFound(_)) => Err(match scope {
+                TaskScope::OwnedBy(user_id) => DomainError::NotFound(format!("user {user_id} not found")),
+                TaskScope::Visible => DomainError::invalid("owner_id", "no such user"),
+            }),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// One task the actor may see in this scope.
+    ///
+    /// # Errors
+    /// [`DomainError::Forbidden`] outside the actor's scope; [`DomainError::NotFound`]
+    /// when the task does not exist or is not visible (another user's task is "not found").
+    pub async fn get(&self, actor: &User, scope: TaskScope, id: Uuid) -> Result<Task, DomainError> {
+        check_scope(actor, scope)?;
+        self.find_visible(actor, scope, id).await
+    }
+
+    /// A page of the tasks the actor may see in this scope.
+    ///
+    /// # Errors
+    /// [`DomainError::Forbidden`] for a non-admin asking for another owner or scope;
+    /// [`DomainError::Validation`] on `owner_id` when it contradicts the scope.
+    pub async fn list(
+        &self,
+        actor: &User,
+        scope: TaskScope,
+        mut filter: TaskFilter,
+        sort: TaskSort,
+        page: PageRequest,
+    ) -> Result<Page<Task>, DomainError> {
+        check_scope(actor, scope)?;
+        filter.owner_id = match (scope, filter.owner_id) {
+            (TaskScope::OwnedBy(user_id), Some(owner)) if owner != user_id => {
+                return Err(DomainError::invalid("owner_id", "must equal the user_id of the path"));
+            }
+            (TaskScope::OwnedBy(user_id), _) => Some(user_id),
+            (TaskScope::Visible, Some(owner)) if owner != actor.id && !actor.is_admin() => {
+                return Err(DomainError::Forbidden("only an admin may list other users' tasks".into()));
+            }
+            (TaskScope::Visible, owner) if actor.is_admin() => owner,
+            (TaskScope::Visible, _) => Some(actor.id),
+        };
+        self.tasks.list(&filter, sort, page).await
+    }
+
+    /// Full replace (PUT): absent optional fields return to their defaults.
+    ///
+    /// # Errors
+    /// As [`TaskService::get`], plus [`DomainError::PreconditionFailed`] for a stale
+    /// `If-Match`, [`DomainError::Forbidden`] for a reassignment by a non-admin.
+    pub async fn replace(
+        &self,
+        actor: &User,
+        scope: TaskScope,
+        id: Uuid,
+        precondition: Option<Precondition>,
+        draft: TaskDraft,
+    ) -> Result<Task, DomainError> {
+        self.modify(actor, scope, id, precondition, draft.owner_id, |task, now| {
+            task.title = draft.title.clone();
+            task.description = draft.description.clone();
+            task.priority = draft.priority;
+            task.due_date = draft.due_date;
+            task.set_status(draft.status, now);
+        })
+        .await
+    }
+
+    /// Partial update (PATCH).
+    ///
+    /// # Errors
+    /// As [`TaskService::replace`].
+    pub async fn patch(
+        &self,
+        actor: &User,
+        scope: TaskScope,
+        id: Uuid,
+        precondition: Option<Precondition>,
+        patch: TaskPatch,
+    ) -> Result<Task, DomainError> {
+        self.modify(actor, scope, id, precondition, patch.owner_id, |task, now| {
+            if let Some(title) = &patch.title {
+                task.title = title.clone();
+            }
+            if let Some(description) = &patch.description {
+                task.description = description.clone();
+            }
+            if let Some(priority) = patch.priority {
+                task.priority = priority;
+            }
+            if let Some(due_date) = patch.due_date {
+                task.due_date = due_date;
+            }
+            if let Some(status) = patch.status {
+                task.set_status(status, now);
+            }
+        })
+        .await
+    }
+
+    /// Toggles completion: `done` → `todo`, anything else → `done`.
+    ///
+    /// # Errors
+    /// As [`TaskService::replace`].
+    pub async fn toggle_complete(
+        &self,
+        actor: &User,
+        scope: TaskScope,
+        id: Uuid,
+        precondition: Option<Precondition>,
+    ) -> Result<Task, DomainError> {
+        self.modify(actor, scope, id, precondition, None, |task, now| {
+            let next = if task.completed() { TaskStatus::Todo } else { TaskStatus::Done };
+            task.set_status(next, now);
+        })
+        .await
+    }
+
+    /// Deletes a task. Of parallel deletes exactly one succeeds; the rest find nothing.
+    ///
+    /// # Errors
+    /// As [`TaskService::get`], plus [`DomainError::PreconditionFailed`] for a stale `If-Match`.
+    pub async fn delete(
+        &self,
+        actor: &User,
+        scope: TaskScope,
+        id: Uuid,
+        precondition: Option<Precondition>,
+    ) -> Result<(), DomainError> {
+        check_scope(actor, scope)?;
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let task = self.find_visible(actor, scope, id).await?;
+            let expected = match &precondition {
+                None => None,
+                Some(p) if p.holds_for(task.version) => Some(task.version),
+                Some(_) => return Err(stale(id)),
+            };
+            match self.tasks.delete(id, expected).await {
+                Err(DomainError::PreconditionFailed(_)) if precondition == Some(Precondition::Any) => continue,
+                Err(DomainError::PreconditionFailed(_)) => return Err(stale(id)),
+                Err(DomainError::NotFound(_)) => return Err(task_not_found(id)),
+                other => return other,
+            }
+        }
+        Err(too_busy(id))
+    }
+
+    /// Read, check, change, and write conditionally on the version read. Without a
+    /// precondition (or with `*`) a lost race re-reads and applies the change again,
+    /// so concurrent toggles serialise instead of overwriting each other.
+    async fn modify(
+        &self,
+        actor: &User,
+        scope: TaskScope,
+        id: Uuid,
+        precondition: Option<Precondition>,
+        new_owner: Option<Uuid>,
+        change: impl Fn(&mut Task, DateTime<Utc>),
+    ) -> Result<Task, DomainError> {
+        check_scope(actor, scope)?;
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let current = self.find_visible(actor, scope, id).await?;
+            if precondition.as_ref().is_some_and(|p| !p.holds_for(current.version)) {
+                return Err(stale(id));
+            }
+            let mut task = current.clone();
+            if let Some(owner) = new_owner.filter(|owner| *owner != current.owner_id) {
+                check_owner_change(actor, owner)?;
+                if self.users.find_by_id(owner).await?.is_none() {
+                    return Err(DomainError::invalid("owner_id", "no such user"));
+                }
+                task.owner_id = owner;
+            }
+            let now = self.clock.now();
+            change(&mut task, now);
+            task.version = current.version + 1;
+            task.updated_at = now;
+            match self.tasks.update(&task, current.version).await {
+                Ok(()) => return Ok(task),
+                Err(DomainError::PreconditionFailed(_)) if precondition.is_none() || precondition == Some(Precondition::Any) => continue,
+                Err(DomainError::PreconditionFailed(_)) => return Err(stale(id)),
+                Err(DomainError::NotFound(_)) => return Err(task_not_found(id)),
+                Err(other) => return Err(other),
+            }
+        }
+        Err(too_busy(id))
+    }
+
+    /// The task, if it exists and the actor may see it in this scope.
+    async fn find_visible(&self, actor: &User, scope: TaskScope, id: Uuid) -> Result<Task, DomainError> {
+        let visible = |task: &Task| match scope {
+            TaskScope::OwnedBy(user_id) => task.owner_id == user_id,
+            TaskScope::Visible => actor.is_admin() || task.owner_id == actor.id,
+        };
+        match self.tasks.find_by_id(id).await? {
+            Some(task) if visible(&task) => Ok(task),
+            _ => Err(task_not_found(id)),
+        }
+    }
+}
+
+/// The actor must be the scoped user or an admin.
+fn check_scope(actor: &User, scope: TaskScope) -> Result<(), DomainError> {
+    match scope {
+        TaskScope::OwnedBy(user_id) if user_id != actor.id && !actor.is_admin() => {
+            Err(DomainError::Forbidden("you may only access your own tasks".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Only admins may give a task to someone else.
+fn check_owner_change(actor: &User, owner: Uuid) -> Result<(), DomainError> {
+    if owner == actor.id || actor.is_admin() {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden("only an admin may assign a task to another user".into()))
+    }
+}
+
+fn task_not_found(id: Uuid) -> DomainError {
+    DomainError::NotFound(format!("task {id} not found"))
+}
+
+fn stale(id: Uuid) -> DomainError {
+    DomainError::PreconditionFailed(format!("task {id} has changed; If-Match does not match its current version"))
+}
+
+fn too_busy(id: Uuid) -> DomainError {
+    DomainError::Conflict(format!("task {id} is being changed concurrently; retry"))
+}

@@ -1,0 +1,1 @@
+//! Unit tests of cross-cutting domain pieces (errors, pages, clock).

@@ -1,0 +1,80 @@
+//! What the user service needs from storage.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::model::{LoginIdentifier, PasswordHash, SessionEffect, User, UserCredentials, UserFilter};
+use crate::DomainError;
+use crate::page::{Page, PageRequest};
+
+/// Persistent storage of users.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Stores a new user with their password hash.
+    ///
+    /// # Errors
+    /// [`DomainError::Conflict`] when the email or the username (case-insensitively)
+    /// is taken, also when a concurrent insert wins the race; [`DomainError::Unexpected`]
+    /// on storage failure.
+    async fn insert(&self, user: &User, password_hash: &PasswordHash) -> Result<(), DomainError>;
+
+    /// The user with this id.
+    ///
+    /// # Errors
+    /// [`DomainError::Unexpected`] on storage failure; absence is `Ok(None)`.
+    async fn find_by_id(&self, id: Uuid) -> Result<Option<User>, DomainError>;
+
+    /// The user with this email.
+    ///
+    /// # Errors
+    /// [`DomainError::Unexpected`] on storage failure; absence is `Ok(None)`.
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, DomainError>;
+
+    /// The user a login identifier names, with the password hash.
+    ///
+    /// # Errors
+    /// [`DomainError::Unexpected`] on storage failure; absence is `Ok(None)`.
+    async fn find_credentials(
+        &self,
+        identifier: &LoginIdentifier,
+    ) -> Result<Option<UserCredentials>, DomainError>;
+
+    /// The password hash of a user, to check a `current_password`.
+    ///
+    /// # Errors
+    /// [`DomainError::Unexpected`] on storage failure; absence is `Ok(None)`.
+    async fn password_hash(&self, id: Uuid) -> Result<Option<PasswordHash>, DomainError>;
+
+    /// A page of users matching `filter`, newest first (`created_at` descending, ties by id descending).
+    ///
+    /// # Errors
+    /// [`DomainError::Unexpected`] on storage failure.
+    async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, DomainError>;
+
+    /// Writes every field of `user` (found by `user.id`), optionally a new password
+    /// hash, and applies `sessions` — all in one transaction. When the stored user is
+    /// an active admin and `user` is not, the transaction first makes sure another
+    /// active admin exists (locking so that concurrent demotions cannot both pass).
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] when no such user exists; [`DomainError::Conflict`]
+    /// for the last active admin, or a taken email/username;
+    /// [`DomainError::Unexpected`] on storage failure.
+    async fn update(
+        &self,
+        user: &User,
+        password_hash: Option<PasswordHash>,
+        sessions: SessionEffect,
+        now: DateTime<Utc>,
+    ) -> Result<User, DomainError>;
+
+    /// Deletes a user with all their tasks and sessions in one transaction, after
+    /// checking (locked, in that transaction) that they are not the last active admin.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] when no such user exists; [`DomainError::Conflict`]
+    /// for the last active admin; [`DomainError::Unexpected`] on storage failure.
+    async fn delete(&self, id: Uuid) -> Result<(), DomainError>;
+}

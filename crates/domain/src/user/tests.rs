@@ -1,0 +1,1 @@
+//! Unit tests of the user rules, against mockall mocks of the ports.

@@ -1,0 +1,24 @@
+//! Taskforge's schema, as sea-orm-migration migrations: one file per change, named
+//! `mYYYYMMDD_HHMMSS_verb_noun.rs`, written with sea-query's schema builders (never
+//! with entities, so an old migration keeps meaning what it meant when it shipped).
+//! Every migration runs identically on SQLite and PostgreSQL and has a working `down`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_users;
+mod m20261125_000002_create_tasks;
+mod m20261125_000003_create_sessions;
+
+/// Runs Taskforge's migrations in order (`Migrator::up(&db, None)` applies all pending).
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_create_users::Migration),
+            Box::new(m20261125_000002_create_tasks::Migration),
+            Box::new(m20261125_000003_create_sessions::Migration),
+        ]
+    }
+}
