@@ -1,0 +1,52 @@
+//! The bearer-token extractor: who is calling, read fresh from storage.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use taskforge_domain::DomainError;
+use taskforge_domain::user::User;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The authenticated caller of a route.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub User);
+
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
+/// Authenticates a request by its bearer token: 401 without one (`WWW-Authenticate:
+/// Bearer`) or with a bad one (`error="invalid_token"`).
+///
+/// # Errors
+/// As above; 500 on storage failure.
+pub async fn authenticate_request(req: &HttpRequest) -> Result<User, ApiError> {
+    let Some(token) = bearer_token(req) else {
+        return Err(ApiError::unauthorized("a bearer access token is required", false));
+    };
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Err(ApiError::internal("application state is not configured"));
+    };
+    match state.auth.authenticate(&token).await {
+        Ok(user) => Ok(user),
+        Err(DomainError::Unauthorized(detail)) => Err(ApiError::unauthorized(detail, true)),
+        Err(other) => Err(other.into()),
+    }
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { authenticate_request(&req).await.map(Authenticated) })
+    }
+}

@@ -1,0 +1,150 @@
+//! `JsonBody<T>`: a JSON request body, with the contract's statuses instead of
+//! actix's plain-text 400s: wrong content type 415, too large 413, empty or
+//! malformed 400, and well-formed JSON of the wrong shape 422 naming the field.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use taskforge_domain::FieldError;
+
+use crate::error::{ApiError, ErrorCode};
+
+/// A deserialised JSON body.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+/// Whether a request declares a JSON body (`application/json` or `application/*+json`).
+pub fn is_json(req: &HttpRequest) -> Option<bool> {
+    let content_type = req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    Some(essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")))
+}
+
+/// Reads the body within the configured limit (`PayloadConfig`).
+pub async fn read_body(req: &HttpRequest, payload: &mut Payload) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, payload).await.map_err(|err| {
+        if err.as_response_error().status_code().as_u16() == 413 {
+            ApiError::new(ErrorCode::PayloadTooLarge, "the request body exceeds the size limit")
+        } else {
+            ApiError::new(ErrorCode::BadRequest, "the request body could not be read")
+        }
+    })
+}
+
+impl<T: DeserializeOwned> JsonBody<T> {
+    /// Reads and parses the body of `req` from `payload`.
+    ///
+    /// # Errors
+    /// 415, 413, 400 or 422 as described on the type.
+    pub async fn from_payload(req: &HttpRequest, payload: &mut Payload) -> Result<Self, ApiError> {
+        let declared = is_json(req);
+        if declared == Some(false) {
+            return Err(unsupported_media_type());
+        }
+        let body = read_body(req, payload).await?;
+        if declared.is_none() && !body.is_empty() {
+            return Err(unsupported_media_type());
+        }
+        parse_json(&body).map(JsonBody)
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move { Self::from_payload(&req, &mut payload).await })
+    }
+}
+
+fn unsupported_media_type() -> ApiError {
+    ApiError::new(
+        ErrorCode::UnsupportedMediaType,
+        "the request body must be sent as Content-Type: application/json",
+    )
+}
+
+/// Parses bytes as JSON (400 when empty or malformed), then as `T` (422 naming the field).
+///
+/// # Errors
+/// As above.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(ErrorCode::BadRequest, "the request body is empty; JSON was expected"));
+    }
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|err| ApiError::new(ErrorCode::BadRequest, format!("malformed JSON: {err}")))?;
+    if !value.is_object() {
+        return Err(ApiError::validation(vec![FieldError::new("body", "must be a JSON object")]));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let message = err.inner().to_string();
+        ApiError::validation(vec![field_error(&path, &message)])
+    })
+}
+
+/// Names the field of a serde error: its path, or for errors raised on the object
+/// itself (missing or unknown key) the key quoted in the message.
+pub(crate) fn field_error(path: &str, message: &str) -> FieldError {
+    let quoted = message.split('`').nth(1).filter(|_| {
+        message.starts_with("missing field") || message.starts_with("unknown field")
+    });
+    // For a missing key serde reports the enclosing object's path; for an unknown
+    // key, the key's own path.
+    let field = match (path, quoted) {
+        (".", Some(key)) => key.to_owned(),
+        (".", None) => "body".to_owned(),
+        (path, Some(key)) if message.starts_with("missing field") => format!("{path}.{key}"),
+        (path, _) => path.to_owned(),
+    };
+    let message = if message.starts_with("unknown field") {
+        "is not a known field".to_owned()
+    } else if message.starts_with("missing field") {
+        "is required".to_owned()
+    } else {
+        message.to_owned()
+    };
+    FieldError::new(field, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        title: String,
+        count: Option<u8>,
+    }
+
+    fn field_of(body: &str) -> (u16, Vec<String>) {
+        let err = parse_json::<Body>(body.as_bytes()).unwrap_err();
+        let fields = err.problem().errors.iter().map(|e| e.field.clone()).collect();
+        (err.problem().code.status().as_u16(), fields)
+    }
+
+    #[test]
+    fn missing_unknown_and_mistyped_keys_are_named() {
+        assert_eq!(field_of("{}"), (422, vec!["title".to_owned()]));
+        assert_eq!(field_of(r#"{"title":"a","x":1}"#), (422, vec!["x".to_owned()]));
+        assert_eq!(field_of(r#"{"title":5}"#), (422, vec!["title".to_owned()]));
+        assert_eq!(field_of(r#"{"title":"a","count":300}"#), (422, vec!["count".to_owned()]));
+        assert_eq!(field_of("[1]"), (422, vec!["body".to_owned()]));
+    }
+
+    #[test]
+    fn empty_and_malformed_bodies_are_bad_requests() {
+        assert_eq!(field_of("").0, 400);
+        assert_eq!(field_of("  ").0, 400);
+        assert_eq!(field_of("{\"title\":").0, 400);
+    }
+}

@@ -1,0 +1,5 @@
+//! Cross-cutting HTTP behaviour wrapped around every route.
+
+pub mod problem;
+pub mod request_context;
+pub mod security_headers;

@@ -1,0 +1,73 @@
+//! Request ids and the access log: one id per request (the client's `X-Request-ID` when
+//! it is 1–128 visible ASCII characters, else a fresh UUID), carried by a tracing span
+//! over the whole request and echoed in the response; one log line per request.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::error::InternalCause;
+
+/// The `X-Request-ID` header.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What the rest of the request needs to know about itself.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The request id.
+    pub id: String,
+    /// The path as the client sent it (before trailing-slash normalisation).
+    pub path: String,
+}
+
+/// The route label of requests that matched no route, so that scanners cannot blow up
+/// log and metric cardinality.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+fn client_request_id(req: &ServiceRequest) -> Option<String> {
+    let value = req.headers().get(&REQUEST_ID)?.to_str().ok()?;
+    let valid = (1..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
+    valid.then(|| value.to_owned())
+}
+
+/// The outermost middleware: assigns the request id, logs the request once it is done.
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let id = client_request_id(&req).unwrap_or_else(|| Uuid::now_v7().to_string());
+    let method = req.method().clone();
+    req.extensions_mut().insert(RequestContext {
+        id: id.clone(),
+        path: req.path().to_owned(),
+    });
+    let span = tracing::info_span!("request", request_id = %id);
+    // No clone of the request may be held across `next.call`: NormalizePath rewrites
+    // the path in place and needs the only reference.
+    let mut res = next.call(req).instrument(span.clone()).await?.map_into_boxed_body();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, value);
+    }
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
+    let status = res.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let _entered = span.enter();
+    match res.response().extensions().get::<InternalCause>() {
+        Some(cause) => tracing::error!(
+            method = %method, route = %route, status, latency_ms, cause = %cause.0,
+            "request failed"
+        ),
+        None => tracing::info!(method = %method, route = %route, status, latency_ms, "request"),
+    }
+    Ok(res)
+}

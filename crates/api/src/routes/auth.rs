@@ -1,0 +1,145 @@
+//! `/api/v1/auth`: register (alias signup), login (JSON or OAuth2 form), refresh,
+//! logout — and the deprecated compatibility paths. Every response of these routes,
+//! errors included, carries `Cache-Control: no-store`.
+
+use actix_web::http::header;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{HttpRequest, HttpResponse, web};
+use taskforge_domain::DomainError;
+use taskforge_domain::user::NewAccount;
+
+use crate::dto::auth::{LoginBody, LoginForm, RefreshBody, TokenResponse};
+use crate::dto::user::{RegisterBody, UserResponse};
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::json::{field_error, is_json, read_body};
+use crate::extract::{JsonBody, QueryParams, authenticate_request, parse_json};
+use crate::rate_limit::{RateLimits, register_limited};
+use crate::routes::created;
+use crate::state::AppState;
+
+/// `POST /register`: 201 + the user + `Location`. `is_admin: true` needs an admin's token.
+pub async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: JsonBody<RegisterBody>,
+) -> Result<HttpResponse, ApiError> {
+    // `Authorization` is ignored unless an admin account is asked for.
+    let caller = if body.0.is_admin == Some(true) {
+        Some(authenticate_request(&req).await?)
+    } else {
+        None
+    };
+    let account = NewAccount::try_from(body.0)?;
+    let user = state.users.register(account, caller.as_ref()).await?;
+    Ok(created(&format!("/api/v1/users/{}", user.id), &UserResponse::from(user)))
+}
+
+/// `POST /login`: JSON `{email|username, password}` or the OAuth2 password form.
+pub async fn login(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    if !is_form && is_json(&req) != Some(true) {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send application/json or application/x-www-form-urlencoded",
+        ));
+    }
+    let body = read_body(&req, &mut payload.into_inner()).await?;
+    let (identifier, password) = if is_form {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::new(ErrorCode::BadRequest, "the request body is empty"));
+        }
+        let form: LoginForm = serde_urlencoded::from_bytes(&body)
+            .map_err(|err| ApiError::validation(vec![field_error(".", &err.to_string())]))?;
+        (form.username, form.password)
+    } else {
+        let login: LoginBody = parse_json(&body)?;
+        let identifier = login.email.or(login.username).ok_or_else(|| {
+            ApiError::from(DomainError::invalid("email", "email or username is required"))
+        })?;
+        (identifier, login.password)
+    };
+    let pair = state.auth.login(&identifier, &password).await?;
+    Ok(HttpResponse::Ok().json(TokenResponse::from(pair)))
+}
+
+/// A refused refresh token is an invalid token, for `WWW-Authenticate`.
+fn token_error(err: DomainError) -> ApiError {
+    match err {
+        DomainError::Unauthorized(detail) => ApiError::unauthorized(detail, true),
+        other => other.into(),
+    }
+}
+
+/// `POST /refresh`: spends the refresh token for a new pair.
+pub async fn refresh(state: web::Data<AppState>, body: JsonBody<RefreshBody>) -> Result<HttpResponse, ApiError> {
+    let pair = state.auth.refresh(&body.0.refresh_token).await.map_err(token_error)?;
+    Ok(HttpResponse::Ok().json(TokenResponse::from(pair)))
+}
+
+/// `POST /logout`: 204 for any refresh token string; `?all=true` with a bearer token
+/// ends every session of the bearer's user (the body may then be omitted).
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    mut query: QueryParams,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let all = query.bool("all").unwrap_or(false);
+    query.finish()?;
+    let mut payload = payload.into_inner();
+    if all {
+        let user = authenticate_request(&req).await?;
+        let body = read_body(&req, &mut payload).await?;
+        if !body.iter().all(u8::is_ascii_whitespace) {
+            let parsed: RefreshBody = parse_json(&body)?;
+            state.auth.logout(&parsed.refresh_token).await?;
+        }
+        state.auth.logout_everywhere(user.id).await?;
+    } else {
+        let body = JsonBody::<RefreshBody>::from_payload(&req, &mut payload).await?;
+        state.auth.logout(&body.0.refresh_token).await?;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The auth routes of one scope, each group behind its limiter.
+fn auth_group(limits: &RateLimits, register_paths: &'static [&'static str], with_session_routes: bool) -> impl FnOnce(&mut web::ServiceConfig) {
+    let limits = limits.clone();
+    move |cfg: &mut web::ServiceConfig| {
+        for path in register_paths {
+            register_limited(cfg, &limits.register, web::resource(*path).route(web::post().to(register)));
+        }
+        register_limited(cfg, &limits.login, web::resource("/login").route(web::post().to(login)));
+        if with_session_routes {
+            register_limited(cfg, &limits.refresh, web::resource("/refresh").route(web::post().to(refresh)));
+            register_limited(cfg, &limits.logout, web::resource("/logout").route(web::post().to(logout)));
+        }
+    }
+}
+
+/// Registers `/api/v1/auth/*` and the compatibility paths, all with `Cache-Control: no-store`.
+pub fn configure(limits: &RateLimits) -> impl FnOnce(&mut web::ServiceConfig) {
+    let limits = limits.clone();
+    move |cfg: &mut web::ServiceConfig| {
+        let no_store = || DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store"));
+        cfg.service(
+            web::scope("/api/v1/auth")
+                .wrap(no_store())
+                .configure(auth_group(&limits, &["/register", "/signup"], true)),
+        )
+        .service(
+            web::scope("/api/auth")
+                .wrap(no_store())
+                .configure(auth_group(&limits, &["/signup"], false)),
+        )
+        .service(
+            web::scope("/auth")
+                .wrap(no_store())
+                .configure(auth_group(&limits, &["/register"], false)),
+        );
+    }
+}

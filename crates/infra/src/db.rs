@@ -1,0 +1,60 @@
+//! Opening the database pool, tuned for the backend the URL names.
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::SqliteJournalMode;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+/// How long PostgreSQL gets to open a connection, and a request to wait for a free one.
+const POSTGRES_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a SQLite statement waits for another process's write lock (e.g. a
+/// `taskforge migrate` running beside the server).
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for SQLite's single connection. Longer than PostgreSQL's:
+/// every request queues for that one connection, so a burst legitimately waits.
+const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connects to `url` (`postgres://...`, `sqlite://path?mode=rwc`, `sqlite::memory:`).
+///
+/// PostgreSQL gets a pool of `max_connections`. SQLite always gets exactly one
+/// connection, whatever `max_connections` says: SQLite serialises writers anyway, and
+/// with one connection every multi-statement transaction (the last-admin check,
+/// refresh-token rotation) runs alone, so it is race-free without `BEGIN IMMEDIATE`
+/// and never fails with `database is locked`. The connection is never recycled, which
+/// also keeps a `sqlite::memory:` database alive for the life of the pool.
+///
+/// # Errors
+/// The [`DbErr`] of a failed connection.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url);
+    // Statements are not logged: they could carry personal data, and request logs
+    // already say what happened.
+    options.sqlx_logging(false);
+    if is_sqlite(url) {
+        options
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(SQLITE_ACQUIRE_TIMEOUT)
+            .map_sqlx_sqlite_opts(|sqlite| {
+                sqlite
+                    // Readers do not block the writer (matters for other processes).
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    // Cascades and owner checks behave as on PostgreSQL.
+                    .foreign_keys(true)
+                    .create_if_missing(true)
+            });
+    } else {
+        options
+            .max_connections(max_connections.max(1))
+            .connect_timeout(POSTGRES_TIMEOUT)
+            .acquire_timeout(POSTGRES_TIMEOUT);
+    }
+    Database::connect(options).await
+}
+
+fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}

@@ -1,0 +1,7 @@
+//! SeaORM entities: the tables as the adapters see them. Private to this crate — the
+//! repositories map them to and from domain types, so nothing outside `infra` ever
+//! depends on a column layout.
+
+pub(crate) mod session;
+pub(crate) mod task;
+pub(crate) mod user;

@@ -1,0 +1,263 @@
+//! HMAC-signed JWTs, as the domain's [`TokenService`] port.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretSlice};
+use serde::{Deserialize, Serialize};
+use taskforge_domain::DomainError;
+use taskforge_domain::auth::{Claims, TokenKind, TokenService};
+use uuid::Uuid;
+
+/// The claims as they travel: `type` is a keyword in Rust, so it is renamed here.
+#[derive(Debug, Serialize, Deserialize)]
+struct WireClaims {
+    sub: Uuid,
+    sid: Uuid,
+    jti: Uuid,
+    #[serde(rename = "type")]
+    kind: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// Signs and verifies tokens with one HMAC algorithm and one secret. Only that
+/// algorithm is accepted on verification, so `alg: none` and algorithm-confusion
+/// tokens are refused. `Debug` never prints the secret.
+pub struct JwtTokenService {
+    algorithm: Algorithm,
+    secret: SecretSlice<u8>,
+    validation: Validation,
+}
+
+impl JwtTokenService {
+    /// HS256 with `secret` (the default of `JWT_ALGORITHM`). The caller vouches for the
+    /// secret's strength; [`JwtTokenService::new`] refuses an empty one.
+    pub fn hs256(secret: &[u8]) -> Self {
+        Self::with_algorithm(secret, Algorithm::HS256)
+    }
+
+    /// `alg_name` is `HS256`, `HS384` or `HS512` (as `JWT_ALGORITHM` spells it).
+    ///
+    /// # Errors
+    /// A message naming the problem for any other algorithm or an empty secret.
+    pub fn new(secret: &[u8], alg_name: &str) -> Result<Self, String> {
+        let algorithm = match alg_name {
+            "HS256" => Algorithm::HS256,
+            "HS384" => Algorithm::HS384,
+            "HS512" => Algorithm::HS512,
+            other => {
+                return Err(format!(
+                    "unsupported JWT algorithm {other:?}: use HS256, HS384 or HS512"
+                ));
+            }
+        };
+        if secret.is_empty() {
+            return Err("the JWT secret must not be empty".to_owned());
+        }
+        Ok(Self::with_algorithm(secret, algorithm))
+    }
+
+    fn with_algorithm(secret: &[u8], algorithm: Algorithm) -> Self {
+        let mut validation = Validation::new(algorithm);
+        // Expiry is exact: the lifetimes are ours to choose, there is no clock skew
+        // between issuer and verifier (they are the same service).
+        validation.leeway = 0;
+        validation.validate_exp = true;
+        // `iat` is required too, by `WireClaims` itself (jsonwebtoken only checks
+        // the registered claims it knows here).
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            algorithm,
+            secret: SecretSlice::from(secret.to_vec()),
+            validation,
+        }
+    }
+
+    /// The signing algorithm.
+    pub fn algorithm(&self) -> &'static str {
+        match self.algorithm {
+            Algorithm::HS384 => "HS384",
+            Algorithm::HS512 => "HS512",
+            _ => "HS256",
+        }
+    }
+}
+
+impl std::fmt::Debug for JwtTokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtTokenService")
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every verification failure looks the same to the caller: which check failed is
+/// of use only to an attacker.
+fn invalid_token() -> DomainError {
+    DomainError::Unauthorized("invalid token".to_owned())
+}
+
+impl TokenService for JwtTokenService {
+    fn issue(&self, claims: &Claims) -> Result<String, DomainError> {
+        let wire = WireClaims {
+            sub: claims.sub,
+            sid: claims.sid,
+            jti: claims.jti,
+            kind: claims.kind.as_str().to_owned(),
+            iat: claims.iat,
+            exp: claims.exp,
+        };
+        // The key is built per call so the secret lives in one zeroised place only.
+        let key = EncodingKey::from_secret(self.secret.expose_secret());
+        jsonwebtoken::encode(&Header::new(self.algorithm), &wire, &key)
+            .map_err(DomainError::unexpected)
+    }
+
+    fn verify(&self, token: &str, expected: TokenKind) -> Result<Claims, DomainError> {
+        let key = DecodingKey::from_secret(self.secret.expose_secret());
+        let data = jsonwebtoken::decode::<WireClaims>(token, &key, &self.validation)
+            .map_err(|_| invalid_token())?;
+        let wire = data.claims;
+        let kind = TokenKind::parse(&wire.kind).map_err(|_| invalid_token())?;
+        if kind != expected {
+            return Err(invalid_token());
+        }
+        Ok(Claims {
+            sub: wire.sub,
+            sid: wire.sid,
+            jti: wire.jti,
+            kind,
+            iat: wire.iat,
+            exp: wire.exp,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+
+    const SECRET: &[u8] = b"a test secret that is long enough for HS256 use";
+
+    fn claims(kind: TokenKind, exp_in: i64) -> Claims {
+        let now = Utc::now().timestamp();
+        Claims {
+            sub: Uuid::now_v7(),
+            sid: Uuid::now_v7(),
+            jti: Uuid::now_v7(),
+            kind,
+            iat: now,
+            exp: now + exp_in,
+        }
+    }
+
+    fn assert_invalid_token(result: Result<Claims, DomainError>) {
+        match result {
+            Err(DomainError::Unauthorized(message)) => assert_eq!(message, "invalid token"),
+            other => panic!("expected Unauthorized(\"invalid token\"), got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_issued_token_verifies_to_the_same_claims() {
+        let service = JwtTokenService::hs256(SECRET);
+        for kind in [TokenKind::Access, TokenKind::Refresh] {
+            let claims = claims(kind, 60);
+            let token = service.issue(&claims).unwrap();
+            assert_eq!(service.verify(&token, kind).unwrap(), claims);
+        }
+    }
+
+    #[test]
+    fn the_wire_claims_are_sub_sid_jti_type_iat_exp() {
+        let service = JwtTokenService::hs256(SECRET);
+        let claims = claims(TokenKind::Refresh, 60);
+        let token = service.issue(&claims).unwrap();
+        let wire: serde_json::Value =
+            jsonwebtoken::dangerous::insecure_decode_claims(&token).unwrap();
+        assert_eq!(wire["sub"], claims.sub.to_string());
+        assert_eq!(wire["sid"], claims.sid.to_string());
+        assert_eq!(wire["jti"], claims.jti.to_string());
+        assert_eq!(wire["type"], "refresh");
+        assert_eq!(wire["iat"], claims.iat);
+        assert_eq!(wire["exp"], claims.exp);
+    }
+
+    #[test]
+    fn a_token_of_the_other_kind_is_unauthorized() {
+        let service = JwtTokenService::hs256(SECRET);
+        let access = service.issue(&claims(TokenKind::Access, 60)).unwrap();
+        let refresh = service.issue(&claims(TokenKind::Refresh, 60)).unwrap();
+        assert_invalid_token(service.verify(&access, TokenKind::Refresh));
+        assert_invalid_token(service.verify(&refresh, TokenKind::Access));
+    }
+
+    #[test]
+    fn a_token_signed_with_another_key_is_unauthorized() {
+        let other = JwtTokenService::hs256(b"another secret, also long enough for HS256");
+        let token = other.issue(&claims(TokenKind::Access, 60)).unwrap();
+        assert_invalid_token(JwtTokenService::hs256(SECRET).verify(&token, TokenKind::Access));
+    }
+
+    #[test]
+    fn a_token_signed_with_another_hmac_algorithm_is_unauthorized() {
+        let hs512 = JwtTokenService::new(SECRET, "HS512").unwrap();
+        let token = hs512.issue(&claims(TokenKind::Access, 60)).unwrap();
+        assert!(hs512.verify(&token, TokenKind::Access).is_ok());
+        assert_invalid_token(JwtTokenService::hs256(SECRET).verify(&token, TokenKind::Access));
+    }
+
+    #[test]
+    fn a_tampered_token_is_unauthorized() {
+        let service = JwtTokenService::hs256(SECRET);
+        let mine = service.issue(&claims(TokenKind::Access, 60)).unwrap();
+        let theirs = service.issue(&claims(TokenKind::Access, 60)).unwrap();
+        // Someone else's claims under my signature.
+        let mine: Vec<&str> = mine.split('.').collect();
+        let theirs: Vec<&str> = theirs.split('.').collect();
+        let forged = format!("{}.{}.{}", mine[0], theirs[1], mine[2]);
+        assert_invalid_token(service.verify(&forged, TokenKind::Access));
+    }
+
+    #[test]
+    fn an_expired_token_is_unauthorized() {
+        let service = JwtTokenService::hs256(SECRET);
+        let token = service.issue(&claims(TokenKind::Access, -1)).unwrap();
+        assert_invalid_token(service.verify(&token, TokenKind::Access));
+    }
+
+    #[test]
+    fn an_alg_none_token_is_unauthorized() {
+        let service = JwtTokenService::hs256(SECRET);
+        let real = service.issue(&claims(TokenKind::Access, 60)).unwrap();
+        let payload = real.split('.').nth(1).unwrap();
+        // base64url of {"alg":"none","typ":"JWT"}
+        let header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
+        assert_invalid_token(service.verify(&format!("{header}.{payload}."), TokenKind::Access));
+    }
+
+    #[test]
+    fn garbage_is_unauthorized() {
+        let service = JwtTokenService::hs256(SECRET);
+        for token in ["", "a.b.c", "not a token", "..", "ey.ey.ey"] {
+            assert_invalid_token(service.verify(token, TokenKind::Access));
+        }
+    }
+
+    #[test]
+    fn only_hmac_algorithms_and_nonempty_secrets_are_accepted() {
+        assert!(JwtTokenService::new(SECRET, "HS384").is_ok());
+        for alg in ["none", "RS256", "ES256", "hs256", ""] {
+            assert!(JwtTokenService::new(SECRET, alg).is_err(), "{alg}");
+        }
+        assert!(JwtTokenService::new(b"", "HS256").is_err());
+    }
+
+    #[test]
+    fn debug_does_not_print_the_secret() {
+        let service = JwtTokenService::hs256(SECRET);
+        let debug = format!("{service:?}");
+        assert!(!debug.contains("a test secret"), "{debug}");
+    }
+}

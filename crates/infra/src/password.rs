@@ -1,0 +1,178 @@
+//! bcrypt password hashing, as the domain's [`PasswordHasher`] port.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use taskforge_domain::DomainError;
+use taskforge_domain::auth::PasswordHasher;
+use taskforge_domain::user::{Password, PasswordHash};
+
+/// bcrypt only looks at the first 72 bytes of a password; longer ones are refused
+/// rather than silently truncated.
+const MAX_PASSWORD_BYTES: usize = 72;
+
+/// bcrypt's cost range (the crate keeps its own bounds private).
+const MIN_COST: u32 = 4;
+const MAX_COST: u32 = 31;
+
+/// What the dummy hash hashes. Any value works: its only job is to cost the same
+/// time as a real check.
+const DUMMY_PASSWORD: &str = "taskforge timing-equaliser";
+
+/// bcrypt at a configured cost. Hashing and verifying run on tokio's blocking pool:
+/// at cost 12 one check takes a few hundred milliseconds of CPU, which must never
+/// stall an async worker.
+#[derive(Clone)]
+pub struct BcryptHasher {
+    cost: u32,
+    /// A hash made at construction with the same cost, verified against when there is
+    /// no account (or the password is too long), so every answer takes as long.
+    dummy_hash: Arc<str>,
+}
+
+impl BcryptHasher {
+    /// A hasher at `cost` (4–31; 12 in production, 4 in tests). Computes the dummy
+    /// hash once, which takes one hash's time.
+    ///
+    /// # Errors
+    /// A message when `cost` is outside bcrypt's range.
+    pub fn new(cost: u32) -> Result<Self, String> {
+        if !(MIN_COST..=MAX_COST).contains(&cost) {
+            return Err(format!(
+                "bcrypt cost must be between {MIN_COST} and {MAX_COST}, got {cost}"
+            ));
+        }
+        let dummy_hash = bcrypt::hash(DUMMY_PASSWORD, cost).map_err(|e| e.to_string())?;
+        Ok(Self {
+            cost,
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+
+    /// The configured cost.
+    pub fn cost(&self) -> u32 {
+        self.cost
+    }
+}
+
+impl std::fmt::Debug for BcryptHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BcryptHasher")
+            .field("cost", &self.cost)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl PasswordHasher for BcryptHasher {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, DomainError> {
+        let secret = password.expose().to_owned();
+        if secret.len() > MAX_PASSWORD_BYTES {
+            // `Password::parse` already refuses these; never hash a truncated secret.
+            return Err(DomainError::invalid("password", "must be 8 to 72 bytes"));
+        }
+        let cost = self.cost;
+        let hash = tokio::task::spawn_blocking(move || bcrypt::hash(secret, cost))
+            .await
+            .map_err(DomainError::unexpected)?
+            .map_err(DomainError::unexpected)?;
+        Ok(PasswordHash::new(hash))
+    }
+
+    async fn verify(
+        &self,
+        password: &str,
+        hash: Option<&PasswordHash>,
+    ) -> Result<bool, DomainError> {
+        let too_long = password.len() > MAX_PASSWORD_BYTES;
+        // Without an account, check against the dummy; a too-long password is checked
+        // against the real hash (same cost as a wrong password for that account) and
+        // its answer thrown away, since bcrypt would compare only its first 72 bytes.
+        let (target, counts): (Arc<str>, bool) = match hash {
+            Some(hash) => (Arc::from(hash.as_str()), !too_long),
+            None => (Arc::clone(&self.dummy_hash), false),
+        };
+        let secret = password.to_owned();
+        let matched = tokio::task::spawn_blocking(move || bcrypt::verify(secret, &target))
+            .await
+            .map_err(DomainError::unexpected)?
+            .map_err(DomainError::unexpected)?;
+        Ok(counts && matched)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hasher() -> BcryptHasher {
+        BcryptHasher::new(4).expect("cost 4 is valid")
+    }
+
+    fn password(raw: &str) -> Password {
+        Password::parse(raw).expect("valid password")
+    }
+
+    #[tokio::test]
+    async fn a_hashed_password_verifies() {
+        let hasher = hasher();
+        let hash = hasher.hash(&password("correct horse")).await.unwrap();
+        assert!(hash.as_str().starts_with("$2b$04$"));
+        assert!(hasher.verify("correct horse", Some(&hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_does_not_verify() {
+        let hasher = hasher();
+        let hash = hasher.hash(&password("correct horse")).await.unwrap();
+        assert!(!hasher.verify("correct horsf", Some(&hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn no_hash_never_verifies_even_the_dummy_password() {
+        let hasher = hasher();
+        assert!(!hasher.verify("wrong password", None).await.unwrap());
+        assert!(!hasher.verify(DUMMY_PASSWORD, None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_password_of_exactly_72_bytes_verifies() {
+        let hasher = hasher();
+        let raw = "a".repeat(72);
+        let hash = hasher.hash(&password(&raw)).await.unwrap();
+        assert!(hasher.verify(&raw, Some(&hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_password_longer_than_72_bytes_never_verifies_even_with_the_right_prefix() {
+        let hasher = hasher();
+        let raw = "a".repeat(72);
+        let hash = hasher.hash(&password(&raw)).await.unwrap();
+        // bcrypt alone would accept this: it ignores everything after byte 72.
+        assert!(bcrypt::verify(format!("{raw}b"), hash.as_str()).unwrap());
+        assert!(!hasher.verify(&format!("{raw}b"), Some(&hash)).await.unwrap());
+        assert!(!hasher.verify(&format!("{raw}b"), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_stored_hash_is_unexpected() {
+        let hasher = hasher();
+        let err = hasher
+            .verify("correct horse", Some(&PasswordHash::new("not a bcrypt hash")))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Unexpected(_)), "{err:?}");
+    }
+
+    #[test]
+    fn a_cost_outside_bcrypts_range_is_refused() {
+        assert!(BcryptHasher::new(3).is_err());
+        assert!(BcryptHasher::new(32).is_err());
+    }
+
+    #[test]
+    fn debug_does_not_print_the_dummy_hash() {
+        let hasher = hasher();
+        assert!(!format!("{hasher:?}").contains(&*hasher.dummy_hash));
+    }
+}

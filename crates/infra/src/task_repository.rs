@@ -1,0 +1,238 @@
+//! Tasks in SQL, as the domain's [`TaskRepository`] port.
+
+use async_trait::async_trait;
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use taskforge_domain::DomainError;
+use taskforge_domain::page::{Page, PageRequest};
+use taskforge_domain::task::{
+    Description, Priority, Task, TaskFilter, TaskRepository, TaskSort, TaskSortKey, TaskStatus,
+    Title,
+};
+use uuid::Uuid;
+
+use crate::entities::task;
+use crate::error::{corrupt_row, db_error};
+use crate::like;
+
+/// [`TaskRepository`] on PostgreSQL or SQLite through SeaORM.
+#[derive(Debug, Clone)]
+pub struct SeaTaskRepository {
+    db: DatabaseConnection,
+}
+
+impl SeaTaskRepository {
+    /// A repository on `db` (a pool from [`crate::db::connect`], migrated).
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    async fn exists(&self, id: Uuid) -> Result<bool, DomainError> {
+        let count = task::Entity::find_by_id(id)
+            .count(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(count > 0)
+    }
+
+    /// What a conditional write that matched no row means: the task is there with
+    /// another version, or it is gone.
+    async fn explain_miss(&self, id: Uuid) -> DomainError {
+        match self.exists(id).await {
+            Ok(true) => DomainError::PreconditionFailed("task version changed".to_owned()),
+            Ok(false) => task_not_found(id),
+            Err(err) => err,
+        }
+    }
+}
+
+fn task_not_found(id: Uuid) -> DomainError {
+    DomainError::NotFound(format!("task {id} not found"))
+}
+
+/// Every column of `task`, including the lower-cased search copies of its texts.
+/// Lower-casing happens here, in Rust, because SQLite's `LOWER()` folds ASCII only:
+/// "ÉCOLE" must find "école" on both databases.
+fn to_active_model(task: &Task) -> task::ActiveModel {
+    let description = task.description.as_ref().map(|d| d.as_str().to_owned());
+    task::ActiveModel {
+        id: Set(task.id),
+        owner_id: Set(task.owner_id),
+        title: Set(task.title.as_str().to_owned()),
+        title_search: Set(task.title.as_str().to_lowercase()),
+        description_search: Set(description.as_deref().map(str::to_lowercase)),
+        description: Set(description),
+        status: Set(task.status.as_str().to_owned()),
+        priority: Set(task.priority.rank()),
+        due_date: Set(task.due_date),
+        completed_at: Set(task.completed_at),
+        created_at: Set(task.created_at),
+        updated_at: Set(task.updated_at),
+        version: Set(task.version),
+    }
+}
+
+/// The domain task of a row; a row the value objects reject is a storage failure.
+fn to_task(row: task::Model) -> Result<Task, DomainError> {
+    let id = row.id;
+    let corrupt = |err| corrupt_row("tasks", id, err);
+    let priority = Priority::from_rank(row.priority).ok_or_else(|| {
+        corrupt(DomainError::invalid(
+            "priority",
+            format!("unknown rank {}", row.priority),
+        ))
+    })?;
+    Ok(Task {
+        id,
+        owner_id: row.owner_id,
+        title: Title::parse(&row.title).map_err(corrupt)?,
+        description: row
+            .description
+            .as_deref()
+            .map(Description::parse)
+            .transpose()
+            .map_err(corrupt)?,
+        status: TaskStatus::parse(&row.status).map_err(corrupt)?,
+        priority,
+        due_date: row.due_date,
+        completed_at: row.completed_at,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        version: row.version,
+    })
+}
+
+fn filter_condition(filter: &TaskFilter) -> Condition {
+    let mut condition = Condition::all();
+    if let Some(owner_id) = filter.owner_id {
+        condition = condition.add(task::Column::OwnerId.eq(owner_id));
+    }
+    if let Some(status) = filter.status {
+        condition = condition.add(task::Column::Status.eq(status.as_str()));
+    }
+    if let Some(completed) = filter.completed {
+        let done = TaskStatus::Done.as_str();
+        condition = condition.add(if completed {
+            task::Column::Status.eq(done)
+        } else {
+            task::Column::Status.ne(done)
+        });
+    }
+    if let Some(priority) = filter.priority {
+        condition = condition.add(task::Column::Priority.eq(priority.rank()));
+    }
+    if let Some(q) = &filter.q {
+        let needle = q.to_lowercase();
+        condition = condition.add(
+            Condition::any()
+                .add(task::Column::TitleSearch.like(like::contains(&needle)))
+                .add(task::Column::DescriptionSearch.like(like::contains(&needle))),
+        );
+    }
+    if let Some(before) = filter.due_before {
+        condition = condition.add(task::Column::DueDate.lt(before));
+    }
+    if let Some(after) = filter.due_after {
+        condition = condition.add(task::Column::DueDate.gt(after));
+    }
+    condition
+}
+
+#[async_trait]
+impl TaskRepository for SeaTaskRepository {
+    async fn insert(&self, task: &Task) -> Result<(), DomainError> {
+        task::Entity::insert(to_active_model(task))
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn find_by_id(&self, id: Uuid) -> Result<Option<Task>, DomainError> {
+        task::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(db_error)?
+            .map(to_task)
+            .transpose()
+    }
+
+    async fn list(
+        &self,
+        filter: &TaskFilter,
+        sort: TaskSort,
+        page: PageRequest,
+    ) -> Result<Page<Task>, DomainError> {
+        let query = task::Entity::find().filter(filter_condition(filter));
+        let total = query.clone().count(&self.db).await.map_err(db_error)?;
+
+        let order = if sort.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        let query = match sort.key {
+            TaskSortKey::CreatedAt => query.order_by(task::Column::CreatedAt, order.clone()),
+            TaskSortKey::UpdatedAt => query.order_by(task::Column::UpdatedAt, order.clone()),
+            // `due_date IS NULL` first (false < true on both databases) puts tasks
+            // without a deadline last in either direction; portable, unlike NULLS LAST.
+            TaskSortKey::DueDate => query
+                .order_by(task::Column::DueDate.is_null(), Order::Asc)
+                .order_by(task::Column::DueDate, order.clone()),
+            // The column holds the rank, so this sorts low < medium < high.
+            TaskSortKey::Priority => query.order_by(task::Column::Priority, order.clone()),
+            // Code-point order: SQLite's BINARY collation, PostgreSQL's "C" on this column.
+            TaskSortKey::Title => query.order_by(task::Column::Title, order.clone()),
+        };
+        // The id breaks ties in the same direction, so pages never repeat or skip a row.
+        let rows = query
+            .order_by(task::Column::Id, order)
+            .limit(page.limit())
+            .offset(page.offset())
+            .all(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(Page {
+            items: rows.into_iter().map(to_task).collect::<Result<_, _>>()?,
+            total,
+            limit: page.limit(),
+            offset: page.offset(),
+        })
+    }
+
+    async fn update(&self, task: &Task, expected_version: i64) -> Result<(), DomainError> {
+        let mut row = to_active_model(task);
+        row.id = NotSet;
+        // One conditional statement: of parallel writers holding the same version, the
+        // first to commit changes the version and every other matches no row.
+        let result = task::Entity::update_many()
+            .set(row)
+            .filter(task::Column::Id.eq(task.id))
+            .filter(task::Column::Version.eq(expected_version))
+            .exec(&self.db)
+            .await
+            .map_err(db_error)?;
+        if result.rows_affected == 0 {
+            return Err(self.explain_miss(task.id).await);
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: Uuid, expected_version: Option<i64>) -> Result<(), DomainError> {
+        let mut query = task::Entity::delete_many().filter(task::Column::Id.eq(id));
+        if let Some(version) = expected_version {
+            query = query.filter(task::Column::Version.eq(version));
+        }
+        let result = query.exec(&self.db).await.map_err(db_error)?;
+        if result.rows_affected == 0 {
+            return Err(match expected_version {
+                Some(_) => self.explain_miss(id).await,
+                None => task_not_found(id),
+            });
+        }
+        Ok(())
+    }
+}

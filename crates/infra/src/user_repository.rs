@@ -1,0 +1,279 @@
+//! Users in SQL, as the domain's [`UserRepository`] port.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+};
+use taskforge_domain::DomainError;
+use taskforge_domain::page::{Page, PageRequest};
+use taskforge_domain::user::{
+    Email, FullName, LoginIdentifier, PasswordHash, Role, SessionEffect, User, UserCredentials,
+    UserFilter, UserRepository, Username,
+};
+use uuid::Uuid;
+
+use crate::entities::{session, task, user};
+use crate::error::{corrupt_row, db_error};
+use crate::like;
+use crate::session_repository::revoke_all_sessions;
+
+/// [`UserRepository`] on PostgreSQL or SQLite through SeaORM.
+#[derive(Debug, Clone)]
+pub struct SeaUserRepository {
+    db: DatabaseConnection,
+}
+
+impl SeaUserRepository {
+    /// A repository on `db` (a pool from [`crate::db::connect`], migrated).
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+fn user_not_found(id: Uuid) -> DomainError {
+    DomainError::NotFound(format!("user {id} not found"))
+}
+
+/// The domain user of a row; a row the value objects reject is a storage failure.
+pub(crate) fn user_from_row(row: user::Model) -> Result<User, DomainError> {
+    let id = row.id;
+    let corrupt = |err| corrupt_row("users", id, err);
+    let full_name = match row.full_name.as_deref() {
+        Some(name) => FullName::parse(name).map_err(corrupt)?,
+        None => None,
+    };
+    Ok(User {
+        id,
+        email: Email::parse(&row.email).map_err(corrupt)?,
+        username: row
+            .username
+            .as_deref()
+            .map(Username::parse)
+            .transpose()
+            .map_err(corrupt)?,
+        full_name,
+        role: Role::parse(&row.role).map_err(corrupt)?,
+        is_active: row.is_active,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// Every column of `user` but the password hash, which callers set or leave.
+fn to_active_model(user: &User) -> user::ActiveModel {
+    user::ActiveModel {
+        id: Set(user.id),
+        email: Set(user.email.as_str().to_owned()),
+        username: Set(user.username.as_ref().map(|u| u.as_str().to_owned())),
+        username_key: Set(user.username.as_ref().map(Username::key)),
+        full_name: Set(user.full_name.as_ref().map(|n| n.as_str().to_owned())),
+        role: Set(user.role.as_str().to_owned()),
+        is_active: Set(user.is_active),
+        password_hash: NotSet,
+        created_at: Set(user.created_at),
+        updated_at: Set(user.updated_at),
+    }
+}
+
+fn is_active_admin(row: &user::Model) -> bool {
+    row.role == Role::Admin.as_str() && row.is_active
+}
+
+/// Whether an active admin other than `except` exists, inside `txn`.
+///
+/// On PostgreSQL every active admin row is locked (`FOR UPDATE`, in id order), so two
+/// transactions demoting or deleting different admins queue up instead of both seeing
+/// the other still in place — and, locking in one order, never deadlock. The second
+/// one re-reads the rows after the first commits and no longer counts the demoted
+/// admin. SQLite needs no lock: its single connection runs one transaction at a time.
+async fn another_active_admin_exists(
+    txn: &DatabaseTransaction,
+    except: Uuid,
+) -> Result<bool, DomainError> {
+    let mut query = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Role.eq(Role::Admin.as_str()))
+        .filter(user::Column::IsActive.eq(true))
+        .order_by_asc(user::Column::Id);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    let admins: Vec<Uuid> = query.into_tuple().all(txn).await.map_err(db_error)?;
+    Ok(admins.iter().any(|id| *id != except))
+}
+
+#[async_trait]
+impl UserRepository for SeaUserRepository {
+    async fn insert(&self, user: &User, password_hash: &PasswordHash) -> Result<(), DomainError> {
+        let mut row = to_active_model(user);
+        row.password_hash = Set(password_hash.as_str().to_owned());
+        user::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn find_by_id(&self, id: Uuid) -> Result<Option<User>, DomainError> {
+        user::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(db_error)?
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, DomainError> {
+        user::Entity::find()
+            .filter(user::Column::Email.eq(email))
+            .one(&self.db)
+            .await
+            .map_err(db_error)?
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn find_credentials(
+        &self,
+        identifier: &LoginIdentifier,
+    ) -> Result<Option<UserCredentials>, DomainError> {
+        let condition = match identifier {
+            LoginIdentifier::Email(email) => user::Column::Email.eq(email.as_str()),
+            // Usernames are ASCII; the key column holds their ASCII lower case.
+            LoginIdentifier::Username(name) => {
+                user::Column::UsernameKey.eq(name.to_ascii_lowercase())
+            }
+        };
+        let Some(row) = user::Entity::find()
+            .filter(condition)
+            .one(&self.db)
+            .await
+            .map_err(db_error)?
+        else {
+            return Ok(None);
+        };
+        let password_hash = PasswordHash::new(row.password_hash.clone());
+        Ok(Some(UserCredentials {
+            user: user_from_row(row)?,
+            password_hash,
+        }))
+    }
+
+    async fn password_hash(&self, id: Uuid) -> Result<Option<PasswordHash>, DomainError> {
+        let hash: Option<String> = user::Entity::find_by_id(id)
+            .select_only()
+            .column(user::Column::PasswordHash)
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(hash.map(PasswordHash::new))
+    }
+
+    async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, DomainError> {
+        let mut condition = Condition::all();
+        if let Some(q) = &filter.q {
+            // Emails are stored Unicode-lower-cased, username keys ASCII-lower-cased.
+            let needle = q.to_lowercase();
+            condition = condition.add(
+                Condition::any()
+                    .add(user::Column::Email.like(like::contains(&needle)))
+                    .add(user::Column::UsernameKey.like(like::contains(&needle))),
+            );
+        }
+        if let Some(role) = filter.role {
+            condition = condition.add(user::Column::Role.eq(role.as_str()));
+        }
+        if let Some(is_active) = filter.is_active {
+            condition = condition.add(user::Column::IsActive.eq(is_active));
+        }
+
+        let query = user::Entity::find().filter(condition);
+        let total = query.clone().count(&self.db).await.map_err(db_error)?;
+        let rows = query
+            .order_by_desc(user::Column::CreatedAt)
+            .order_by_desc(user::Column::Id)
+            .limit(page.limit())
+            .offset(page.offset())
+            .all(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(Page {
+            items: rows.into_iter().map(user_from_row).collect::<Result<_, _>>()?,
+            total,
+            limit: page.limit(),
+            offset: page.offset(),
+        })
+    }
+
+    async fn update(
+        &self,
+        user: &User,
+        password_hash: Option<PasswordHash>,
+        sessions: SessionEffect,
+        now: DateTime<Utc>,
+    ) -> Result<User, DomainError> {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        let stored = user::Entity::find_by_id(user.id)
+            .one(&txn)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| user_not_found(user.id))?;
+        if is_active_admin(&stored)
+            && !user.is_active_admin()
+            && !another_active_admin_exists(&txn, user.id).await?
+        {
+            return Err(DomainError::Conflict(
+                "cannot demote or deactivate the last active admin".to_owned(),
+            ));
+        }
+
+        let mut row = to_active_model(user);
+        row.id = Unchanged(user.id);
+        if let Some(hash) = password_hash {
+            row.password_hash = Set(hash.as_str().to_owned());
+        }
+        let updated = row.update(&txn).await.map_err(db_error)?;
+        if sessions == SessionEffect::RevokeAll {
+            revoke_all_sessions(&txn, user.id, now).await?;
+        }
+        txn.commit().await.map_err(db_error)?;
+        user_from_row(updated)
+    }
+
+    async fn delete(&self, id: Uuid) -> Result<(), DomainError> {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        let stored = user::Entity::find_by_id(id)
+            .one(&txn)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| user_not_found(id))?;
+        if is_active_admin(&stored) && !another_active_admin_exists(&txn, id).await? {
+            return Err(DomainError::Conflict(
+                "cannot delete the last active admin".to_owned(),
+            ));
+        }
+        // Explicit deletes rather than trusting ON DELETE CASCADE alone: the outcome
+        // does not depend on a database having foreign keys switched on.
+        task::Entity::delete_many()
+            .filter(task::Column::OwnerId.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(db_error)?;
+        session::Entity::delete_many()
+            .filter(session::Column::UserId.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(db_error)?;
+        user::Entity::delete_by_id(id)
+            .exec(&txn)
+            .await
+            .map_err(db_error)?;
+        txn.commit().await.map_err(db_error)
+    }
+}
