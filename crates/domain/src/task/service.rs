@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::model::{Description, Priority, Task, TaskFilter, TaskSort, TaskStatus, Title};
 use super::ports::TaskRepository;
 use crate::DomainError;
-use crate::clock::Clock;
+use crate::clock::{Clock, to_micros};
 use crate::page::{Page, PageRequest};
 use crate::user::{User, UserRepository};
 
@@ -151,7 +151,7 @@ impl TaskService {
             description: draft.description,
             status: TaskStatus::Todo,
             priority: draft.priority,
-            due_date: draft.due_date,
+            due_date: draft.due_date.map(to_micros),
             completed_at: None,
             created_at: now,
             updated_at: now,
@@ -193,13 +193,13 @@ impl TaskService {
     ) -> Result<Page<Task>, DomainError> {
         check_scope(actor, scope)?;
         filter.owner_id = match (scope, filter.owner_id) {
+            (_, Some(owner)) if owner != actor.id && !actor.is_admin() => {
+                return Err(DomainError::Forbidden("only an admin may list other users' tasks".into()));
+            }
             (TaskScope::OwnedBy(user_id), Some(owner)) if owner != user_id => {
                 return Err(DomainError::invalid("owner_id", "must equal the user_id of the path"));
             }
             (TaskScope::OwnedBy(user_id), _) => Some(user_id),
-            (TaskScope::Visible, Some(owner)) if owner != actor.id && !actor.is_admin() => {
-                return Err(DomainError::Forbidden("only an admin may list other users' tasks".into()));
-            }
             (TaskScope::Visible, owner) if actor.is_admin() => owner,
             (TaskScope::Visible, _) => Some(actor.id),
         };
@@ -223,7 +223,7 @@ impl TaskService {
             task.title = draft.title.clone();
             task.description = draft.description.clone();
             task.priority = draft.priority;
-            task.due_date = draft.due_date;
+            task.due_date = draft.due_date.map(to_micros);
             task.set_status(draft.status, now);
         })
         .await
@@ -252,7 +252,7 @@ impl TaskService {
                 task.priority = priority;
             }
             if let Some(due_date) = patch.due_date {
-                task.due_date = due_date;
+                task.due_date = due_date.map(to_micros);
             }
             if let Some(status) = patch.status {
                 task.set_status(status, now);

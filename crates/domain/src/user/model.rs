@@ -258,7 +258,7 @@ pub struct UserCredentials {
 pub enum LoginIdentifier {
     /// Normalised email (trimmed, lower-cased; not syntax-checked: an invalid one simply matches nobody).
     Email(String),
-    /// Username as typed; matched case-insensitively.
+    /// Username, lower-cased (usernames are unique case-insensitively).
     Username(String),
 }
 

@@ -99,28 +99,36 @@ impl UserService {
     /// # Errors
     /// [`DomainError::Unexpected`] on storage failure.
     pub async fn ensure_admin(&self, email: Email, password: Password) -> Result<User, DomainError> {
-        if let Some(mut user) = self.users.find_by_email(email.as_str()).await? {
-            if user.is_active_admin() {
-                return Ok(user);
+        // Two rounds: if another instance creates the same admin between our lookup
+        // and our insert, the second round finds and promotes it.
+        for _ in 0..2 {
+            if let Some(user) = self.users.find_by_email(email.as_str()).await? {
+                return self.promote(user).await;
             }
-            user.role = Role::Admin;
-            user.is_active = true;
-            user.updated_at = self.clock.now();
-            let now = user.updated_at;
-            return self.users.update(&user, None, SessionEffect::Keep, now).await;
+            let account = NewAccount {
+                email: email.clone(),
+                password: password.clone(),
+                username: None,
+                full_name: None,
+                role: Role::Admin,
+            };
+            match self.insert(account).await {
+                Err(DomainError::Conflict(_)) => continue,
+                other => return other,
+            }
         }
-        let account = NewAccount {
-            email,
-            password,
-            username: None,
-            full_name: None,
-            role: Role::Admin,
-        };
-        match self.insert(account.clone()).await {
-            // Another instance bootstrapped the same admin first: promote theirs.
-            Err(DomainError::Conflict(_)) => Box::pin(self.ensure_admin(account.email, account.password)).await,
-            other => other,
+        Err(DomainError::Conflict(format!("{} is being created concurrently; retry", email.as_str())))
+    }
+
+    async fn promote(&self, mut user: User) -> Result<User, DomainError> {
+        if user.is_active_admin() {
+            return Ok(user);
         }
+        user.role = Role::Admin;
+        user.is_active = true;
+        user.updated_at = self.clock.now();
+        let now = user.updated_at;
+        self.users.update(&user, None, SessionEffect::Keep, now).await
     }
 
     /// A user by id (admins only; users read themselves through their token).
