@@ -52,10 +52,26 @@ impl MigrationTrait for Migration {
         // A user's list filters by owner and sorts by one of these; an admin's list
         // sorts all tasks by them; status is the most common filter.
         let indexes: [(&str, Option<Tasks>, Tasks); 8] = [
-            ("idx_tasks_owner_id_created_at", Some(Tasks::OwnerId), Tasks::CreatedAt),
-            ("idx_tasks_owner_id_updated_at", Some(Tasks::OwnerId), Tasks::UpdatedAt),
-            ("idx_tasks_owner_id_due_date", Some(Tasks::OwnerId), Tasks::DueDate),
-            ("idx_tasks_owner_id_status", Some(Tasks::OwnerId), Tasks::Status),
+            (
+                "idx_tasks_owner_id_created_at",
+                Some(Tasks::OwnerId),
+                Tasks::CreatedAt,
+            ),
+            (
+                "idx_tasks_owner_id_updated_at",
+                Some(Tasks::OwnerId),
+                Tasks::UpdatedAt,
+            ),
+            (
+                "idx_tasks_owner_id_due_date",
+                Some(Tasks::OwnerId),
+                Tasks::DueDate,
+            ),
+            (
+                "idx_tasks_owner_id_status",
+                Some(Tasks::OwnerId),
+                Tasks::Status,
+            ),
             ("idx_tasks_created_at", None, Tasks::CreatedAt),
             ("idx_tasks_updated_at", None, Tasks::UpdatedAt),
             ("idx_tasks_due_date", None, Tasks::DueDate),

@@ -15,7 +15,11 @@ use uuid::Uuid;
 fn record_postgres_run() {
     if let Ok(path) = std::env::var("TASKFORGE_PG_MARKER") {
         use std::io::Write;
-        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(file, "api");
         }
     }
@@ -32,7 +36,9 @@ impl TestDatabase {
         match std::env::var("TEST_DATABASE_URL") {
             Ok(admin_url) if !admin_url.is_empty() => {
                 let name = format!("tf_api_{}", Uuid::new_v4().simple());
-                let admin = Database::connect(&admin_url).await.expect("connect to TEST_DATABASE_URL");
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
@@ -46,7 +52,8 @@ impl TestDatabase {
                 (Self::Postgres { admin_url, name }, url)
             }
             _ => {
-                let path = std::env::temp_dir().join(format!("taskforge-test-{}.db", Uuid::new_v4().simple()));
+                let path = std::env::temp_dir()
+                    .join(format!("taskforge-test-{}.db", Uuid::new_v4().simple()));
                 let url = format!("sqlite://{}", path.display());
                 (Self::Sqlite(path), url)
             }
@@ -66,11 +73,16 @@ impl Drop for TestDatabase {
                 let (admin_url, name) = (admin_url.clone(), name.clone());
                 // Drop runs inside the test's runtime: do the async cleanup on a thread of its own.
                 let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ok()?;
                     rt.block_on(async {
                         let admin = Database::connect(&admin_url).await.ok()?;
                         let _ = admin
-                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
                             .await;
                         admin.close().await.ok()
                     })
@@ -133,7 +145,9 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         vars.insert((*k).to_owned(), (*v).to_owned());
     }
     let settings = Settings::from_map(vars).expect("valid test settings");
-    let app = Application::build(settings).await.expect("the server starts");
+    let app = Application::build(settings)
+        .await
+        .expect("the server starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.db().clone();
     tokio::spawn(app.run_until_stopped());
@@ -157,21 +171,35 @@ pub async fn spawn_app() -> TestApp {
 impl TestApp {
     /// A request to `path` on this server.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.client.request(method, format!("{}{path}", self.address))
+        self.client
+            .request(method, format!("{}{path}", self.address))
     }
 
     /// `GET path`.
     pub async fn get(&self, path: &str) -> Response {
-        self.request(Method::GET, path).send().await.expect("request sent")
+        self.request(Method::GET, path)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// `GET path` with a bearer token.
     pub async fn get_auth(&self, path: &str, token: &str) -> Response {
-        self.request(Method::GET, path).bearer_auth(token).send().await.expect("request sent")
+        self.request(Method::GET, path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// `method path` with a JSON body and optional bearer token.
-    pub async fn send_json(&self, method: Method, path: &str, token: Option<&str>, body: &Value) -> Response {
+    pub async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Response {
         let mut req = self.request(method, path).json(body);
         if let Some(token) = token {
             req = req.bearer_auth(token);
@@ -187,7 +215,10 @@ impl TestApp {
     /// Logs in with JSON; panics unless 200. Returns the token pair body.
     pub async fn login(&self, identifier: &str, password: &str) -> Value {
         let res = self
-            .post_json("/api/v1/auth/login", &json!({"email": identifier, "password": password}))
+            .post_json(
+                "/api/v1/auth/login",
+                &json!({"email": identifier, "password": password}),
+            )
             .await;
         let (status, body) = json_of(res).await;
         assert_eq!(status, 200, "login of {identifier}: {body}");
@@ -197,8 +228,11 @@ impl TestApp {
     /// Registers `email` with [`USER_PASSWORD`] and logs in.
     pub async fn user(&self, email: &str) -> Account {
         let (status, body) = json_of(
-            self.post_json("/api/v1/auth/register", &json!({"email": email, "password": USER_PASSWORD}))
-                .await,
+            self.post_json(
+                "/api/v1/auth/register",
+                &json!({"email": email, "password": USER_PASSWORD}),
+            )
+            .await,
         )
         .await;
         assert_eq!(status, 201, "register {email}: {body}");
@@ -206,20 +240,39 @@ impl TestApp {
         Account {
             id: body["id"].as_str().unwrap_or_default().to_owned(),
             email: email.to_owned(),
-            access: tokens["access_token"].as_str().unwrap_or_default().to_owned(),
-            refresh: tokens["refresh_token"].as_str().unwrap_or_default().to_owned(),
+            access: tokens["access_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            refresh: tokens["refresh_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         }
     }
 
     /// The bootstrap admin, logged in.
     pub async fn admin(&self) -> Account {
         let tokens = self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-        let (_, me) = json_of(self.get_auth("/api/v1/users/me", tokens["access_token"].as_str().unwrap_or_default()).await).await;
+        let (_, me) = json_of(
+            self.get_auth(
+                "/api/v1/users/me",
+                tokens["access_token"].as_str().unwrap_or_default(),
+            )
+            .await,
+        )
+        .await;
         Account {
             id: me["id"].as_str().unwrap_or_default().to_owned(),
             email: ADMIN_EMAIL.to_owned(),
-            access: tokens["access_token"].as_str().unwrap_or_default().to_owned(),
-            refresh: tokens["refresh_token"].as_str().unwrap_or_default().to_owned(),
+            access: tokens["access_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            refresh: tokens["refresh_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         }
     }
 }
@@ -252,16 +305,36 @@ pub async fn assert_problem(res: Response, status: u16, error: &str) -> Value {
     assert_eq!(body["status_code"], json!(status));
     assert_eq!(body["error"], json!(error));
     assert_eq!(body["type"], json!("about:blank"));
-    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "title: {body}");
-    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "detail: {body}");
-    assert!(body["instance"].as_str().is_some_and(|i| i.starts_with('/')), "instance: {body}");
     assert!(
-        body["timestamp"].as_str().is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok()),
+        body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "title: {body}"
+    );
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "detail: {body}"
+    );
+    assert!(
+        body["instance"]
+            .as_str()
+            .is_some_and(|i| i.starts_with('/')),
+        "instance: {body}"
+    );
+    assert!(
+        body["timestamp"]
+            .as_str()
+            .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok()),
         "timestamp: {body}"
     );
-    assert_eq!(body["request_id"].as_str(), Some(request_id.as_str()), "request_id matches the header");
+    assert_eq!(
+        body["request_id"].as_str(),
+        Some(request_id.as_str()),
+        "request_id matches the header"
+    );
     if status == 422 {
-        assert!(body["errors"].as_array().is_some_and(|e| !e.is_empty()), "errors: {body}");
+        assert!(
+            body["errors"].as_array().is_some_and(|e| !e.is_empty()),
+            "errors: {body}"
+        );
     } else {
         assert!(body.get("errors").is_none(), "errors only on 422: {body}");
     }
@@ -272,6 +345,11 @@ pub async fn assert_problem(res: Response, status: u16, error: &str) -> Value {
 pub fn error_fields(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
-        .map(|errors| errors.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }

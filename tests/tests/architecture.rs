@@ -13,7 +13,11 @@ fn dependency_closure(root: &str) -> BTreeSet<String> {
         .expect("cargo metadata runs");
     let resolve = metadata.resolve.as_ref().expect("a resolved graph");
     let nodes: HashMap<&PackageId, _> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
-    let names: HashMap<&PackageId, &str> = metadata.packages.iter().map(|p| (&p.id, p.name.as_str())).collect();
+    let names: HashMap<&PackageId, &str> = metadata
+        .packages
+        .iter()
+        .map(|p| (&p.id, p.name.as_str()))
+        .collect();
     let root_id = metadata
         .packages
         .iter()
@@ -24,7 +28,10 @@ fn dependency_closure(root: &str) -> BTreeSet<String> {
     let mut stack = vec![root_id];
     while let Some(id) = stack.pop() {
         for dep in &nodes[id].deps {
-            let normal = dep.dep_kinds.iter().any(|k| k.kind == DependencyKind::Normal);
+            let normal = dep
+                .dep_kinds
+                .iter()
+                .any(|k| k.kind == DependencyKind::Normal);
             if normal && seen.insert(names[&dep.pkg].to_owned()) {
                 stack.push(&dep.pkg);
             }
@@ -44,7 +51,14 @@ fn domain_depends_on_no_web_sql_runtime_or_crypto_crate() {
     assert_free_of(
         "taskforge-domain",
         &[
-            "actix-web", "actix-rt", "sea-orm", "sqlx", "sqlx-core", "tokio", "jsonwebtoken", "bcrypt",
+            "actix-web",
+            "actix-rt",
+            "sea-orm",
+            "sqlx",
+            "sqlx-core",
+            "tokio",
+            "jsonwebtoken",
+            "bcrypt",
             "hyper",
         ],
     );
@@ -52,12 +66,24 @@ fn domain_depends_on_no_web_sql_runtime_or_crypto_crate() {
 
 #[test]
 fn api_does_not_depend_on_infra_or_sql() {
-    assert_free_of("taskforge-api", &["taskforge-infra", "sea-orm", "sqlx", "bcrypt", "jsonwebtoken"]);
+    assert_free_of(
+        "taskforge-api",
+        &[
+            "taskforge-infra",
+            "sea-orm",
+            "sqlx",
+            "bcrypt",
+            "jsonwebtoken",
+        ],
+    );
 }
 
 #[test]
 fn infra_does_not_depend_on_actix() {
-    assert_free_of("taskforge-infra", &["actix-web", "actix-http", "actix-rt", "taskforge-api"]);
+    assert_free_of(
+        "taskforge-infra",
+        &["actix-web", "actix-http", "actix-rt", "taskforge-api"],
+    );
 }
 
 #[test]

@@ -98,7 +98,7 @@ impl ErrorCode {
             422 => ErrorCode::ValidationFailed,
             429 => ErrorCode::RateLimited,
             503 => ErrorCode::ServiceUnavailable,
-            400..=499 => ErrorCode::BadRequest,
+            _ if status.is_client_error() => ErrorCode::BadRequest,
             _ => ErrorCode::Internal,
         }
     }
@@ -212,7 +212,8 @@ impl Problem {
 /// An error a handler or extractor returns.
 #[derive(Debug)]
 pub struct ApiError {
-    problem: Problem,
+    // Boxed: handlers return `Result<_, ApiError>` everywhere; keep the Ok path small.
+    problem: Box<Problem>,
     headers: Vec<(HeaderName, HeaderValue)>,
     /// The cause of a 500, logged by the middleware, never sent.
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
@@ -222,12 +223,12 @@ impl ApiError {
     /// An error of `code` with a detail.
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self {
-            problem: Problem {
+            problem: Box::new(Problem {
                 code,
                 detail: detail.into(),
                 errors: Vec::new(),
                 extra: None,
-            },
+            }),
             headers: Vec::new(),
             source: None,
         }
@@ -314,7 +315,7 @@ impl ResponseError for ApiError {
             res.insert_header((name.clone(), value.clone()));
         }
         let mut res = res.finish();
-        res.extensions_mut().insert(self.problem.clone());
+        res.extensions_mut().insert((*self.problem).clone());
         if let Some(source) = &self.source {
             let mut chain = source.to_string();
             let mut cause = source.source();

@@ -56,7 +56,10 @@ fn cors(allowed: Vec<String>) -> Cors {
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .is_some_and(|host| {
-                    origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host)
+                    origin
+                        .strip_prefix("http://")
+                        .or_else(|| origin.strip_prefix("https://"))
+                        == Some(host)
                 });
             same_origin || allowed.iter().any(|a| a == origin)
         })

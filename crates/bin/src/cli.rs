@@ -61,7 +61,10 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<(), Box<dyn std::error:
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate { action } => migrate(settings, action).await,
-        Command::CreateAdmin { email, password_stdin } => create_admin(settings, &email, password_stdin).await,
+        Command::CreateAdmin {
+            email,
+            password_stdin,
+        } => create_admin(settings, &email, password_stdin).await,
     }
 }
 
@@ -79,7 +82,10 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn migrate(settings: Settings, action: MigrateAction) -> Result<(), Box<dyn std::error::Error>> {
+async fn migrate(
+    settings: Settings,
+    action: MigrateAction,
+) -> Result<(), Box<dyn std::error::Error>> {
     let db = taskforge_infra::db::connect(&settings.database_url, 1)
         .await
         .map_err(StartupError::Database)?;
@@ -95,7 +101,11 @@ async fn migrate(settings: Settings, action: MigrateAction) -> Result<(), Box<dy
                 .collect();
             for migration in Migrator::migrations() {
                 let name = migration.name().to_owned();
-                let state = if applied.contains(&name) { "applied" } else { "pending" };
+                let state = if applied.contains(&name) {
+                    "applied"
+                } else {
+                    "pending"
+                };
                 println!("{state:8} {name}");
             }
         }
@@ -104,7 +114,11 @@ async fn migrate(settings: Settings, action: MigrateAction) -> Result<(), Box<dy
     Ok(())
 }
 
-async fn create_admin(settings: Settings, email: &str, password_stdin: bool) -> Result<(), Box<dyn std::error::Error>> {
+async fn create_admin(
+    settings: Settings,
+    email: &str,
+    password_stdin: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     let password = if password_stdin {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;
@@ -112,7 +126,9 @@ async fn create_admin(settings: Settings, email: &str, password_stdin: bool) -> 
     } else if std::io::stdin().is_terminal() {
         rpassword::prompt_password("Password for the admin: ")?
     } else {
-        return Err("no terminal to prompt for the password: pass --password-stdin and pipe it in".into());
+        return Err(
+            "no terminal to prompt for the password: pass --password-stdin and pipe it in".into(),
+        );
     };
     let db = startup::open_database(&settings).await?;
     let services = startup::build_services(&settings, &db)?;
@@ -142,7 +158,10 @@ mod tests {
 
     #[test]
     fn database_passwords_are_redacted() {
-        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact_url("sqlite://taskforge.db"), "sqlite://taskforge.db");
     }
 }

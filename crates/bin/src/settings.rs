@@ -98,7 +98,10 @@ struct Raw(HashMap<String, String>);
 
 impl Raw {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 
     fn string(&self, name: &str, default: &str) -> String {
@@ -116,7 +119,10 @@ impl Raw {
             return Ok(default);
         };
         let range = || format!("must be a whole number from {min} to {max}, got {raw:?}");
-        let value: T = raw.trim().parse().map_err(|_| ConfigError::new(name, range()))?;
+        let value: T = raw
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::new(name, range()))?;
         if value < min || value > max {
             return Err(ConfigError::new(name, range()));
         }
@@ -128,7 +134,10 @@ impl Raw {
             None => Ok(default),
             Some(v) if ["true", "1", "yes", "on"].contains(&v.as_str()) => Ok(true),
             Some(v) if ["false", "0", "no", "off"].contains(&v.as_str()) => Ok(false),
-            Some(v) => Err(ConfigError::new(name, format!("must be true or false, got {v:?}"))),
+            Some(v) => Err(ConfigError::new(
+                name,
+                format!("must be true or false, got {v:?}"),
+            )),
         }
     }
 
@@ -174,7 +183,11 @@ impl Settings {
     /// [`ConfigError`] naming the first bad variable.
     pub fn from_map(vars: HashMap<String, String>) -> Result<Self, ConfigError> {
         let raw = Raw(vars);
-        let app_env = match raw.string("APP_ENV", "development").to_ascii_lowercase().as_str() {
+        let app_env = match raw
+            .string("APP_ENV", "development")
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "development" | "dev" => AppEnv::Development,
             "production" | "prod" => AppEnv::Production,
             other => {
@@ -186,30 +199,45 @@ impl Settings {
         };
         let (jwt_secret_key, jwt_secret_is_ephemeral) = match raw.get("JWT_SECRET_KEY") {
             Some(secret) if app_env == AppEnv::Production && secret.len() < 32 => {
-                return Err(ConfigError::new("JWT_SECRET_KEY", "must be at least 32 bytes in production"));
+                return Err(ConfigError::new(
+                    "JWT_SECRET_KEY",
+                    "must be at least 32 bytes in production",
+                ));
             }
             Some(secret) => (SecretString::from(secret.to_owned()), false),
             None if app_env == AppEnv::Production => {
-                return Err(ConfigError::new("JWT_SECRET_KEY", "is required in production (at least 32 bytes)"));
+                return Err(ConfigError::new(
+                    "JWT_SECRET_KEY",
+                    "is required in production (at least 32 bytes)",
+                ));
             }
             None => (SecretString::from(ephemeral_secret()), true),
         };
         let jwt_algorithm = raw.string("JWT_ALGORITHM", "HS256").to_ascii_uppercase();
         if !["HS256", "HS384", "HS512"].contains(&jwt_algorithm.as_str()) {
-            return Err(ConfigError::new("JWT_ALGORITHM", "must be HS256, HS384 or HS512"));
+            return Err(ConfigError::new(
+                "JWT_ALGORITHM",
+                "must be HS256, HS384 or HS512",
+            ));
         }
         let log_format = match raw.get("LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()) {
             None => None,
             Some(v) if v == "json" => Some(LogFormat::Json),
             Some(v) if v == "pretty" => Some(LogFormat::Pretty),
-            Some(v) => return Err(ConfigError::new("LOG_FORMAT", format!("must be json or pretty, got {v:?}"))),
+            Some(v) => {
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    format!("must be json or pretty, got {v:?}"),
+                ));
+            }
         };
         let trusted_proxies = raw
             .list("TRUSTED_PROXIES")
             .iter()
             .map(|ip| {
-                ip.parse::<IpAddr>()
-                    .map_err(|_| ConfigError::new("TRUSTED_PROXIES", format!("{ip:?} is not an IP address")))
+                ip.parse::<IpAddr>().map_err(|_| {
+                    ConfigError::new("TRUSTED_PROXIES", format!("{ip:?} is not an IP address"))
+                })
             })
             .collect::<Result<_, _>>()?;
         let allowed_origins = raw.list("ALLOWED_ORIGINS");
@@ -222,11 +250,27 @@ impl Settings {
                 format!("{bad:?} is not an origin like https://app.example.com"),
             ));
         }
-        let first_admin = match (raw.get("FIRST_ADMIN_EMAIL"), raw.get("FIRST_ADMIN_PASSWORD")) {
-            (Some(email), Some(password)) => Some((email.trim().to_owned(), SecretString::from(password.to_owned()))),
+        let first_admin = match (
+            raw.get("FIRST_ADMIN_EMAIL"),
+            raw.get("FIRST_ADMIN_PASSWORD"),
+        ) {
+            (Some(email), Some(password)) => Some((
+                email.trim().to_owned(),
+                SecretString::from(password.to_owned()),
+            )),
             (None, None) => None,
-            (Some(_), None) => return Err(ConfigError::new("FIRST_ADMIN_PASSWORD", "is required with FIRST_ADMIN_EMAIL")),
-            (None, Some(_)) => return Err(ConfigError::new("FIRST_ADMIN_EMAIL", "is required with FIRST_ADMIN_PASSWORD")),
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "FIRST_ADMIN_PASSWORD",
+                    "is required with FIRST_ADMIN_EMAIL",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "FIRST_ADMIN_EMAIL",
+                    "is required with FIRST_ADMIN_PASSWORD",
+                ));
+            }
         };
         Ok(Self {
             app_env,
@@ -238,15 +282,30 @@ impl Settings {
             jwt_secret_key,
             jwt_secret_is_ephemeral,
             jwt_algorithm,
-            access_token_expire_minutes: raw.number("ACCESS_TOKEN_EXPIRE_MINUTES", 30, 1, 525_600)?,
+            access_token_expire_minutes: raw.number(
+                "ACCESS_TOKEN_EXPIRE_MINUTES",
+                30,
+                1,
+                525_600,
+            )?,
             refresh_token_expire_days: raw.number("REFRESH_TOKEN_EXPIRE_DAYS", 7, 1, 3650)?,
             bcrypt_cost: raw.number("BCRYPT_COST", 12, 4, 31)?,
             allowed_origins,
             max_body_bytes: raw.number("MAX_BODY_BYTES", 65_536, 1, 1 << 30)?,
             rate_limit_enabled: raw.boolean("RATE_LIMIT_ENABLED", true)?,
             rate_limit_login_per_min: raw.number("RATE_LIMIT_LOGIN_PER_MIN", 5, 1, 1_000_000)?,
-            rate_limit_register_per_min: raw.number("RATE_LIMIT_REGISTER_PER_MIN", 5, 1, 1_000_000)?,
-            rate_limit_refresh_per_min: raw.number("RATE_LIMIT_REFRESH_PER_MIN", 10, 1, 1_000_000)?,
+            rate_limit_register_per_min: raw.number(
+                "RATE_LIMIT_REGISTER_PER_MIN",
+                5,
+                1,
+                1_000_000,
+            )?,
+            rate_limit_refresh_per_min: raw.number(
+                "RATE_LIMIT_REFRESH_PER_MIN",
+                10,
+                1,
+                1_000_000,
+            )?,
             rate_limit_logout_per_min: raw.number("RATE_LIMIT_LOGOUT_PER_MIN", 10, 1, 1_000_000)?,
             trusted_proxies,
             log_format,
@@ -257,7 +316,11 @@ impl Settings {
 
 /// 256 random bits for a development secret that dies with the process.
 fn ephemeral_secret() -> String {
-    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 #[cfg(test)]
@@ -265,7 +328,12 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        Settings::from_map(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+        Settings::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -274,11 +342,23 @@ mod tests {
         assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", 8000));
         assert_eq!(s.database_url, "sqlite://taskforge.db");
         assert!(s.jwt_secret_is_ephemeral);
-        assert_eq!((s.access_token_expire_minutes, s.refresh_token_expire_days, s.bcrypt_cost), (30, 7, 12));
+        assert_eq!(
+            (
+                s.access_token_expire_minutes,
+                s.refresh_token_expire_days,
+                s.bcrypt_cost
+            ),
+            (30, 7, 12)
+        );
         assert_eq!(s.max_body_bytes, 65_536);
         assert!(s.rate_limit_enabled && s.auto_migrate);
         assert_eq!(
-            (s.rate_limit_login_per_min, s.rate_limit_register_per_min, s.rate_limit_refresh_per_min, s.rate_limit_logout_per_min),
+            (
+                s.rate_limit_login_per_min,
+                s.rate_limit_register_per_min,
+                s.rate_limit_refresh_per_min,
+                s.rate_limit_logout_per_min
+            ),
             (5, 5, 10, 10)
         );
         assert!(s.allowed_origins.is_empty() && s.trusted_proxies.is_empty());
@@ -304,10 +384,17 @@ mod tests {
 
     #[test]
     fn production_requires_a_long_secret() {
-        assert_eq!(settings(&[("APP_ENV", "production")]).unwrap_err().variable, "JWT_SECRET_KEY");
+        assert_eq!(
+            settings(&[("APP_ENV", "production")]).unwrap_err().variable,
+            "JWT_SECRET_KEY"
+        );
         let short = settings(&[("APP_ENV", "production"), ("JWT_SECRET_KEY", "short")]);
         assert_eq!(short.unwrap_err().variable, "JWT_SECRET_KEY");
-        let ok = settings(&[("APP_ENV", "production"), ("JWT_SECRET_KEY", &"k".repeat(32))]).unwrap();
+        let ok = settings(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET_KEY", &"k".repeat(32)),
+        ])
+        .unwrap();
         assert!(!ok.jwt_secret_is_ephemeral);
     }
 }

@@ -17,7 +17,8 @@ use taskforge_domain::clock::Clock;
 use taskforge_domain::task::TaskService;
 use taskforge_domain::user::{Email, Password, UserService};
 use taskforge_infra::{
-    BcryptHasher, JwtTokenService, SeaSessionRepository, SeaTaskRepository, SeaUserRepository, SystemClock,
+    BcryptHasher, JwtTokenService, SeaSessionRepository, SeaTaskRepository, SeaUserRepository,
+    SystemClock,
 };
 use taskforge_migration::Migrator;
 
@@ -72,7 +73,9 @@ pub async fn open_database(settings: &Settings) -> Result<DatabaseConnection, St
         .await
         .map_err(StartupError::Database)?;
     if settings.auto_migrate {
-        Migrator::up(&db, None).await.map_err(StartupError::Migration)?;
+        Migrator::up(&db, None)
+            .await
+            .map_err(StartupError::Migration)?;
     }
     Ok(db)
 }
@@ -81,14 +84,20 @@ pub async fn open_database(settings: &Settings) -> Result<DatabaseConnection, St
 ///
 /// # Errors
 /// [`StartupError::Config`] when the JWT algorithm is refused.
-pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> Result<Services, StartupError> {
+pub fn build_services(
+    settings: &Settings,
+    db: &DatabaseConnection,
+) -> Result<Services, StartupError> {
     let users = Arc::new(SeaUserRepository::new(db.clone()));
     let tasks = Arc::new(SeaTaskRepository::new(db.clone()));
     let sessions = Arc::new(SeaSessionRepository::new(db.clone()));
     let hasher = Arc::new(BcryptHasher::new(settings.bcrypt_cost).map_err(StartupError::Config)?);
     let tokens = Arc::new(
-        JwtTokenService::new(settings.jwt_secret_key.expose_secret().as_bytes(), &settings.jwt_algorithm)
-            .map_err(StartupError::Config)?,
+        JwtTokenService::new(
+            settings.jwt_secret_key.expose_secret().as_bytes(),
+            &settings.jwt_algorithm,
+        )
+        .map_err(StartupError::Config)?,
     );
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let lifetimes = TokenLifetimes {
@@ -113,7 +122,11 @@ pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> Result<Se
 ///
 /// # Errors
 /// [`StartupError::Bootstrap`] for an invalid email or password, or a storage failure.
-pub async fn ensure_admin(services: &Services, email: &str, password: &str) -> Result<(), StartupError> {
+pub async fn ensure_admin(
+    services: &Services,
+    email: &str,
+    password: &str,
+) -> Result<(), StartupError> {
     let email = Email::parse(email).map_err(|e| StartupError::Bootstrap(describe(e)))?;
     let password = Password::parse(password).map_err(|e| StartupError::Bootstrap(describe(e)))?;
     services
@@ -141,7 +154,10 @@ struct PoolProbe(DatabaseConnection);
 #[async_trait]
 impl DatabaseProbe for PoolProbe {
     async fn is_reachable(&self) -> bool {
-        matches!(tokio::time::timeout(Duration::from_secs(2), self.0.ping()).await, Ok(Ok(())))
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), self.0.ping()).await,
+            Ok(Ok(()))
+        )
     }
 }
 
@@ -230,7 +246,9 @@ impl Application {
             loop {
                 tick.tick().await;
                 match auth.purge_sessions().await {
-                    Ok(n) if n > 0 => tracing::info!(purged = n, "purged expired and revoked sessions"),
+                    Ok(n) if n > 0 => {
+                        tracing::info!(purged = n, "purged expired and revoked sessions")
+                    }
                     Ok(_) => {}
                     Err(err) => tracing::warn!(error = %err, "session purge failed"),
                 }

@@ -82,8 +82,7 @@ impl Validator {
                 None
             }
             Err(other) => {
-                self.errors
-                    .push(FieldError::new("body", other.to_string()));
+                self.errors.push(FieldError::new("body", other.to_string()));
                 None
             }
         }

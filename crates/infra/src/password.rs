@@ -79,10 +79,10 @@ impl PasswordHasher for BcryptHasher {
         Ok(PasswordHash::new(hash))
     }
 
-    async fn verify(
+    async fn verify<'a>(
         &self,
         password: &str,
-        hash: Option<&PasswordHash>,
+        hash: Option<&'a PasswordHash>,
     ) -> Result<bool, DomainError> {
         let too_long = password.len() > MAX_PASSWORD_BYTES;
         // Without an account, check against the dummy; a too-long password is checked
@@ -150,7 +150,12 @@ mod tests {
         let hash = hasher.hash(&password(&raw)).await.unwrap();
         // bcrypt alone would accept this: it ignores everything after byte 72.
         assert!(bcrypt::verify(format!("{raw}b"), hash.as_str()).unwrap());
-        assert!(!hasher.verify(&format!("{raw}b"), Some(&hash)).await.unwrap());
+        assert!(
+            !hasher
+                .verify(&format!("{raw}b"), Some(&hash))
+                .await
+                .unwrap()
+        );
         assert!(!hasher.verify(&format!("{raw}b"), None).await.unwrap());
     }
 
@@ -158,7 +163,10 @@ mod tests {
     async fn a_corrupt_stored_hash_is_unexpected() {
         let hasher = hasher();
         let err = hasher
-            .verify("correct horse", Some(&PasswordHash::new("not a bcrypt hash")))
+            .verify(
+                "correct horse",
+                Some(&PasswordHash::new("not a bcrypt hash")),
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, DomainError::Unexpected(_)), "{err:?}");

@@ -129,6 +129,10 @@ impl SessionRepository for SeaSessionRepository {
             _ => Rotation::Rejected,
         };
         txn.commit().await.map_err(db_error)?;
+        if outcome == Rotation::ReuseDetected {
+            // A security event; the domain has no logger, so the adapter reports it.
+            tracing::warn!(%session_id, "refresh token reuse detected; session revoked");
+        }
         Ok(outcome)
     }
 

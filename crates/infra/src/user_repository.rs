@@ -175,7 +175,11 @@ impl UserRepository for SeaUserRepository {
         Ok(hash.map(PasswordHash::new))
     }
 
-    async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, DomainError> {
+    async fn list(
+        &self,
+        filter: &UserFilter,
+        page: PageRequest,
+    ) -> Result<Page<User>, DomainError> {
         let mut condition = Condition::all();
         if let Some(q) = &filter.q {
             // Emails are stored Unicode-lower-cased, username keys ASCII-lower-cased.
@@ -204,7 +208,10 @@ impl UserRepository for SeaUserRepository {
             .await
             .map_err(db_error)?;
         Ok(Page {
-            items: rows.into_iter().map(user_from_row).collect::<Result<_, _>>()?,
+            items: rows
+                .into_iter()
+                .map(user_from_row)
+                .collect::<Result<_, _>>()?,
             total,
             limit: page.limit(),
             offset: page.offset(),

@@ -18,7 +18,11 @@ async fn wrong_method_is_405_problem() {
     let app = spawn_app().await;
     let res = app.request(Method::DELETE, "/health").send().await.unwrap();
     assert_problem(res, 405, "method_not_allowed").await;
-    let res = app.request(Method::GET, "/api/v1/auth/login").send().await.unwrap();
+    let res = app
+        .request(Method::GET, "/api/v1/auth/login")
+        .send()
+        .await
+        .unwrap();
     assert_problem(res, 405, "method_not_allowed").await;
 }
 
@@ -34,7 +38,12 @@ async fn body_over_the_limit_is_413() {
 async fn default_body_limit_is_64_kib() {
     let app = spawn_app().await;
     let big = json!({"email": "a@example.com", "password": "x".repeat(70 * 1024)});
-    assert_problem(app.post_json("/api/v1/auth/register", &big).await, 413, "payload_too_large").await;
+    assert_problem(
+        app.post_json("/api/v1/auth/register", &big).await,
+        413,
+        "payload_too_large",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -71,15 +80,27 @@ async fn wrong_shape_is_422_naming_the_field() {
     let cases = [
         (json!({"password": "password1"}), "email"),
         (json!({"email": 5, "password": "password1"}), "email"),
-        (json!({"email": "a@example.com", "password": "password1", "extra": 1}), "extra"),
-        (json!({"email": "not-an-email", "password": "password1"}), "email"),
-        (json!({"email": "a@example.com", "password": "short"}), "password"),
+        (
+            json!({"email": "a@example.com", "password": "password1", "extra": 1}),
+            "extra",
+        ),
+        (
+            json!({"email": "not-an-email", "password": "password1"}),
+            "email",
+        ),
+        (
+            json!({"email": "a@example.com", "password": "short"}),
+            "password",
+        ),
         (json!([1, 2]), "body"),
     ];
     for (body, field) in cases {
         let res = app.post_json("/api/v1/auth/register", &body).await;
         let problem = assert_problem(res, 422, "validation_failed").await;
-        assert!(error_fields(&problem).contains(&field.to_owned()), "{body} → {problem}");
+        assert!(
+            error_fields(&problem).contains(&field.to_owned()),
+            "{body} → {problem}"
+        );
     }
 }
 
@@ -100,7 +121,9 @@ async fn invalid_query_parameters_are_422_naming_the_parameter() {
         ("due_before=yesterday", "due_before"),
         ("owner_id=xyz", "owner_id"),
     ] {
-        let res = app.get_auth(&format!("/api/v1/tasks?{query}"), &user.access).await;
+        let res = app
+            .get_auth(&format!("/api/v1/tasks?{query}"), &user.access)
+            .await;
         let problem = assert_problem(res, 422, "validation_failed").await;
         assert_eq!(error_fields(&problem), vec![field.to_owned()], "{query}");
     }
@@ -110,9 +133,19 @@ async fn invalid_query_parameters_are_422_naming_the_parameter() {
 async fn non_uuid_path_ids_are_404() {
     let app = spawn_app().await;
     let admin = app.admin().await;
-    for path in ["/api/v1/tasks/123", "/api/v1/users/abc", "/api/v1/users/abc/tasks", "/api/abc/tasks/1"] {
+    for path in [
+        "/api/v1/tasks/123",
+        "/api/v1/users/abc",
+        "/api/v1/users/abc/tasks",
+        "/api/abc/tasks/1",
+    ] {
         assert_problem(app.get_auth(path, &admin.access).await, 404, "not_found").await;
     }
-    let res = app.request(Method::PATCH, "/api/v1/tasks/zz/complete").bearer_auth(&admin.access).send().await.unwrap();
+    let res = app
+        .request(Method::PATCH, "/api/v1/tasks/zz/complete")
+        .bearer_auth(&admin.access)
+        .send()
+        .await
+        .unwrap();
     assert_problem(res, 404, "not_found").await;
 }

@@ -10,7 +10,11 @@ async fn health_and_live_report_ok_with_the_version() {
     for path in ["/health", "/health/live", "/health/", "/health/live/"] {
         let (status, body) = json_of(app.get(path).await).await;
         assert_eq!(status, 200, "{path}");
-        assert_eq!(body, json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}), "{path}");
+        assert_eq!(
+            body,
+            json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
+            "{path}"
+        );
     }
 }
 

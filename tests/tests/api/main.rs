@@ -2,8 +2,6 @@
 //! database (PostgreSQL when `TEST_DATABASE_URL` is set, else a temporary SQLite file)
 //! and talks HTTP to it.
 
-
-
 mod cross_cutting;
 mod errors;
 mod health;

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use taskforge_domain::DomainError;
 use taskforge_domain::error::Validator;
-use taskforge_domain::task::{Description, Priority, Task, TaskDraft, TaskPatch, TaskStatus, Title, resolve_status};
+use taskforge_domain::task::{
+    Description, Priority, Task, TaskDraft, TaskPatch, TaskStatus, Title, resolve_status,
+};
 use uuid::Uuid;
 
 use super::{not_null, nullable};
@@ -81,26 +83,25 @@ pub struct TaskBody {
     pub owner_id: Option<Uuid>,
 }
 
-/// Truncates to microseconds, the precision every timestamp is stored and shown with.
-fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
-    taskforge_domain::clock::to_micros(t)
-}
-
 impl TryFrom<TaskBody> for TaskDraft {
     type Error = DomainError;
 
     fn try_from(body: TaskBody) -> Result<Self, DomainError> {
         let mut v = Validator::new();
         let title = v.check(Title::parse(&body.title));
-        let description = body.description.and_then(|d| v.check(Description::parse(&d)));
-        let status = v.check(resolve_status(body.status, body.completed)).flatten();
+        let description = body
+            .description
+            .and_then(|d| v.check(Description::parse(&d)));
+        let status = v
+            .check(resolve_status(body.status, body.completed))
+            .flatten();
         v.finish()?;
         let title = title.ok_or_else(|| DomainError::invalid("title", "is invalid"))?;
         Ok(TaskDraft {
             description,
             status: status.unwrap_or(TaskStatus::Todo),
             priority: body.priority.unwrap_or(Priority::Medium),
-            due_date: body.due_date.map(micros),
+            due_date: body.due_date,
             owner_id: body.owner_id,
             ..TaskDraft::new(title)
         })
@@ -154,7 +155,7 @@ impl TryFrom<PatchTaskBody> for TaskPatch {
             description,
             status,
             priority,
-            due_date: body.due_date.map(|d| d.map(micros)),
+            due_date: body.due_date,
             owner_id,
         })
     }

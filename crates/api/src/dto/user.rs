@@ -2,9 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use taskforge_domain::error::Validator;
-use taskforge_domain::user::{Email, FullName, NewAccount, Password, Role, User, UserChanges, Username};
 use taskforge_domain::DomainError;
+use taskforge_domain::error::Validator;
+use taskforge_domain::user::{
+    Email, FullName, NewAccount, Password, Role, User, UserChanges, Username,
+};
 use uuid::Uuid;
 
 use super::{not_null, nullable};
@@ -93,7 +95,9 @@ fn new_account(
     let email = v.check(Email::parse(email));
     let password = v.check(Password::parse(password));
     let username = username.and_then(|u| v.check(Username::parse(u)));
-    let full_name = full_name.and_then(|n| v.check(FullName::parse(n))).flatten();
+    let full_name = full_name
+        .and_then(|n| v.check(FullName::parse(n)))
+        .flatten();
     v.finish()?;
     match (email, password) {
         (Some(email), Some(password)) => Ok(NewAccount {
@@ -111,8 +115,18 @@ impl TryFrom<RegisterBody> for NewAccount {
     type Error = DomainError;
 
     fn try_from(body: RegisterBody) -> Result<Self, DomainError> {
-        let role = if body.is_admin == Some(true) { Role::Admin } else { Role::User };
-        new_account(&body.email, &body.password, body.username.as_deref(), body.full_name.as_deref(), role)
+        let role = if body.is_admin == Some(true) {
+            Role::Admin
+        } else {
+            Role::User
+        };
+        new_account(
+            &body.email,
+            &body.password,
+            body.username.as_deref(),
+            body.full_name.as_deref(),
+            role,
+        )
     }
 }
 
@@ -121,7 +135,13 @@ impl TryFrom<CreateUserBody> for NewAccount {
 
     fn try_from(body: CreateUserBody) -> Result<Self, DomainError> {
         let role = body.role.unwrap_or(Role::User);
-        new_account(&body.email, &body.password, body.username.as_deref(), body.full_name.as_deref(), role)
+        new_account(
+            &body.email,
+            &body.password,
+            body.username.as_deref(),
+            body.full_name.as_deref(),
+            role,
+        )
     }
 }
 
@@ -188,7 +208,8 @@ fn profile_changes(fields: ProfileFields, v: &mut Validator) -> UserChanges {
         full_name: fields
             .full_name
             .map(|n| n.and_then(|n| v.check(FullName::parse(&n)).flatten())),
-        password: not_null("password", fields.password, v).and_then(|p| v.check(Password::parse(&p))),
+        password: not_null("password", fields.password, v)
+            .and_then(|p| v.check(Password::parse(&p))),
         role: None,
         is_active: None,
     }

@@ -29,7 +29,10 @@ pub fn bearer_token(req: &HttpRequest) -> Option<String> {
 /// As above; 500 on storage failure.
 pub async fn authenticate_request(req: &HttpRequest) -> Result<User, ApiError> {
     let Some(token) = bearer_token(req) else {
-        return Err(ApiError::unauthorized("a bearer access token is required", false));
+        return Err(ApiError::unauthorized(
+            "a bearer access token is required",
+            false,
+        ));
     };
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return Err(ApiError::internal("application state is not configured"));

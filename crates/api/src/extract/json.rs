@@ -19,15 +19,26 @@ pub struct JsonBody<T>(pub T);
 /// Whether a request declares a JSON body (`application/json` or `application/*+json`).
 pub fn is_json(req: &HttpRequest) -> Option<bool> {
     let content_type = req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    Some(essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")))
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    Some(
+        essence == "application/json"
+            || (essence.starts_with("application/") && essence.ends_with("+json")),
+    )
 }
 
 /// Reads the body within the configured limit (`PayloadConfig`).
 pub async fn read_body(req: &HttpRequest, payload: &mut Payload) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, payload).await.map_err(|err| {
         if err.as_response_error().status_code().as_u16() == 413 {
-            ApiError::new(ErrorCode::PayloadTooLarge, "the request body exceeds the size limit")
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the request body exceeds the size limit",
+            )
         } else {
             ApiError::new(ErrorCode::BadRequest, "the request body could not be read")
         }
@@ -76,12 +87,18 @@ fn unsupported_media_type() -> ApiError {
 /// As above.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(ErrorCode::BadRequest, "the request body is empty; JSON was expected"));
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "the request body is empty; JSON was expected",
+        ));
     }
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|err| ApiError::new(ErrorCode::BadRequest, format!("malformed JSON: {err}")))?;
     if !value.is_object() {
-        return Err(ApiError::validation(vec![FieldError::new("body", "must be a JSON object")]));
+        return Err(ApiError::validation(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
     }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
@@ -93,9 +110,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 /// Names the field of a serde error: its path, or for errors raised on the object
 /// itself (missing or unknown key) the key quoted in the message.
 pub(crate) fn field_error(path: &str, message: &str) -> FieldError {
-    let quoted = message.split('`').nth(1).filter(|_| {
-        message.starts_with("missing field") || message.starts_with("unknown field")
-    });
+    let quoted = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"));
     // For a missing key serde reports the enclosing object's path; for an unknown
     // key, the key's own path.
     let field = match (path, quoted) {
@@ -128,16 +146,27 @@ mod tests {
 
     fn field_of(body: &str) -> (u16, Vec<String>) {
         let err = parse_json::<Body>(body.as_bytes()).unwrap_err();
-        let fields = err.problem().errors.iter().map(|e| e.field.clone()).collect();
+        let fields = err
+            .problem()
+            .errors
+            .iter()
+            .map(|e| e.field.clone())
+            .collect();
         (err.problem().code.status().as_u16(), fields)
     }
 
     #[test]
     fn missing_unknown_and_mistyped_keys_are_named() {
         assert_eq!(field_of("{}"), (422, vec!["title".to_owned()]));
-        assert_eq!(field_of(r#"{"title":"a","x":1}"#), (422, vec!["x".to_owned()]));
+        assert_eq!(
+            field_of(r#"{"title":"a","x":1}"#),
+            (422, vec!["x".to_owned()])
+        );
         assert_eq!(field_of(r#"{"title":5}"#), (422, vec!["title".to_owned()]));
-        assert_eq!(field_of(r#"{"title":"a","count":300}"#), (422, vec!["count".to_owned()]));
+        assert_eq!(
+            field_of(r#"{"title":"a","count":300}"#),
+            (422, vec!["count".to_owned()])
+        );
         assert_eq!(field_of("[1]"), (422, vec!["body".to_owned()]));
     }
 

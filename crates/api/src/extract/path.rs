@@ -7,6 +7,10 @@ use crate::error::{ApiError, ErrorCode};
 /// Answers 404 problem+json for path segments that do not parse (non-UUID ids).
 pub fn path_config() -> PathConfig {
     PathConfig::default().error_handler(|_, req| {
-        ApiError::new(ErrorCode::NotFound, format!("nothing exists at {}", req.path())).into()
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("nothing exists at {}", req.path()),
+        )
+        .into()
     })
 }

@@ -15,7 +15,11 @@ pub fn if_match(req: &HttpRequest) -> Option<Precondition> {
     if values.is_empty() {
         return None;
     }
-    let tags: Vec<&str> = values.iter().flat_map(|v| v.split(',')).map(str::trim).collect();
+    let tags: Vec<&str> = values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
     if tags.contains(&"*") {
         return Some(Precondition::Any);
     }
@@ -23,7 +27,10 @@ pub fn if_match(req: &HttpRequest) -> Option<Precondition> {
         .iter()
         .filter_map(|tag| {
             let tag = tag.strip_prefix("W/").unwrap_or(tag);
-            tag.strip_prefix('"')?.strip_suffix('"')?.parse::<i64>().ok()
+            tag.strip_prefix('"')?
+                .strip_suffix('"')?
+                .parse::<i64>()
+                .ok()
         })
         .collect();
     Some(Precondition::Versions(versions))
@@ -35,13 +42,20 @@ mod tests {
     use actix_web::test::TestRequest;
 
     fn parse(value: &str) -> Option<Precondition> {
-        if_match(&TestRequest::default().insert_header((header::IF_MATCH, value)).to_http_request())
+        if_match(
+            &TestRequest::default()
+                .insert_header((header::IF_MATCH, value))
+                .to_http_request(),
+        )
     }
 
     #[test]
     fn strong_weak_star_and_garbage() {
         assert_eq!(parse("\"3\""), Some(Precondition::Versions(vec![3])));
-        assert_eq!(parse("W/\"4\", \"5\""), Some(Precondition::Versions(vec![4, 5])));
+        assert_eq!(
+            parse("W/\"4\", \"5\""),
+            Some(Precondition::Versions(vec![4, 5]))
+        );
         assert_eq!(parse("*"), Some(Precondition::Any));
         assert_eq!(parse("3"), Some(Precondition::Versions(vec![])));
         assert_eq!(if_match(&TestRequest::default().to_http_request()), None);

@@ -31,10 +31,19 @@ impl QueryParams {
 
     /// The raw value of a parameter (the last one when repeated).
     pub fn raw(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
-    fn typed<T>(&mut self, name: &str, expect: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+    fn typed<T>(
+        &mut self,
+        name: &str,
+        expect: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
         let raw = self.raw(name)?.to_owned();
         let parsed = parse(&raw);
         if parsed.is_none() {
@@ -65,9 +74,15 @@ impl QueryParams {
 
     /// An RFC 3339 timestamp with offset.
     pub fn datetime(&mut self, name: &str) -> Option<DateTime<Utc>> {
-        self.typed(name, "must be an RFC 3339 timestamp, e.g. 2026-11-22T10:15:00Z", |s| {
-            DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
-        })
+        self.typed(
+            name,
+            "must be an RFC 3339 timestamp, e.g. 2026-11-22T10:15:00Z",
+            |s| {
+                DateTime::parse_from_rfc3339(s)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc))
+            },
+        )
     }
 
     /// A UUID.
@@ -82,7 +97,11 @@ impl QueryParams {
 
     /// A value parsed by a domain parser (enums, sort keys); its field errors are
     /// re-labelled with the parameter's name.
-    pub fn domain<T>(&mut self, name: &str, parse: impl Fn(&str) -> Result<T, DomainError>) -> Option<T> {
+    pub fn domain<T>(
+        &mut self,
+        name: &str,
+        parse: impl Fn(&str) -> Result<T, DomainError>,
+    ) -> Option<T> {
         let raw = self.raw(name)?.to_owned();
         match parse(&raw) {
             Ok(value) => Some(value),
@@ -128,20 +147,31 @@ mod tests {
 
     #[test]
     fn every_bad_parameter_is_named() {
-        let mut q = QueryParams::parse("limit=abc&offset=-1&completed=yes&due_before=tomorrow&owner_id=x");
+        let mut q =
+            QueryParams::parse("limit=abc&offset=-1&completed=yes&due_before=tomorrow&owner_id=x");
         assert_eq!(q.u64("limit"), None);
         assert_eq!(q.u64("offset"), None);
         assert_eq!(q.bool("completed"), None);
         assert_eq!(q.datetime("due_before"), None);
         assert_eq!(q.uuid("owner_id"), None);
         let err = q.finish().unwrap_err();
-        let fields: Vec<_> = err.problem().errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["limit", "offset", "completed", "due_before", "owner_id"]);
+        let fields: Vec<_> = err
+            .problem()
+            .errors
+            .iter()
+            .map(|e| e.field.as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            ["limit", "offset", "completed", "due_before", "owner_id"]
+        );
     }
 
     #[test]
     fn good_parameters_parse() {
-        let mut q = QueryParams::parse("limit=5&completed=true&due_after=2026-11-22T10%3A15%3A00%2B01%3A00&q=a%25b");
+        let mut q = QueryParams::parse(
+            "limit=5&completed=true&due_after=2026-11-22T10%3A15%3A00%2B01%3A00&q=a%25b",
+        );
         assert_eq!(q.u64("limit"), Some(5));
         assert_eq!(q.bool("completed"), Some(true));
         assert_eq!(

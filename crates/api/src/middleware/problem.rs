@@ -30,15 +30,19 @@ pub async fn render_problems(
         return Ok(res);
     }
     let (req, res) = res.into_parts();
-    let problem = res.extensions().get::<Problem>().cloned().unwrap_or_else(|| {
-        let code = ErrorCode::from_status(status);
-        Problem {
-            code,
-            detail: code.default_detail().to_owned(),
-            errors: Vec::new(),
-            extra: None,
-        }
-    });
+    let problem = res
+        .extensions()
+        .get::<Problem>()
+        .cloned()
+        .unwrap_or_else(|| {
+            let code = ErrorCode::from_status(status);
+            Problem {
+                code,
+                detail: code.default_detail().to_owned(),
+                errors: Vec::new(),
+                extra: None,
+            }
+        });
     let (request_id, path) = match req.extensions().get::<RequestContext>() {
         Some(ctx) => (ctx.id.clone(), ctx.path.clone()),
         None => (String::new(), req.path().to_owned()),

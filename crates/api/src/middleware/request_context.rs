@@ -51,7 +51,11 @@ pub async fn request_context(
     let span = tracing::info_span!("request", request_id = %id);
     // No clone of the request may be held across `next.call`: NormalizePath rewrites
     // the path in place and needs the only reference.
-    let mut res = next.call(req).instrument(span.clone()).await?.map_into_boxed_body();
+    let mut res = next
+        .call(req)
+        .instrument(span.clone())
+        .await?
+        .map_into_boxed_body();
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, value);
     }

@@ -31,16 +31,27 @@ pub async fn register(
     };
     let account = NewAccount::try_from(body.0)?;
     let user = state.users.register(account, caller.as_ref()).await?;
-    Ok(created(&format!("/api/v1/users/{}", user.id), &UserResponse::from(user)))
+    Ok(created(
+        &format!("/api/v1/users/{}", user.id),
+        &UserResponse::from(user),
+    ))
 }
 
 /// `POST /login`: JSON `{email|username, password}` or the OAuth2 password form.
-pub async fn login(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        .is_some_and(|ct| {
+            ct.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
     if !is_form && is_json(&req) != Some(true) {
         return Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
@@ -50,7 +61,10 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, payload: web::P
     let body = read_body(&req, &mut payload.into_inner()).await?;
     let (identifier, password) = if is_form {
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::new(ErrorCode::BadRequest, "the request body is empty"));
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "the request body is empty",
+            ));
         }
         let form: LoginForm = serde_urlencoded::from_bytes(&body)
             .map_err(|err| ApiError::validation(vec![field_error(".", &err.to_string())]))?;
@@ -58,7 +72,10 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, payload: web::P
     } else {
         let login: LoginBody = parse_json(&body)?;
         let identifier = login.email.or(login.username).ok_or_else(|| {
-            ApiError::from(DomainError::invalid("email", "email or username is required"))
+            ApiError::from(DomainError::invalid(
+                "email",
+                "email or username is required",
+            ))
         })?;
         (identifier, login.password)
     };
@@ -75,8 +92,15 @@ fn token_error(err: DomainError) -> ApiError {
 }
 
 /// `POST /refresh`: spends the refresh token for a new pair.
-pub async fn refresh(state: web::Data<AppState>, body: JsonBody<RefreshBody>) -> Result<HttpResponse, ApiError> {
-    let pair = state.auth.refresh(&body.0.refresh_token).await.map_err(token_error)?;
+pub async fn refresh(
+    state: web::Data<AppState>,
+    body: JsonBody<RefreshBody>,
+) -> Result<HttpResponse, ApiError> {
+    let pair = state
+        .auth
+        .refresh(&body.0.refresh_token)
+        .await
+        .map_err(token_error)?;
     Ok(HttpResponse::Ok().json(TokenResponse::from(pair)))
 }
 
@@ -107,16 +131,36 @@ pub async fn logout(
 }
 
 /// The auth routes of one scope, each group behind its limiter.
-fn auth_group(limits: &RateLimits, register_paths: &'static [&'static str], with_session_routes: bool) -> impl FnOnce(&mut web::ServiceConfig) {
+fn auth_group(
+    limits: &RateLimits,
+    register_paths: &'static [&'static str],
+    with_session_routes: bool,
+) -> impl FnOnce(&mut web::ServiceConfig) {
     let limits = limits.clone();
     move |cfg: &mut web::ServiceConfig| {
         for path in register_paths {
-            register_limited(cfg, &limits.register, web::resource(*path).route(web::post().to(register)));
+            register_limited(
+                cfg,
+                &limits.register,
+                web::resource(*path).route(web::post().to(register)),
+            );
         }
-        register_limited(cfg, &limits.login, web::resource("/login").route(web::post().to(login)));
+        register_limited(
+            cfg,
+            &limits.login,
+            web::resource("/login").route(web::post().to(login)),
+        );
         if with_session_routes {
-            register_limited(cfg, &limits.refresh, web::resource("/refresh").route(web::post().to(refresh)));
-            register_limited(cfg, &limits.logout, web::resource("/logout").route(web::post().to(logout)));
+            register_limited(
+                cfg,
+                &limits.refresh,
+                web::resource("/refresh").route(web::post().to(refresh)),
+            );
+            register_limited(
+                cfg,
+                &limits.logout,
+                web::resource("/logout").route(web::post().to(logout)),
+            );
         }
     }
 }
@@ -136,10 +180,10 @@ pub fn configure(limits: &RateLimits) -> impl FnOnce(&mut web::ServiceConfig) {
                 .wrap(no_store())
                 .configure(auth_group(&limits, &["/signup"], false)),
         )
-        .service(
-            web::scope("/auth")
-                .wrap(no_store())
-                .configure(auth_group(&limits, &["/register"], false)),
-        );
+        .service(web::scope("/auth").wrap(no_store()).configure(auth_group(
+            &limits,
+            &["/register"],
+            false,
+        )));
     }
 }

@@ -19,8 +19,11 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     if state.database.is_reachable().await {
         Ok(HttpResponse::Ok().json(json!({"status": "ok", "checks": {"database": "ok"}})))
     } else {
-        Err(ApiError::new(ErrorCode::ServiceUnavailable, "the database cannot be reached")
-            .with_extra("checks", json!({"database": "unavailable"})))
+        Err(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "the database cannot be reached",
+        )
+        .with_extra("checks", json!({"database": "unavailable"})))
     }
 }
 

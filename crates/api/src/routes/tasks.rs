@@ -5,7 +5,9 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use taskforge_domain::page::PageRequest;
-use taskforge_domain::task::{Priority, Task, TaskDraft, TaskFilter, TaskPatch, TaskScope, TaskSort, TaskStatus};
+use taskforge_domain::task::{
+    Priority, Task, TaskDraft, TaskFilter, TaskPatch, TaskScope, TaskSort, TaskStatus,
+};
 use uuid::Uuid;
 
 use crate::dto::page::PageResponse;
@@ -19,9 +21,12 @@ use crate::state::AppState;
 fn path_uuid(req: &HttpRequest, name: &str) -> Result<Option<Uuid>, ApiError> {
     match req.match_info().get(name) {
         None => Ok(None),
-        Some(raw) => Uuid::parse_str(raw)
-            .map(Some)
-            .map_err(|_| ApiError::new(ErrorCode::NotFound, format!("nothing exists at {}", req.path()))),
+        Some(raw) => Uuid::parse_str(raw).map(Some).map_err(|_| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("nothing exists at {}", req.path()),
+            )
+        }),
     }
 }
 
@@ -33,7 +38,8 @@ fn scope_of(req: &HttpRequest) -> Result<TaskScope, ApiError> {
 }
 
 fn task_id(req: &HttpRequest) -> Result<Uuid, ApiError> {
-    path_uuid(req, "id")?.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no task id in the path"))
+    path_uuid(req, "id")?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no task id in the path"))
 }
 
 /// The canonical URL of a task.
@@ -99,7 +105,10 @@ pub async fn get_task(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let task = state.tasks.get(&me, scope_of(&req)?, task_id(&req)?).await?;
+    let task = state
+        .tasks
+        .get(&me, scope_of(&req)?, task_id(&req)?)
+        .await?;
     Ok(task_ok(task))
 }
 
@@ -112,7 +121,10 @@ pub async fn replace_task(
 ) -> Result<HttpResponse, ApiError> {
     let (scope, id) = (scope_of(&req)?, task_id(&req)?);
     let draft = TaskDraft::try_from(body.0)?;
-    let task = state.tasks.replace(&me, scope, id, if_match(&req), draft).await?;
+    let task = state
+        .tasks
+        .replace(&me, scope, id, if_match(&req), draft)
+        .await?;
     Ok(task_ok(task))
 }
 
@@ -125,7 +137,10 @@ pub async fn patch_task(
 ) -> Result<HttpResponse, ApiError> {
     let (scope, id) = (scope_of(&req)?, task_id(&req)?);
     let patch = TaskPatch::try_from(body.0)?;
-    let task = state.tasks.patch(&me, scope, id, if_match(&req), patch).await?;
+    let task = state
+        .tasks
+        .patch(&me, scope, id, if_match(&req), patch)
+        .await?;
     Ok(task_ok(task))
 }
 
@@ -136,7 +151,10 @@ pub async fn toggle_task(
     Authenticated(me): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let (scope, id) = (scope_of(&req)?, task_id(&req)?);
-    let task = state.tasks.toggle_complete(&me, scope, id, if_match(&req)).await?;
+    let task = state
+        .tasks
+        .toggle_complete(&me, scope, id, if_match(&req))
+        .await?;
     Ok(task_ok(task))
 }
 
@@ -152,7 +170,11 @@ pub async fn delete_task(
 }
 
 /// The three path forms of the task routes.
-const PREFIXES: [&str; 3] = ["/api/v1/tasks", "/api/v1/users/{user_id}/tasks", "/api/{user_id}/tasks"];
+const PREFIXES: [&str; 3] = [
+    "/api/v1/tasks",
+    "/api/v1/users/{user_id}/tasks",
+    "/api/{user_id}/tasks",
+];
 
 /// Registers every task route under every path form.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -169,6 +191,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(patch_task))
                 .route(web::delete().to(delete_task)),
         )
-        .service(web::resource(format!("{prefix}/{{id}}/complete")).route(web::patch().to(toggle_task)));
+        .service(
+            web::resource(format!("{prefix}/{{id}}/complete")).route(web::patch().to(toggle_task)),
+        );
     }
 }

@@ -24,12 +24,18 @@ pub async fn update_me(
     body: JsonBody<UpdateMeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (changes, current_password) = <(UserChanges, Option<String>)>::try_from(body.0)?;
-    let user = state.users.update_me(&me, changes, current_password.as_deref()).await?;
+    let user = state
+        .users
+        .update_me(&me, changes, current_password.as_deref())
+        .await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }
 
 /// `DELETE /users/me`: the account, its tasks and its sessions.
-pub async fn delete_me(state: web::Data<AppState>, Authenticated(me): Authenticated) -> Result<HttpResponse, ApiError> {
+pub async fn delete_me(
+    state: web::Data<AppState>,
+    Authenticated(me): Authenticated,
+) -> Result<HttpResponse, ApiError> {
     state.users.delete_me(&me).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -48,7 +54,10 @@ pub async fn list_users(
     let (limit, offset) = (query.u64("limit"), query.u64("offset"));
     let page = query.check(PageRequest::new(limit, offset));
     query.finish()?;
-    let page = state.users.list(&me, &filter, page.unwrap_or_default()).await?;
+    let page = state
+        .users
+        .list(&me, &filter, page.unwrap_or_default())
+        .await?;
     Ok(HttpResponse::Ok().json(PageResponse::from_page(page, UserResponse::from)))
 }
 
@@ -60,7 +69,10 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     let account = NewAccount::try_from(body.0)?;
     let user = state.users.create(&me, account).await?;
-    Ok(created(&format!("/api/v1/users/{}", user.id), &UserResponse::from(user)))
+    Ok(created(
+        &format!("/api/v1/users/{}", user.id),
+        &UserResponse::from(user),
+    ))
 }
 
 /// `GET /users/{user_id}` (admin).

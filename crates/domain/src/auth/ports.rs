@@ -81,7 +81,11 @@ pub trait PasswordHasher: Send + Sync {
     /// # Errors
     /// [`DomainError::Unexpected`] when the stored hash is corrupt or hashing fails.
     // The named lifetime is for mockall, which cannot mock an elided one inside `Option`.
-    async fn verify<'a>(&self, password: &str, hash: Option<&'a PasswordHash>) -> Result<bool, DomainError>;
+    async fn verify<'a>(
+        &self,
+        password: &str,
+        hash: Option<&'a PasswordHash>,
+    ) -> Result<bool, DomainError>;
 }
 
 /// Signs and verifies tokens (JWT in production).

@@ -39,7 +39,9 @@ impl TaskStatus {
         Self::ALL
             .into_iter()
             .find(|v| v.as_str() == s)
-            .ok_or_else(|| DomainError::invalid("status", "must be one of: todo, in_progress, done"))
+            .ok_or_else(|| {
+                DomainError::invalid("status", "must be one of: todo, in_progress, done")
+            })
     }
 }
 

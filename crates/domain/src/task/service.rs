@@ -51,11 +51,17 @@ impl Precondition {
 ///
 /// # Errors
 /// [`DomainError::Validation`] on `completed` when it contradicts `status`.
-pub fn resolve_status(status: Option<TaskStatus>, completed: Option<bool>) -> Result<Option<TaskStatus>, DomainError> {
+pub fn resolve_status(
+    status: Option<TaskStatus>,
+    completed: Option<bool>,
+) -> Result<Option<TaskStatus>, DomainError> {
     match (status, completed) {
-        (Some(status), Some(completed)) if (status == TaskStatus::Done) != completed => Err(
-            DomainError::invalid("completed", "contradicts status: completed is true exactly when status is done"),
-        ),
+        (Some(status), Some(completed)) if (status == TaskStatus::Done) != completed => {
+            Err(DomainError::invalid(
+                "completed",
+                "contradicts status: completed is true exactly when status is done",
+            ))
+        }
         (Some(status), _) => Ok(Some(status)),
         (None, Some(true)) => Ok(Some(TaskStatus::Done)),
         (None, Some(false)) => Ok(Some(TaskStatus::Todo)),
@@ -120,8 +126,16 @@ pub struct TaskService {
 
 impl TaskService {
     /// Wires the service to its ports.
-    pub fn new(tasks: Arc<dyn TaskRepository>, users: Arc<dyn UserRepository>, clock: Arc<dyn Clock>) -> Self {
-        Self { tasks, users, clock }
+    pub fn new(
+        tasks: Arc<dyn TaskRepository>,
+        users: Arc<dyn UserRepository>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            tasks,
+            users,
+            clock,
+        }
     }
 
     /// Creates a task. The owner is the scope's user, else `draft.owner_id`, else the actor.
@@ -131,14 +145,22 @@ impl TaskService {
     /// their scope; [`DomainError::Validation`] on `owner_id` for an owner that does not
     /// exist or contradicts the scope; [`DomainError::NotFound`] for a scoped user that
     /// does not exist.
-    pub async fn create(&self, actor: &User, scope: TaskScope, draft: TaskDraft) -> Result<Task, DomainError> {
+    pub async fn create(
+        &self,
+        actor: &User,
+        scope: TaskScope,
+        draft: TaskDraft,
+    ) -> Result<Task, DomainError> {
         check_scope(actor, scope)?;
         if let Some(owner) = draft.owner_id {
             check_owner_change(actor, owner)?;
         }
         let owner_id = match (scope, draft.owner_id) {
             (TaskScope::OwnedBy(user_id), Some(owner)) if owner != user_id => {
-                return Err(DomainError::invalid("owner_id", "must equal the user_id of the path"));
+                return Err(DomainError::invalid(
+                    "owner_id",
+                    "must equal the user_id of the path",
+                ));
             }
             (TaskScope::OwnedBy(user_id), _) => user_id,
             (TaskScope::Visible, owner) => owner.unwrap_or(actor.id),
@@ -161,7 +183,9 @@ impl TaskService {
         match self.tasks.insert(&task).await {
             Ok(()) => Ok(task),
             Err(DomainError::NotFound(_)) => Err(match scope {
-                TaskScope::OwnedBy(user_id) => DomainError::NotFound(format!("user {user_id} not found")),
+                TaskScope::OwnedBy(user_id) => {
+                    DomainError::NotFound(format!("user {user_id} not found"))
+                }
                 TaskScope::Visible => DomainError::invalid("owner_id", "no such user"),
             }),
             Err(other) => Err(other),
@@ -194,10 +218,15 @@ impl TaskService {
         check_scope(actor, scope)?;
         filter.owner_id = match (scope, filter.owner_id) {
             (_, Some(owner)) if owner != actor.id && !actor.is_admin() => {
-                return Err(DomainError::Forbidden("only an admin may list other users' tasks".into()));
+                return Err(DomainError::Forbidden(
+                    "only an admin may list other users' tasks".into(),
+                ));
             }
             (TaskScope::OwnedBy(user_id), Some(owner)) if owner != user_id => {
-                return Err(DomainError::invalid("owner_id", "must equal the user_id of the path"));
+                return Err(DomainError::invalid(
+                    "owner_id",
+                    "must equal the user_id of the path",
+                ));
             }
             (TaskScope::OwnedBy(user_id), _) => Some(user_id),
             (TaskScope::Visible, owner) if actor.is_admin() => owner,
@@ -219,13 +248,20 @@ impl TaskService {
         precondition: Option<Precondition>,
         draft: TaskDraft,
     ) -> Result<Task, DomainError> {
-        self.modify(actor, scope, id, precondition, draft.owner_id, |task, now| {
-            task.title = draft.title.clone();
-            task.description = draft.description.clone();
-            task.priority = draft.priority;
-            task.due_date = draft.due_date.map(to_micros);
-            task.set_status(draft.status, now);
-        })
+        self.modify(
+            actor,
+            scope,
+            id,
+            precondition,
+            draft.owner_id,
+            |task, now| {
+                task.title = draft.title.clone();
+                task.description = draft.description.clone();
+                task.priority = draft.priority;
+                task.due_date = draft.due_date.map(to_micros);
+                task.set_status(draft.status, now);
+            },
+        )
         .await
     }
 
@@ -241,23 +277,30 @@ impl TaskService {
         precondition: Option<Precondition>,
         patch: TaskPatch,
     ) -> Result<Task, DomainError> {
-        self.modify(actor, scope, id, precondition, patch.owner_id, |task, now| {
-            if let Some(title) = &patch.title {
-                task.title = title.clone();
-            }
-            if let Some(description) = &patch.description {
-                task.description = description.clone();
-            }
-            if let Some(priority) = patch.priority {
-                task.priority = priority;
-            }
-            if let Some(due_date) = patch.due_date {
-                task.due_date = due_date.map(to_micros);
-            }
-            if let Some(status) = patch.status {
-                task.set_status(status, now);
-            }
-        })
+        self.modify(
+            actor,
+            scope,
+            id,
+            precondition,
+            patch.owner_id,
+            |task, now| {
+                if let Some(title) = &patch.title {
+                    task.title = title.clone();
+                }
+                if let Some(description) = &patch.description {
+                    task.description = description.clone();
+                }
+                if let Some(priority) = patch.priority {
+                    task.priority = priority;
+                }
+                if let Some(due_date) = patch.due_date {
+                    task.due_date = due_date.map(to_micros);
+                }
+                if let Some(status) = patch.status {
+                    task.set_status(status, now);
+                }
+            },
+        )
         .await
     }
 
@@ -273,7 +316,11 @@ impl TaskService {
         precondition: Option<Precondition>,
     ) -> Result<Task, DomainError> {
         self.modify(actor, scope, id, precondition, None, |task, now| {
-            let next = if task.completed() { TaskStatus::Todo } else { TaskStatus::Done };
+            let next = if task.completed() {
+                TaskStatus::Todo
+            } else {
+                TaskStatus::Done
+            };
             task.set_status(next, now);
         })
         .await
@@ -299,7 +346,11 @@ impl TaskService {
                 Some(_) => return Err(stale(id)),
             };
             match self.tasks.delete(id, expected).await {
-                Err(DomainError::PreconditionFailed(_)) if precondition == Some(Precondition::Any) => continue,
+                Err(DomainError::PreconditionFailed(_))
+                    if precondition == Some(Precondition::Any) =>
+                {
+                    continue;
+                }
                 Err(DomainError::PreconditionFailed(_)) => return Err(stale(id)),
                 Err(DomainError::NotFound(_)) => return Err(task_not_found(id)),
                 other => return other,
@@ -323,7 +374,10 @@ impl TaskService {
         check_scope(actor, scope)?;
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let current = self.find_visible(actor, scope, id).await?;
-            if precondition.as_ref().is_some_and(|p| !p.holds_for(current.version)) {
+            if precondition
+                .as_ref()
+                .is_some_and(|p| !p.holds_for(current.version))
+            {
                 return Err(stale(id));
             }
             let mut task = current.clone();
@@ -340,7 +394,11 @@ impl TaskService {
             task.updated_at = now;
             match self.tasks.update(&task, current.version).await {
                 Ok(()) => return Ok(task),
-                Err(DomainError::PreconditionFailed(_)) if precondition.is_none() || precondition == Some(Precondition::Any) => continue,
+                Err(DomainError::PreconditionFailed(_))
+                    if precondition.is_none() || precondition == Some(Precondition::Any) =>
+                {
+                    continue;
+                }
                 Err(DomainError::PreconditionFailed(_)) => return Err(stale(id)),
                 Err(DomainError::NotFound(_)) => return Err(task_not_found(id)),
                 Err(other) => return Err(other),
@@ -350,7 +408,12 @@ impl TaskService {
     }
 
     /// The task, if it exists and the actor may see it in this scope.
-    async fn find_visible(&self, actor: &User, scope: TaskScope, id: Uuid) -> Result<Task, DomainError> {
+    async fn find_visible(
+        &self,
+        actor: &User,
+        scope: TaskScope,
+        id: Uuid,
+    ) -> Result<Task, DomainError> {
         let visible = |task: &Task| match scope {
             TaskScope::OwnedBy(user_id) => task.owner_id == user_id,
             TaskScope::Visible => actor.is_admin() || task.owner_id == actor.id,
@@ -365,9 +428,9 @@ impl TaskService {
 /// The actor must be the scoped user or an admin.
 fn check_scope(actor: &User, scope: TaskScope) -> Result<(), DomainError> {
     match scope {
-        TaskScope::OwnedBy(user_id) if user_id != actor.id && !actor.is_admin() => {
-            Err(DomainError::Forbidden("you may only access your own tasks".into()))
-        }
+        TaskScope::OwnedBy(user_id) if user_id != actor.id && !actor.is_admin() => Err(
+            DomainError::Forbidden("you may only access your own tasks".into()),
+        ),
         _ => Ok(()),
     }
 }
@@ -377,7 +440,9 @@ fn check_owner_change(actor: &User, owner: Uuid) -> Result<(), DomainError> {
     if owner == actor.id || actor.is_admin() {
         Ok(())
     } else {
-        Err(DomainError::Forbidden("only an admin may assign a task to another user".into()))
+        Err(DomainError::Forbidden(
+            "only an admin may assign a task to another user".into(),
+        ))
     }
 }
 
@@ -386,7 +451,9 @@ fn task_not_found(id: Uuid) -> DomainError {
 }
 
 fn stale(id: Uuid) -> DomainError {
-    DomainError::PreconditionFailed(format!("task {id} has changed; If-Match does not match its current version"))
+    DomainError::PreconditionFailed(format!(
+        "task {id} has changed; If-Match does not match its current version"
+    ))
 }
 
 fn too_busy(id: Uuid) -> DomainError {

@@ -54,7 +54,10 @@ impl Email {
         if is_valid_email(&email) {
             Ok(Self(email))
         } else {
-            Err(DomainError::invalid("email", "must be a valid email address"))
+            Err(DomainError::invalid(
+                "email",
+                "must be a valid email address",
+            ))
         }
     }
 

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::model::{LoginIdentifier, PasswordHash, SessionEffect, User, UserCredentials, UserFilter};
+use super::model::{
+    LoginIdentifier, PasswordHash, SessionEffect, User, UserCredentials, UserFilter,
+};
 use crate::DomainError;
 use crate::page::{Page, PageRequest};
 
@@ -51,7 +53,8 @@ pub trait UserRepository: Send + Sync {
     ///
     /// # Errors
     /// [`DomainError::Unexpected`] on storage failure.
-    async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, DomainError>;
+    async fn list(&self, filter: &UserFilter, page: PageRequest)
+    -> Result<Page<User>, DomainError>;
 
     /// Writes every field of `user` (found by `user.id`), optionally a new password
     /// hash, and applies `sessions` — all in one transaction. When the stored user is

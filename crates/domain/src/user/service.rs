@@ -72,7 +72,11 @@ impl UserService {
     /// # Errors
     /// [`DomainError::Forbidden`] for an admin account without an admin caller;
     /// [`DomainError::Conflict`] for a taken email or username.
-    pub async fn register(&self, account: NewAccount, caller: Option<&User>) -> Result<User, DomainError> {
+    pub async fn register(
+        &self,
+        account: NewAccount,
+        caller: Option<&User>,
+    ) -> Result<User, DomainError> {
         if account.role == Role::Admin && !caller.is_some_and(User::is_admin) {
             return Err(DomainError::Forbidden(
                 "only an admin may create an admin account".into(),
@@ -98,7 +102,11 @@ impl UserService {
     ///
     /// # Errors
     /// [`DomainError::Unexpected`] on storage failure.
-    pub async fn ensure_admin(&self, email: Email, password: Password) -> Result<User, DomainError> {
+    pub async fn ensure_admin(
+        &self,
+        email: Email,
+        password: Password,
+    ) -> Result<User, DomainError> {
         // Two rounds: if another instance creates the same admin between our lookup
         // and our insert, the second round finds and promotes it.
         for _ in 0..2 {
@@ -117,7 +125,10 @@ impl UserService {
                 other => return other,
             }
         }
-        Err(DomainError::Conflict(format!("{} is being created concurrently; retry", email.as_str())))
+        Err(DomainError::Conflict(format!(
+            "{} is being created concurrently; retry",
+            email.as_str()
+        )))
     }
 
     async fn promote(&self, mut user: User) -> Result<User, DomainError> {
@@ -128,7 +139,9 @@ impl UserService {
         user.is_active = true;
         user.updated_at = self.clock.now();
         let now = user.updated_at;
-        self.users.update(&user, None, SessionEffect::Keep, now).await
+        self.users
+            .update(&user, None, SessionEffect::Keep, now)
+            .await
     }
 
     /// A user by id (admins only; users read themselves through their token).
@@ -147,7 +160,12 @@ impl UserService {
     ///
     /// # Errors
     /// [`DomainError::Forbidden`] for a non-admin actor.
-    pub async fn list(&self, actor: &User, filter: &UserFilter, page: PageRequest) -> Result<Page<User>, DomainError> {
+    pub async fn list(
+        &self,
+        actor: &User,
+        filter: &UserFilter,
+        page: PageRequest,
+    ) -> Result<Page<User>, DomainError> {
         require_admin(actor)?;
         self.users.list(filter, page).await
     }
@@ -172,7 +190,8 @@ impl UserService {
         }
         let email_changes = changes.email.as_ref().is_some_and(|e| *e != actor.email);
         if (email_changes || changes.password.is_some()) && !actor.is_admin() {
-            self.check_current_password(actor.id, current_password).await?;
+            self.check_current_password(actor.id, current_password)
+                .await?;
         }
         self.apply(actor.clone(), changes).await
     }
@@ -182,7 +201,12 @@ impl UserService {
     /// # Errors
     /// [`DomainError::Forbidden`] for a non-admin actor; [`DomainError::NotFound`];
     /// [`DomainError::Conflict`] for the last active admin or a taken email/username.
-    pub async fn update(&self, actor: &User, id: Uuid, changes: UserChanges) -> Result<User, DomainError> {
+    pub async fn update(
+        &self,
+        actor: &User,
+        id: Uuid,
+        changes: UserChanges,
+    ) -> Result<User, DomainError> {
         require_admin(actor)?;
         let user = self
             .users
@@ -230,10 +254,18 @@ impl UserService {
         Ok(user)
     }
 
-    async fn check_current_password(&self, id: Uuid, current: Option<&str>) -> Result<(), DomainError> {
+    async fn check_current_password(
+        &self,
+        id: Uuid,
+        current: Option<&str>,
+    ) -> Result<(), DomainError> {
         let wrong = || DomainError::Forbidden("current_password is missing or wrong".into());
         let current = current.ok_or_else(wrong)?;
-        let hash = self.users.password_hash(id).await?.ok_or_else(|| user_not_found(id))?;
+        let hash = self
+            .users
+            .password_hash(id)
+            .await?
+            .ok_or_else(|| user_not_found(id))?;
         if self.hasher.verify(current, Some(&hash)).await? {
             Ok(())
         } else {
