@@ -136,8 +136,9 @@ pub struct Problem {
     pub extra: Option<(&'static str, serde_json::Value)>,
 }
 
-/// The wire form of an error.
-#[derive(Debug, Serialize)]
+/// The wire form of an error (RFC 9457 problem details plus older clients' fields).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
 pub struct ProblemBody<'a> {
     /// Always `about:blank`: the status and `error` code say what happened.
     #[serde(rename = "type")]
@@ -164,7 +165,8 @@ pub struct ProblemBody<'a> {
 }
 
 /// One entry of `errors`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = FieldError)]
 pub struct FieldErrorBody<'a> {
     /// The JSON key or query parameter at fault.
     pub field: &'a str,

@@ -7,7 +7,9 @@
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
 pub mod state;
@@ -20,7 +22,8 @@ use actix_web::middleware::{NormalizePath, from_fn};
 use actix_web::{App, web};
 
 pub use error::{ApiError, ErrorCode};
-pub use state::{AppState, DatabaseProbe};
+pub use metrics::Metrics;
+pub use state::{AppState, DatabaseProbe, PoolStats};
 
 /// HTTP settings from configuration.
 #[derive(Clone)]
@@ -98,6 +101,8 @@ pub fn build_app(
         .app_data(web::PayloadConfig::new(settings.max_body_bytes))
         .app_data(extract::path_config())
         .configure(routes::health::configure)
+        .configure(routes::docs::configure)
+        .configure(routes::metrics::configure)
         .configure(routes::auth::configure(&settings.rate_limits))
         .configure(routes::users::configure)
         .configure(routes::tasks::configure)

@@ -2,7 +2,9 @@
 //! response helpers they share.
 
 pub mod auth;
+pub mod docs;
 pub mod health;
+pub mod metrics;
 pub mod tasks;
 pub mod users;
 

@@ -1,4 +1,5 @@
-//! What handlers share: the domain services and the probes of the outside world.
+//! What handlers share: the domain services, the probes of the outside world and the
+//! metrics.
 
 use std::sync::Arc;
 
@@ -7,12 +8,28 @@ use taskforge_domain::auth::AuthService;
 use taskforge_domain::task::TaskService;
 use taskforge_domain::user::UserService;
 
+use crate::metrics::Metrics;
+
 /// Whether the database answers; implemented by the binary over its pool, so this
 /// crate never sees SQL.
 #[async_trait]
 pub trait DatabaseProbe: Send + Sync {
     /// `true` when a trivial round trip to the database succeeds in time.
     async fn is_reachable(&self) -> bool;
+
+    /// The pool's connections right now (no I/O), for the metrics.
+    fn pool_stats(&self) -> PoolStats;
+}
+
+/// A snapshot of the database pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections waiting for work.
+    pub idle: u32,
+    /// Open connections lent to a request.
+    pub in_use: u32,
+    /// The most connections the pool will open.
+    pub max: u32,
 }
 
 /// Application state, one per server (cheap to clone).
@@ -24,6 +41,8 @@ pub struct AppState {
     pub users: Arc<UserService>,
     /// Tasks.
     pub tasks: Arc<TaskService>,
-    /// Readiness probe.
+    /// Readiness probe and pool statistics.
     pub database: Arc<dyn DatabaseProbe>,
+    /// The process's Prometheus metrics, shared by every worker.
+    pub metrics: Arc<Metrics>,
 }

@@ -7,11 +7,11 @@ use std::time::Duration;
 use actix_web::HttpServer;
 use actix_web::dev::Server;
 use async_trait::async_trait;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DatabaseConnectionType};
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 use taskforge_api::rate_limit::{RateLimitSettings, RateLimits};
-use taskforge_api::{AppState, DatabaseProbe, HttpSettings};
+use taskforge_api::{AppState, DatabaseProbe, HttpSettings, Metrics, PoolStats};
 use taskforge_domain::auth::{AuthService, TokenLifetimes};
 use taskforge_domain::clock::Clock;
 use taskforge_domain::task::TaskService;
@@ -52,6 +52,9 @@ pub enum StartupError {
     /// The first-admin bootstrap failed.
     #[error("cannot create the first admin: {0}")]
     Bootstrap(String),
+    /// The metrics registry refused a metric.
+    #[error("cannot set up metrics: {0}")]
+    Metrics(String),
 }
 
 /// The domain services over their adapters.
@@ -148,7 +151,7 @@ fn describe(err: taskforge_domain::DomainError) -> String {
     }
 }
 
-/// The readiness probe over the pool.
+/// The readiness probe and pool statistics over the pool.
 struct PoolProbe(DatabaseConnection);
 
 #[async_trait]
@@ -158,6 +161,30 @@ impl DatabaseProbe for PoolProbe {
             tokio::time::timeout(Duration::from_secs(2), self.0.ping()).await,
             Ok(Ok(()))
         )
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        // The pool getters panic on the wrong backend: match the variant first.
+        match &self.0.inner {
+            DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
+                stats_of(self.0.get_postgres_connection_pool())
+            }
+            DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
+                stats_of(self.0.get_sqlite_connection_pool())
+            }
+            _ => PoolStats::default(),
+        }
+    }
+}
+
+fn stats_of<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> PoolStats {
+    // `size` counts idle connections too; the two are read one after the other, so
+    // saturate rather than underflow when a connection is returned in between.
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+    PoolStats {
+        idle,
+        in_use: pool.size().saturating_sub(idle),
+        max: pool.options().get_max_connections(),
     }
 }
 
@@ -195,6 +222,8 @@ impl Application {
             users: services.users.clone(),
             tasks: services.tasks.clone(),
             database: Arc::new(PoolProbe(db.clone())),
+            // One registry per process: the server's closure below runs once per worker.
+            metrics: Arc::new(Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?),
         };
         let http = HttpSettings {
             max_body_bytes: settings.max_body_bytes,

@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 use taskforge_domain::auth::TokenPair;
+use utoipa::ToSchema;
 
 /// JSON login: an email or a username, and the password.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     /// Email (or any identifier containing `@`).
@@ -17,7 +18,7 @@ pub struct LoginBody {
 
 /// The OAuth2 password-flow form. `username` may hold an email; the OAuth2 fields
 /// that make no difference here are accepted and ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct LoginForm {
@@ -36,7 +37,7 @@ pub struct LoginForm {
 }
 
 /// `{refresh_token}` for `/refresh` and `/logout`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshBody {
     /// The refresh token.
@@ -44,13 +45,15 @@ pub struct RefreshBody {
 }
 
 /// The token pair of login and refresh.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = TokenPair)]
 pub struct TokenResponse {
     /// Bearer token for API calls.
     pub access_token: String,
     /// Token for `/refresh`, valid once.
     pub refresh_token: String,
     /// Always `bearer`.
+    #[schema(example = "bearer")]
     pub token_type: &'static str,
     /// Access token lifetime, seconds.
     pub expires_in: i64,

@@ -2,9 +2,10 @@
 
 use serde::Serialize;
 use taskforge_domain::page::Page;
+use utoipa::ToSchema;
 
 /// `{items, total, limit, offset}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PageResponse<T> {
     /// The items of this page.
     pub items: Vec<T>,

@@ -7,12 +7,15 @@ use taskforge_domain::error::Validator;
 use taskforge_domain::task::{
     Description, Priority, Task, TaskDraft, TaskPatch, TaskStatus, Title, resolve_status,
 };
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::enums::{PriorityDto, StatusDto};
 use super::{not_null, nullable};
 
 /// The Task of the contract.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Task)]
 pub struct TaskResponse {
     /// UUID.
     pub id: Uuid,
@@ -23,11 +26,11 @@ pub struct TaskResponse {
     /// Up to 10 000 characters, or null.
     pub description: Option<String>,
     /// `todo`, `in_progress` or `done`.
-    pub status: TaskStatus,
+    pub status: StatusDto,
     /// `status == done`.
     pub completed: bool,
     /// `low`, `medium` or `high`.
-    pub priority: Priority,
+    pub priority: PriorityDto,
     /// Deadline or null.
     #[serde(serialize_with = "super::rfc3339::option")]
     pub due_date: Option<DateTime<Utc>>,
@@ -52,8 +55,8 @@ impl From<Task> for TaskResponse {
             completed: task.completed(),
             title: task.title.as_str().to_owned(),
             description: task.description.map(|d| d.as_str().to_owned()),
-            status: task.status,
-            priority: task.priority,
+            status: task.status.into(),
+            priority: task.priority.into(),
             due_date: task.due_date,
             completed_at: task.completed_at,
             created_at: task.created_at,
@@ -64,7 +67,7 @@ impl From<Task> for TaskResponse {
 }
 
 /// `POST /tasks` and `PUT /tasks/{id}`: a whole task; absent fields take defaults.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskBody {
     /// Required, 1–200 characters after trimming.
@@ -72,11 +75,11 @@ pub struct TaskBody {
     /// Optional, ≤ 10 000 characters.
     pub description: Option<String>,
     /// Default `todo`.
-    pub status: Option<TaskStatus>,
+    pub status: Option<StatusDto>,
     /// Must agree with `status` when both are sent.
     pub completed: Option<bool>,
     /// Default `medium`.
-    pub priority: Option<Priority>,
+    pub priority: Option<PriorityDto>,
     /// Optional deadline (RFC 3339).
     pub due_date: Option<DateTime<Utc>>,
     /// Owner (admins may name another user).
@@ -93,14 +96,17 @@ impl TryFrom<TaskBody> for TaskDraft {
             .description
             .and_then(|d| v.check(Description::parse(&d)));
         let status = v
-            .check(resolve_status(body.status, body.completed))
+            .check(resolve_status(
+                body.status.map(TaskStatus::from),
+                body.completed,
+            ))
             .flatten();
         v.finish()?;
         let title = title.ok_or_else(|| DomainError::invalid("title", "is invalid"))?;
         Ok(TaskDraft {
             description,
             status: status.unwrap_or(TaskStatus::Todo),
-            priority: body.priority.unwrap_or(Priority::Medium),
+            priority: body.priority.map_or(Priority::Medium, Priority::from),
             due_date: body.due_date,
             owner_id: body.owner_id,
             ..TaskDraft::new(title)
@@ -109,29 +115,36 @@ impl TryFrom<TaskBody> for TaskDraft {
 }
 
 /// `PATCH /tasks/{id}`: only the keys sent change; `null` clears `description`/`due_date`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchTaskBody {
     /// New title.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub title: Option<Option<String>>,
     /// New description, or null to clear it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     /// New status.
     #[serde(default, deserialize_with = "nullable")]
-    pub status: Option<Option<TaskStatus>>,
+    #[schema(value_type = Option<StatusDto>)]
+    pub status: Option<Option<StatusDto>>,
     /// `true` → done, `false` → todo.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<bool>)]
     pub completed: Option<Option<bool>>,
     /// New priority.
     #[serde(default, deserialize_with = "nullable")]
-    pub priority: Option<Option<Priority>>,
+    #[schema(value_type = Option<PriorityDto>)]
+    pub priority: Option<Option<PriorityDto>>,
     /// New deadline, or null to clear it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
     pub due_date: Option<Option<DateTime<Utc>>>,
     /// New owner (admins only).
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Uuid>)]
     pub owner_id: Option<Option<Uuid>>,
 }
 
@@ -144,10 +157,10 @@ impl TryFrom<PatchTaskBody> for TaskPatch {
         let description = body
             .description
             .map(|d| d.and_then(|d| v.check(Description::parse(&d))));
-        let status = not_null("status", body.status, &mut v);
+        let status = not_null("status", body.status, &mut v).map(TaskStatus::from);
         let completed = not_null("completed", body.completed, &mut v);
         let status = v.check(resolve_status(status, completed)).flatten();
-        let priority = not_null("priority", body.priority, &mut v);
+        let priority = not_null("priority", body.priority, &mut v).map(Priority::from);
         let owner_id = not_null("owner_id", body.owner_id, &mut v);
         v.finish()?;
         Ok(TaskPatch {

@@ -7,12 +7,15 @@ use taskforge_domain::error::Validator;
 use taskforge_domain::user::{
     Email, FullName, NewAccount, Password, Role, User, UserChanges, Username,
 };
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::enums::RoleDto;
 use super::{not_null, nullable};
 
 /// The User of the contract. Never a password hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserResponse {
     /// UUID.
     pub id: Uuid,
@@ -23,7 +26,7 @@ pub struct UserResponse {
     /// Display name or null.
     pub full_name: Option<String>,
     /// `user` or `admin`.
-    pub role: Role,
+    pub role: RoleDto,
     /// `role == admin`.
     pub is_admin: bool,
     /// Whether the account can log in.
@@ -44,7 +47,7 @@ impl From<User> for UserResponse {
             email: user.email.as_str().to_owned(),
             username: user.username.map(|u| u.as_str().to_owned()),
             full_name: user.full_name.map(|n| n.as_str().to_owned()),
-            role: user.role,
+            role: user.role.into(),
             is_active: user.is_active,
             created_at: user.created_at,
             updated_at: user.updated_at,
@@ -53,7 +56,7 @@ impl From<User> for UserResponse {
 }
 
 /// `POST /auth/register`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
     /// Email.
@@ -69,7 +72,7 @@ pub struct RegisterBody {
 }
 
 /// `POST /users` (admin).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserBody {
     /// Email.
@@ -81,7 +84,7 @@ pub struct CreateUserBody {
     /// Optional display name.
     pub full_name: Option<String>,
     /// Default `user`.
-    pub role: Option<Role>,
+    pub role: Option<RoleDto>,
 }
 
 fn new_account(
@@ -134,7 +137,7 @@ impl TryFrom<CreateUserBody> for NewAccount {
     type Error = DomainError;
 
     fn try_from(body: CreateUserBody) -> Result<Self, DomainError> {
-        let role = body.role.unwrap_or(Role::User);
+        let role = body.role.map_or(Role::User, Role::from);
         new_account(
             &body.email,
             &body.password,
@@ -146,46 +149,56 @@ impl TryFrom<CreateUserBody> for NewAccount {
 }
 
 /// `PATCH /users/me`. Role and active flag are not fields here (422 if sent).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeBody {
     /// New email (needs `current_password`).
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = Email)]
     pub email: Option<Option<String>>,
     /// New username, or null to remove it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub username: Option<Option<String>>,
     /// New display name, or null to remove it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub full_name: Option<Option<String>>,
     /// New password (needs `current_password`).
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub password: Option<Option<String>>,
     /// The password in use now.
     pub current_password: Option<String>,
 }
 
 /// `PATCH /users/{user_id}` (admin).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserBody {
     /// New email.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = Email)]
     pub email: Option<Option<String>>,
     /// New username, or null to remove it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub username: Option<Option<String>>,
     /// New display name, or null to remove it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub full_name: Option<Option<String>>,
     /// New password (revokes every session of the user).
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub password: Option<Option<String>>,
     /// New role.
     #[serde(default, deserialize_with = "nullable")]
-    pub role: Option<Option<Role>>,
+    #[schema(value_type = Option<RoleDto>)]
+    pub role: Option<Option<RoleDto>>,
     /// Activate or deactivate (deactivation revokes every session).
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<bool>)]
     pub is_active: Option<Option<bool>>,
     /// Accepted and ignored: admins never need it.
     pub current_password: Option<String>,
@@ -244,7 +257,7 @@ impl TryFrom<UpdateUserBody> for UserChanges {
             password: body.password,
         };
         let mut changes = profile_changes(fields, &mut v);
-        changes.role = not_null("role", body.role, &mut v);
+        changes.role = not_null("role", body.role, &mut v).map(Role::from);
         changes.is_active = not_null("is_active", body.is_active, &mut v);
         v.finish()?;
         Ok(changes)

@@ -1,6 +1,7 @@
 //! Request ids and the access log: one id per request (the client's `X-Request-ID` when
 //! it is 1–128 visible ASCII characters, else a fresh UUID), carried by a tracing span
-//! over the whole request and echoed in the response; one log line per request.
+//! over the whole request and echoed in the response; one log line and one metrics
+//! observation per request.
 
 use std::time::Instant;
 
@@ -8,11 +9,12 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, web};
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::InternalCause;
+use crate::state::AppState;
 
 /// The `X-Request-ID` header.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -64,7 +66,13 @@ pub async fn request_context(
         .match_pattern()
         .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
     let status = res.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+        state
+            .metrics
+            .observe_request(&method, &route, status, elapsed);
+    }
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     let _entered = span.enter();
     match res.response().extensions().get::<InternalCause>() {
         Some(cause) => tracing::error!(

@@ -18,6 +18,17 @@ use crate::routes::created;
 use crate::state::AppState;
 
 /// `POST /register`: 201 + the user + `Location`. `is_admin: true` needs an admin's token.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", operation_id = "register",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Registered", body = UserResponse,
+            headers(("Location" = String, description = "URL of the new user"), ("Cache-Control" = String, description = "no-store"))),
+        (status = 401, description = "`is_admin: true` without a valid bearer token"),
+        (status = 403, description = "`is_admin: true` with a non-admin's token"),
+        (status = 409, description = "Email or username already registered"),
+        (status = 429, description = "Too many registrations from this client"),
+    ),
+    security((), ("bearer" = []), ("oauth2" = [])))]
 pub async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -38,6 +49,17 @@ pub async fn register(
 }
 
 /// `POST /login`: JSON `{email|username, password}` or the OAuth2 password form.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", operation_id = "login",
+    request_body(content(
+        (LoginBody = "application/json"),
+        (LoginForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Logged in", body = TokenResponse, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 401, description = "Wrong email, username or password (one answer for all)"),
+        (status = 403, description = "Correct password, inactive account"),
+        (status = 429, description = "Too many logins from this client"),
+    ))]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -92,6 +114,13 @@ fn token_error(err: DomainError) -> ApiError {
 }
 
 /// `POST /refresh`: spends the refresh token for a new pair.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", operation_id = "refresh",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new pair; the presented token is spent", body = TokenResponse),
+        (status = 401, description = "Invalid, expired, revoked or reused refresh token (reuse revokes the session)"),
+        (status = 429, description = "Too many refreshes from this client"),
+    ))]
 pub async fn refresh(
     state: web::Data<AppState>,
     body: JsonBody<RefreshBody>,
@@ -106,6 +135,15 @@ pub async fn refresh(
 
 /// `POST /logout`: 204 for any refresh token string; `?all=true` with a bearer token
 /// ends every session of the bearer's user (the body may then be omitted).
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "logout",
+    params(("all" = Option<bool>, Query, description = "With a bearer token: end every session of the bearer's user")),
+    request_body(content = Option<RefreshBody>, description = "Required unless `all=true`"),
+    responses(
+        (status = 204, description = "Logged out (also for unknown tokens)"),
+        (status = 401, description = "`all=true` without a valid bearer token"),
+        (status = 429, description = "Too many logouts from this client"),
+    ),
+    security((), ("bearer" = []), ("oauth2" = [])))]
 pub async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -1,7 +1,9 @@
 //! Liveness (no I/O) and readiness (the database answers).
 
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -9,15 +11,54 @@ use crate::state::AppState;
 /// The crate version reported by `/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// `GET /health`, `GET /health/live`: the process is up.
+/// Liveness: the process is up (no I/O).
+#[derive(Serialize, ToSchema)]
+pub struct LiveResponse {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// The server version.
+    #[schema(example = "0.1.0")]
+    pub version: &'static str,
+}
+
+/// Readiness: the database answers.
+#[derive(Serialize, ToSchema)]
+pub struct ReadyResponse {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// Per dependency: `ok`.
+    #[schema(example = json!({"database": "ok"}))]
+    pub checks: serde_json::Value,
+}
+
+/// `GET /health`: the process is up.
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Alive", body = LiveResponse)))]
 pub async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok", "version": VERSION}))
+    HttpResponse::Ok().json(LiveResponse {
+        status: "ok",
+        version: VERSION,
+    })
+}
+
+/// `GET /health/live`: the same as `/health`.
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "Alive", body = LiveResponse)))]
+pub async fn live_probe() -> HttpResponse {
+    live().await
 }
 
 /// `GET /health/ready`: the process can serve, i.e. the database answers.
+#[utoipa::path(get, path = "/health/ready", tag = "health", responses(
+    (status = 200, description = "Ready", body = ReadyResponse),
+    (status = 503, description = "The database cannot be reached (`checks.database` is `unavailable`)"),
+))]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if state.database.is_reachable().await {
-        Ok(HttpResponse::Ok().json(json!({"status": "ok", "checks": {"database": "ok"}})))
+        Ok(HttpResponse::Ok().json(ReadyResponse {
+            status: "ok",
+            checks: json!({"database": "ok"}),
+        }))
     } else {
         Err(ApiError::new(
             ErrorCode::ServiceUnavailable,
@@ -31,6 +72,6 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Resources (not bare routes), so another method gets 405 rather than 404.
     cfg.service(web::resource("/health").route(web::get().to(live)))
-        .service(web::resource("/health/live").route(web::get().to(live)))
+        .service(web::resource("/health/live").route(web::get().to(live_probe)))
         .service(web::resource("/health/ready").route(web::get().to(ready)));
 }

@@ -10,6 +10,10 @@ use taskforge_domain::task::{
 };
 use uuid::Uuid;
 
+use chrono::{DateTime, Utc};
+use utoipa::IntoParams;
+
+use crate::dto::enums::{PriorityDto, StatusDto};
 use crate::dto::page::PageResponse;
 use crate::dto::task::{PatchTaskBody, TaskBody, TaskResponse};
 use crate::error::{ApiError, ErrorCode};
@@ -54,7 +58,47 @@ fn task_ok(task: Task) -> HttpResponse {
         .json(TaskResponse::from(task))
 }
 
+/// Query parameters of the task list.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct TaskListParams {
+    /// Only tasks in this status.
+    status: Option<StatusDto>,
+    /// Only completed (`true`) or open (`false`) tasks.
+    completed: Option<bool>,
+    /// Only tasks of this priority.
+    priority: Option<PriorityDto>,
+    /// Literal, case-insensitive substring of title or description (`%` and `_` are not wildcards).
+    q: Option<String>,
+    /// Only tasks due strictly before this instant (RFC 3339).
+    due_before: Option<DateTime<Utc>>,
+    /// Only tasks due strictly after this instant (RFC 3339).
+    due_after: Option<DateTime<Utc>>,
+    /// Admins: only this owner's tasks. Others: only their own id is allowed (else 403).
+    owner_id: Option<Uuid>,
+    /// `created_at`, `updated_at`, `due_date`, `priority` (by rank) or `title`, `-` prefix for
+    /// descending; ties by id in the same direction; tasks without due date last.
+    #[param(
+        pattern = "^-?(created_at|updated_at|due_date|priority|title)$",
+        default = "-created_at"
+    )]
+    sort: Option<String>,
+    /// Page size, 1–100.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    limit: Option<u64>,
+    /// Items to skip.
+    #[param(minimum = 0, maximum = 9223372036854775807_i64, default = 0)]
+    offset: Option<u64>,
+}
+
 /// `GET …/tasks`: a page of visible tasks, filtered and sorted.
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", operation_id = "list_tasks",
+    params(TaskListParams),
+    responses(
+        (status = 200, description = "A page of tasks", body = PageResponse<TaskResponse>),
+        (status = 403, description = "A non-admin asked for another owner's tasks"),
+    ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn list_tasks(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -83,6 +127,13 @@ pub async fn list_tasks(
 }
 
 /// `POST …/tasks`: 201 + `Location` + `ETag`.
+#[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", operation_id = "create_task",
+    request_body = TaskBody,
+    responses(
+        (status = 201, description = "Created", body = TaskResponse,
+            headers(("Location" = String, description = "URL of the new task"), ("ETag" = String, description = "`\"1\"`"))),
+        (status = 403, description = "`owner_id` of another user from a non-admin"),
+    ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn create_task(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -100,6 +151,11 @@ pub async fn create_task(
 }
 
 /// `GET …/tasks/{id}`.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", operation_id = "get_task", params(("id" = Uuid, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "The task", body = TaskResponse, headers(("ETag" = String, description = "`\"<version>\"`"))),
+        (status = 404, description = "No such task, or not yours"),
+    ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn get_task(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -113,6 +169,15 @@ pub async fn get_task(
 }
 
 /// `PUT …/tasks/{id}`: full replace, honouring `If-Match`.
+#[utoipa::path(put, path = "/api/v1/tasks/{id}", tag = "tasks", operation_id = "replace_task", params(("id" = Uuid, Path, description = "Task id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`, `W/\"<version>\"` or `*`; a stale value gets 412 and changes nothing")),
+    request_body = TaskBody,
+    responses(
+        (status = 200, description = "Updated", body = TaskResponse, headers(("ETag" = String, description = "`\"<version>\"`"))),
+        (status = 403, description = "Reassignment to another user by a non-admin"),
+        (status = 404, description = "No such task, or not yours"),
+        (status = 409, description = "Too many concurrent writers; retry"),
+        (status = 412, description = "`If-Match` does not match the current version; nothing changed"),
+    ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn replace_task(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -129,6 +194,15 @@ pub async fn replace_task(
 }
 
 /// `PATCH …/tasks/{id}`: partial update, honouring `If-Match`.
+#[utoipa::path(patch, path = "/api/v1/tasks/{id}", tag = "tasks", operation_id = "patch_task", params(("id" = Uuid, Path, description = "Task id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`, `W/\"<version>\"` or `*`; a stale value gets 412 and changes nothing")),
+    request_body = PatchTaskBody,
+    responses(
+        (status = 200, description = "Updated", body = TaskResponse, headers(("ETag" = String, description = "`\"<version>\"`"))),
+        (status = 403, description = "Reassignment to another user by a non-admin"),
+        (status = 404, description = "No such task, or not yours"),
+        (status = 409, description = "Too many concurrent writers; retry"),
+        (status = 412, description = "`If-Match` does not match the current version; nothing changed"),
+    ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn patch_task(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -145,6 +219,13 @@ pub async fn patch_task(
 }
 
 /// `PATCH …/tasks/{id}/complete`: done ↔ todo, honouring `If-Match`.
+#[utoipa::path(patch, path = "/api/v1/tasks/{id}/complete", tag = "tasks", operation_id = "toggle_task", params(("id" = Uuid, Path, description = "Task id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`, `W/\"<version>\"` or `*`; a stale value gets 412 and changes nothing")),
+    responses(
+        (status = 200, description = "Toggled: done → todo, anything else → done", body = TaskResponse, headers(("ETag" = String, description = "`\"<version>\"`"))),
+        (status = 404, description = "No such task, or not yours"),
+        (status = 409, description = "Too many concurrent writers; retry"),
+        (status = 412, description = "`If-Match` does not match the current version; nothing changed"),
+    ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn toggle_task(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -159,6 +240,12 @@ pub async fn toggle_task(
 }
 
 /// `DELETE …/tasks/{id}`: 204, honouring `If-Match`.
+#[utoipa::path(delete, path = "/api/v1/tasks/{id}", tag = "tasks", operation_id = "delete_task", params(("id" = Uuid, Path, description = "Task id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`, `W/\"<version>\"` or `*`; a stale value gets 412 and changes nothing")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such task, or not yours"),
+        (status = 412, description = "`If-Match` does not match the current version; nothing changed"),
+    ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn delete_task(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -5,6 +5,9 @@ use taskforge_domain::page::PageRequest;
 use taskforge_domain::user::{NewAccount, Role, UserChanges, UserFilter};
 use uuid::Uuid;
 
+use utoipa::IntoParams;
+
+use crate::dto::enums::RoleDto;
 use crate::dto::page::PageResponse;
 use crate::dto::user::{CreateUserBody, UpdateMeBody, UpdateUserBody, UserResponse};
 use crate::error::ApiError;
@@ -13,11 +16,20 @@ use crate::routes::created;
 use crate::state::AppState;
 
 /// `GET /users/me`.
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", operation_id = "get_me",
+    responses((status = 200, description = "The caller", body = UserResponse)), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn get_me(Authenticated(me): Authenticated) -> HttpResponse {
     HttpResponse::Ok().json(UserResponse::from(me))
 }
 
 /// `PATCH /users/me`.
+#[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", operation_id = "update_me",
+    request_body = UpdateMeBody,
+    responses(
+        (status = 200, description = "Updated", body = UserResponse),
+        (status = 403, description = "Email or password change without the right `current_password`"),
+        (status = 409, description = "Email or username taken"),
+    ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn update_me(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
@@ -32,6 +44,11 @@ pub async fn update_me(
 }
 
 /// `DELETE /users/me`: the account, its tasks and its sessions.
+#[utoipa::path(delete, path = "/api/v1/users/me", tag = "users", operation_id = "delete_me",
+    responses(
+        (status = 204, description = "Deleted with all tasks and sessions"),
+        (status = 409, description = "The last active admin cannot be deleted"),
+    ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn delete_me(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
@@ -40,7 +57,32 @@ pub async fn delete_me(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Query parameters of the user list.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct UserListParams {
+    /// Literal, case-insensitive substring of email or username.
+    q: Option<String>,
+    /// Only users of this role.
+    role: Option<RoleDto>,
+    /// Only active or inactive users.
+    is_active: Option<bool>,
+    /// Page size, 1–100.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    limit: Option<u64>,
+    /// Items to skip.
+    #[param(minimum = 0, maximum = 9223372036854775807_i64, default = 0)]
+    offset: Option<u64>,
+}
+
 /// `GET /users` (admin): newest first, filtered by `q`, `role`, `is_active`.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", operation_id = "list_users",
+    params(UserListParams),
+    responses(
+        (status = 200, description = "A page of users, newest first", body = PageResponse<UserResponse>),
+        (status = 403, description = "Admins only"),
+    ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn list_users(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
@@ -62,6 +104,13 @@ pub async fn list_users(
 }
 
 /// `POST /users` (admin): 201 + `Location`.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", operation_id = "create_user",
+    request_body = CreateUserBody,
+    responses(
+        (status = 201, description = "Created", body = UserResponse, headers(("Location" = String, description = "URL of the new user"))),
+        (status = 403, description = "Admins only"),
+        (status = 409, description = "Email or username taken"),
+    ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn create_user(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
@@ -76,6 +125,12 @@ pub async fn create_user(
 }
 
 /// `GET /users/{user_id}` (admin).
+#[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "users", operation_id = "get_user", params(("user_id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = UserResponse),
+        (status = 403, description = "Admins only"),
+        (status = 404, description = "No such user"),
+    ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn get_user(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
@@ -86,6 +141,14 @@ pub async fn get_user(
 }
 
 /// `PATCH /users/{user_id}` (admin).
+#[utoipa::path(patch, path = "/api/v1/users/{user_id}", tag = "users", operation_id = "update_user", params(("user_id" = Uuid, Path, description = "User id")),
+    request_body = UpdateUserBody,
+    responses(
+        (status = 200, description = "Updated", body = UserResponse),
+        (status = 403, description = "Admins only"),
+        (status = 404, description = "No such user"),
+        (status = 409, description = "Last active admin, or email/username taken"),
+    ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn update_user(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
@@ -98,6 +161,13 @@ pub async fn update_user(
 }
 
 /// `DELETE /users/{user_id}` (admin).
+#[utoipa::path(delete, path = "/api/v1/users/{user_id}", tag = "users", operation_id = "delete_user", params(("user_id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Deleted with all tasks and sessions"),
+        (status = 403, description = "Admins only"),
+        (status = 404, description = "No such user"),
+        (status = 409, description = "The last active admin cannot be deleted"),
+    ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn delete_user(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,

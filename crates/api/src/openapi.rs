@@ -1,0 +1,270 @@
+//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations
+//! and the DTOs' schemas. Two modifiers keep it complete without repeating anything:
+//! one adds the errors every operation of a kind can give (problem+json), the other
+//! derives the user-scoped, alias and deprecated compatibility paths from the routes
+//! they mirror, exactly as the router serves them from the same handlers.
+
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{
+    Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, Deprecated, OpenApi as OpenApiDoc, Ref, Required};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::ProblemBody;
+use crate::middleware::problem::PROBLEM_JSON;
+use crate::routes::{auth, docs, health, tasks, users};
+
+/// The document's root.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Taskforge",
+        description = "Task management REST API: users and roles, JWT sessions with refresh-token rotation, \
+            tasks with filters, paging and optimistic concurrency (ETag / If-Match). Every error is \
+            RFC 9457 `application/problem+json`.",
+        license(name = "MIT")
+    ),
+    paths(
+        health::live, health::live_probe, health::ready,
+        docs::openapi_json, docs::swagger_ui, docs::redoc,
+        auth::register, auth::login, auth::refresh, auth::logout,
+        users::get_me, users::update_me, users::delete_me, users::list_users, users::create_user,
+        users::get_user, users::update_user, users::delete_user,
+        tasks::list_tasks, tasks::create_task, tasks::get_task, tasks::replace_task, tasks::patch_task,
+        tasks::delete_task, tasks::toggle_task,
+    ),
+    components(schemas(ProblemBody)),
+    modifiers(&SecuritySchemes, &DerivedPaths, &ErrorResponses),
+    tags(
+        (name = "auth", description = "Register, log in (JSON or OAuth2 form), refresh, log out"),
+        (name = "users", description = "The caller's account; user administration (admins)"),
+        (name = "tasks", description = "Tasks, also under /api/v1/users/{user_id}/tasks"),
+        (name = "health", description = "Liveness and readiness"),
+        (name = "docs", description = "This document and its viewers"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as served at `/openapi.json`.
+pub fn document() -> OpenApiDoc {
+    ApiDoc::openapi()
+}
+
+/// Bearer JWT, and the OAuth2 password flow Swagger UI's "Authorize" uses.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut OpenApiDoc) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new(
+                "/api/v1/auth/login",
+                Scopes::new(),
+            ))])),
+        );
+    }
+}
+
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.patch.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Copies `from` to `to`, renaming operation ids with `suffix`, optionally deprecated
+/// and with a leading `user_id` path parameter.
+fn derive_path(
+    doc: &mut OpenApiDoc,
+    from: &str,
+    to: &str,
+    suffix: &str,
+    deprecated: bool,
+    user_scoped: bool,
+) {
+    let Some(mut item) = doc.paths.paths.get(from).cloned() else {
+        return;
+    };
+    for op in operations_mut(&mut item) {
+        op.operation_id = op.operation_id.take().map(|id| format!("{id}{suffix}"));
+        if deprecated {
+            op.deprecated = Some(Deprecated::True);
+        }
+        if user_scoped {
+            let user_id: Parameter = ParameterBuilder::new()
+                .name("user_id")
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some("The owner: the caller, or any user for an admin"))
+                .schema(Some(
+                    utoipa::openapi::schema::ObjectBuilder::new()
+                        .schema_type(utoipa::openapi::schema::Type::String)
+                        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                            utoipa::openapi::KnownFormat::Uuid,
+                        ))),
+                ))
+                .build();
+            op.parameters
+                .get_or_insert_with(Vec::new)
+                .insert(0, user_id);
+            op.responses.responses.insert(
+                "403".into(),
+                ResponseBuilder::new()
+                    .description("`user_id` is not the caller and the caller is not an admin")
+                    .build()
+                    .into(),
+            );
+        }
+    }
+    doc.paths.paths.insert(to.to_owned(), item);
+}
+
+/// The alias, user-scoped and compatibility paths, served by the same handlers.
+struct DerivedPaths;
+
+impl Modify for DerivedPaths {
+    fn modify(&self, doc: &mut OpenApiDoc) {
+        derive_path(
+            doc,
+            "/api/v1/auth/register",
+            "/api/v1/auth/signup",
+            "_signup",
+            false,
+            false,
+        );
+        derive_path(
+            doc,
+            "/api/v1/auth/register",
+            "/auth/register",
+            "_compat",
+            true,
+            false,
+        );
+        derive_path(
+            doc,
+            "/api/v1/auth/register",
+            "/api/auth/signup",
+            "_compat_signup",
+            true,
+            false,
+        );
+        derive_path(
+            doc,
+            "/api/v1/auth/login",
+            "/auth/login",
+            "_compat",
+            true,
+            false,
+        );
+        derive_path(
+            doc,
+            "/api/v1/auth/login",
+            "/api/auth/login",
+            "_compat_api",
+            true,
+            false,
+        );
+        for tail in ["", "/{id}", "/{id}/complete"] {
+            let from = format!("/api/v1/tasks{tail}");
+            derive_path(
+                doc,
+                &from,
+                &format!("/api/v1/users/{{user_id}}/tasks{tail}"),
+                "_for_user",
+                false,
+                true,
+            );
+            derive_path(
+                doc,
+                &from,
+                &format!("/api/{{user_id}}/tasks{tail}"),
+                "_compat",
+                true,
+                true,
+            );
+        }
+    }
+}
+
+/// Adds the problem+json errors an operation can give by its shape, and gives every
+/// error response the shared `Problem` body.
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, doc: &mut OpenApiDoc) {
+        let problem = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build();
+        for item in doc.paths.paths.values_mut() {
+            for op in operations_mut(item) {
+                let params = op.parameters.as_deref().unwrap_or_default();
+                let has = |location: ParameterIn| params.iter().any(|p| p.parameter_in == location);
+                let mut implied = vec![("500", "Internal error (no details are disclosed)")];
+                if op.request_body.is_some() {
+                    implied.extend([
+                        ("400", "Malformed or empty JSON body"),
+                        ("413", "Body larger than MAX_BODY_BYTES"),
+                        ("415", "Body not sent as application/json"),
+                        ("422", "Invalid field; `errors[]` names each"),
+                    ]);
+                }
+                if has(ParameterIn::Query) {
+                    implied.push(("422", "Invalid query parameter; `errors[]` names each"));
+                }
+                if has(ParameterIn::Path) {
+                    implied.push(("404", "Nothing exists at this path (ids are UUIDs)"));
+                }
+                let needs_token = op
+                    .security
+                    .as_ref()
+                    .is_some_and(|reqs| !reqs.is_empty() && !reqs.iter().any(is_empty_requirement));
+                if needs_token {
+                    implied.push(("401", "Missing, invalid, expired or revoked access token"));
+                }
+                for (status, description) in implied {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| {
+                            ResponseBuilder::new()
+                                .description(description)
+                                .build()
+                                .into()
+                        });
+                }
+                for (status, response) in op.responses.responses.iter_mut() {
+                    if let (true, utoipa::openapi::RefOr::T(response)) =
+                        (status.as_str() >= "400", response)
+                        && response.content.is_empty()
+                    {
+                        response
+                            .content
+                            .insert(PROBLEM_JSON.to_owned(), problem.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `{}` in a security list: the operation also works without credentials.
+fn is_empty_requirement(req: &utoipa::openapi::security::SecurityRequirement) -> bool {
+    serde_json::to_value(req).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
+}
