@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ProblemBody;
 use crate::middleware::problem::PROBLEM_JSON;
-use crate::routes::{auth, docs, health, tasks, users};
+use crate::routes::{auth, docs, health, metrics, tasks, users};
 
 /// The document's root.
 #[derive(OpenApi)]
@@ -27,7 +27,7 @@ use crate::routes::{auth, docs, health, tasks, users};
         license(name = "MIT")
     ),
     paths(
-        health::live, health::live_probe, health::ready,
+        health::live, health::live_probe, health::ready, metrics::metrics,
         docs::openapi_json, docs::swagger_ui, docs::redoc,
         auth::register, auth::login, auth::refresh, auth::logout,
         users::get_me, users::update_me, users::delete_me, users::list_users, users::create_user,

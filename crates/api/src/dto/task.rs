@@ -71,8 +71,10 @@ impl From<Task> for TaskResponse {
 #[serde(deny_unknown_fields)]
 pub struct TaskBody {
     /// Required, 1–200 characters after trimming.
+    #[schema(min_length = 1, max_length = 200, example = "Write the report")]
     pub title: String,
     /// Optional, ≤ 10 000 characters.
+    #[schema(max_length = 10000)]
     pub description: Option<String>,
     /// Default `todo`.
     pub status: Option<StatusDto>,

@@ -59,13 +59,17 @@ impl From<User> for UserResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
-    /// Email.
+    /// Email (trimmed and lower-cased).
+    #[schema(format = Email, example = "ada@example.com")]
     pub email: String,
     /// Password, 8–72 bytes.
+    #[schema(min_length = 8, max_length = 72, example = "correct horse")]
     pub password: String,
-    /// Optional username.
+    /// Optional username: 3–32 of `A–Z a–z 0–9 _ . -`, unique case-insensitively.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{3,32}$", example = "ada")]
     pub username: Option<String>,
-    /// Optional display name.
+    /// Optional display name, ≤ 100 characters.
+    #[schema(max_length = 100)]
     pub full_name: Option<String>,
     /// Ask for an admin account (needs an admin's token).
     pub is_admin: Option<bool>,
@@ -75,13 +79,17 @@ pub struct RegisterBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserBody {
-    /// Email.
+    /// Email (trimmed and lower-cased).
+    #[schema(format = Email, example = "ada@example.com")]
     pub email: String,
     /// Password, 8–72 bytes.
+    #[schema(min_length = 8, max_length = 72, example = "correct horse")]
     pub password: String,
-    /// Optional username.
+    /// Optional username: 3–32 of `A–Z a–z 0–9 _ . -`, unique case-insensitively.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{3,32}$", example = "ada")]
     pub username: Option<String>,
-    /// Optional display name.
+    /// Optional display name, ≤ 100 characters.
+    #[schema(max_length = 100)]
     pub full_name: Option<String>,
     /// Default `user`.
     pub role: Option<RoleDto>,
@@ -158,15 +166,15 @@ pub struct UpdateMeBody {
     pub email: Option<Option<String>>,
     /// New username, or null to remove it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^[A-Za-z0-9_.-]{3,32}$")]
     pub username: Option<Option<String>>,
     /// New display name, or null to remove it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub full_name: Option<Option<String>>,
     /// New password (needs `current_password`).
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 72)]
     pub password: Option<Option<String>>,
     /// The password in use now.
     pub current_password: Option<String>,
@@ -182,15 +190,15 @@ pub struct UpdateUserBody {
     pub email: Option<Option<String>>,
     /// New username, or null to remove it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^[A-Za-z0-9_.-]{3,32}$")]
     pub username: Option<Option<String>>,
     /// New display name, or null to remove it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub full_name: Option<Option<String>>,
     /// New password (revokes every session of the user).
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 72)]
     pub password: Option<Option<String>>,
     /// New role.
     #[serde(default, deserialize_with = "nullable")]

@@ -16,7 +16,10 @@ pub struct Authenticated(pub User);
 
 /// The token of an `Authorization: Bearer <token>` header, if there is one.
 pub fn bearer_token(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    // Lossy, not `to_str`: a bearer token of non-ASCII bytes was still sent, and must
+    // get `error="invalid_token"` rather than be treated as missing.
+    let value =
+        String::from_utf8_lossy(req.headers().get(header::AUTHORIZATION)?.as_bytes()).into_owned();
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())

@@ -8,6 +8,10 @@ use crate::state::AppState;
 
 /// `GET /metrics`: every metric in the Prometheus text format, the pool gauges read
 /// at scrape time.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200,
+    description = "`http_requests_total`, `http_request_duration_seconds` (by method, route template, status) \
+        and `db_pool_connections` (by state: idle, in_use, max)",
+    content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let text = state
         .metrics
