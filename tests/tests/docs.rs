@@ -1,0 +1,191 @@
+//! The OpenAPI document lists every route of the contract (`../shared/API.md`), and the
+//! documentation pages are served from the binary under a tight Content-Security-Policy.
+
+use serde_json::Value;
+use taskforge_tests::{json_of, spawn_app};
+
+/// Every (method, path) of the contract, compatibility routes included.
+const CONTRACT: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/health/live"),
+    ("get", "/health/ready"),
+    ("get", "/openapi.json"),
+    ("get", "/docs"),
+    ("get", "/redoc"),
+    ("get", "/metrics"),
+    ("post", "/api/v1/auth/register"),
+    ("post", "/api/v1/auth/signup"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/refresh"),
+    ("post", "/api/v1/auth/logout"),
+    ("get", "/api/v1/users/me"),
+    ("patch", "/api/v1/users/me"),
+    ("delete", "/api/v1/users/me"),
+    ("get", "/api/v1/users"),
+    ("post", "/api/v1/users"),
+    ("get", "/api/v1/users/{user_id}"),
+    ("patch", "/api/v1/users/{user_id}"),
+    ("delete", "/api/v1/users/{user_id}"),
+    ("post", "/api/v1/tasks"),
+    ("get", "/api/v1/tasks"),
+    ("get", "/api/v1/tasks/{id}"),
+    ("put", "/api/v1/tasks/{id}"),
+    ("patch", "/api/v1/tasks/{id}"),
+    ("delete", "/api/v1/tasks/{id}"),
+    ("patch", "/api/v1/tasks/{id}/complete"),
+    ("get", "/api/v1/users/{user_id}/tasks"),
+    ("post", "/api/v1/users/{user_id}/tasks"),
+    ("get", "/api/v1/users/{user_id}/tasks/{id}"),
+    ("put", "/api/v1/users/{user_id}/tasks/{id}"),
+    ("patch", "/api/v1/users/{user_id}/tasks/{id}"),
+    ("delete", "/api/v1/users/{user_id}/tasks/{id}"),
+    ("patch", "/api/v1/users/{user_id}/tasks/{id}/complete"),
+];
+
+/// The deprecated compatibility routes.
+const COMPATIBILITY: &[(&str, &str)] = &[
+    ("post", "/auth/register"),
+    ("post", "/auth/login"),
+    ("post", "/api/auth/signup"),
+    ("post", "/api/auth/login"),
+    ("get", "/api/{user_id}/tasks"),
+    ("post", "/api/{user_id}/tasks"),
+    ("get", "/api/{user_id}/tasks/{id}"),
+    ("put", "/api/{user_id}/tasks/{id}"),
+    ("patch", "/api/{user_id}/tasks/{id}"),
+    ("delete", "/api/{user_id}/tasks/{id}"),
+    ("patch", "/api/{user_id}/tasks/{id}/complete"),
+];
+
+async fn document() -> Value {
+    let app = spawn_app().await;
+    let (status, doc) = json_of(app.get("/openapi.json").await).await;
+    assert_eq!(status, 200);
+    doc
+}
+
+#[tokio::test]
+async fn the_document_is_openapi_3_1_and_lists_every_contract_route() {
+    let doc = document().await;
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "{}",
+        doc["openapi"]
+    );
+    for (method, path) in CONTRACT {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is documented");
+        assert_ne!(
+            op["deprecated"],
+            Value::Bool(true),
+            "{method} {path} is not deprecated"
+        );
+    }
+    for (method, path) in COMPATIBILITY {
+        assert_eq!(
+            doc["paths"][path][method]["deprecated"],
+            Value::Bool(true),
+            "{method} {path} is deprecated"
+        );
+    }
+    let documented: usize = doc["paths"]
+        .as_object()
+        .map(|paths| {
+            paths
+                .values()
+                .map(|item| item.as_object().map_or(0, |ops| ops.len()))
+                .sum()
+        })
+        .unwrap_or(0);
+    assert_eq!(
+        documented,
+        CONTRACT.len() + COMPATIBILITY.len(),
+        "no undocumented extras, none missing"
+    );
+}
+
+#[tokio::test]
+async fn errors_share_the_problem_schema_and_auth_offers_bearer_and_the_password_flow() {
+    let doc = document().await;
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        schemes["oauth2"]["flows"]["password"]["tokenUrl"],
+        "/api/v1/auth/login"
+    );
+    let login = &doc["paths"]["/api/v1/auth/login"]["post"]["requestBody"]["content"];
+    assert!(
+        login["application/json"].is_object()
+            && login["application/x-www-form-urlencoded"].is_object()
+    );
+    let problem = "#/components/schemas/Problem";
+    let get_task = &doc["paths"]["/api/v1/tasks/{id}"]["get"]["responses"];
+    for status in ["401", "404", "500"] {
+        assert_eq!(
+            get_task[status]["content"]["application/problem+json"]["schema"]["$ref"], problem,
+            "{status}"
+        );
+    }
+    let put_task = &doc["paths"]["/api/v1/tasks/{id}"]["put"]["responses"];
+    for status in ["400", "403", "412", "413", "415", "422"] {
+        assert!(put_task[status].is_object(), "PUT task documents {status}");
+    }
+    assert!(
+        doc["paths"]["/api/v1/tasks/{id}"]["get"]["responses"]["200"]["headers"]["ETag"]
+            .is_object()
+    );
+}
+
+#[tokio::test]
+async fn docs_pages_are_served_offline_under_a_relaxed_but_tight_policy() {
+    let app = spawn_app().await;
+    for (path, needle) in [
+        ("/docs", "swagger-ui"),
+        ("/docs/", "swagger-ui"),
+        ("/redoc", "redoc.standalone.js"),
+    ] {
+        let res = app.get(path).await;
+        assert_eq!(res.status().as_u16(), 200, "{path}");
+        let csp = res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(
+            !csp.contains('*') && !csp.contains("unsafe-eval"),
+            "{path}: {csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains(needle), "{path}");
+        assert!(
+            !html.contains("https://"),
+            "{path} loads nothing from the internet"
+        );
+    }
+    for asset in [
+        "/docs/swagger-ui-bundle.js",
+        "/docs/swagger-initializer.js",
+        "/redoc/redoc.standalone.js",
+    ] {
+        assert_eq!(app.get(asset).await.status().as_u16(), 200, "{asset}");
+    }
+    let init = app
+        .get("/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        init.contains("/openapi.json"),
+        "Swagger UI loads the document at run time"
+    );
+    // Everything else keeps the strict API policy.
+    let res = app.get("/openapi.json").await;
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
+}
