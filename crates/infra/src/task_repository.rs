@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::{Expr, IntoCondition};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, Order, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 use taskforge_domain::DomainError;
 use taskforge_domain::page::{Page, PageRequest};
@@ -12,9 +13,10 @@ use taskforge_domain::task::{
     Description, Priority, Task, TaskFilter, TaskRepository, TaskSort, TaskSortKey, TaskStatus,
     Title,
 };
+use taskforge_domain::user::User;
 use uuid::Uuid;
 
-use crate::entities::task;
+use crate::entities::{session, task, user};
 use crate::error::{corrupt_row, db_error};
 use crate::like;
 
@@ -105,6 +107,14 @@ fn to_task(row: task::Model) -> Result<Task, DomainError> {
     })
 }
 
+/// A task row of a page, with how many rows match the whole query.
+#[derive(Debug, FromQueryResult)]
+struct CountedTask {
+    #[sea_orm(nested)]
+    task: task::Model,
+    total_matching: i64,
+}
+
 fn filter_condition(filter: &TaskFilter) -> Condition {
     let mut condition = Condition::all();
     if let Some(owner_id) = filter.owner_id {
@@ -160,6 +170,28 @@ impl TaskRepository for SeaTaskRepository {
             .transpose()
     }
 
+    async fn find_with_session_user(
+        &self,
+        session_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<(User, Option<Task>)>, DomainError> {
+        // users ⋈ live session ⟕ the task, whoever owns it:
+        // SELECT users.*, tasks.* FROM users JOIN sessions ON sessions.user_id = users.id
+        //   LEFT JOIN tasks ON tasks.id = $2 WHERE sessions.id = $1 AND revoked_at IS NULL
+        let mut query = user::Entity::find()
+            .inner_join(session::Entity)
+            .filter(session::Column::Id.eq(session_id))
+            .filter(session::Column::RevokedAt.is_null())
+            .select_also(task::Entity);
+        QueryTrait::query(&mut query)
+            .left_join(task::Entity, task::Column::Id.eq(id).into_condition());
+        let Some((user_row, task_row)) = query.one(&self.db).await.map_err(db_error)? else {
+            return Ok(None);
+        };
+        let user = crate::user_repository::user_from_row(user_row)?;
+        Ok(Some((user, task_row.map(to_task).transpose()?)))
+    }
+
     async fn list(
         &self,
         filter: &TaskFilter,
@@ -167,7 +199,6 @@ impl TaskRepository for SeaTaskRepository {
         page: PageRequest,
     ) -> Result<Page<Task>, DomainError> {
         let query = task::Entity::find().filter(filter_condition(filter));
-        let total = query.clone().count(&self.db).await.map_err(db_error)?;
 
         let order = if sort.descending {
             Order::Desc
@@ -188,15 +219,29 @@ impl TaskRepository for SeaTaskRepository {
             TaskSortKey::Title => query.order_by(task::Column::Title, order.clone()),
         };
         // The id breaks ties in the same direction, so pages never repeat or skip a row.
-        let rows = query
+        // The total rides along with the page (`COUNT(*) OVER ()` is computed before
+        // LIMIT): one statement instead of a count and a select. Only a page past the
+        // end, which has no row to carry it, needs a separate count.
+        let rows: Vec<CountedTask> = query
+            .clone()
             .order_by(task::Column::Id, order)
             .limit(page.limit())
             .offset(page.offset())
+            .column_as(Expr::cust("COUNT(*) OVER ()"), "total_matching")
+            .into_model()
             .all(&self.db)
             .await
             .map_err(db_error)?;
+        let total = match rows.first() {
+            Some(row) => u64::try_from(row.total_matching).unwrap_or_default(),
+            None if page.offset() == 0 => 0,
+            None => query.count(&self.db).await.map_err(db_error)?,
+        };
         Ok(Page {
-            items: rows.into_iter().map(to_task).collect::<Result<_, _>>()?,
+            items: rows
+                .into_iter()
+                .map(|row| to_task(row.task))
+                .collect::<Result<_, _>>()?,
             total,
             limit: page.limit(),
             offset: page.offset(),

@@ -252,6 +252,7 @@ on_both_backends!(
     parallel_rotations_of_one_token_let_exactly_one_rotate,
     expired_revoked_or_unknown_sessions_are_rejected_and_unchanged,
     find_session_user_returns_the_user_of_a_live_session_only,
+    find_with_session_user_reads_the_live_sessions_user_and_any_users_task,
     revoke_ends_one_session_and_keeps_the_first_revocation_instant,
     revoke_all_ends_every_session_of_one_user_only,
     purge_deletes_expired_and_revoked_sessions_and_counts_them,
@@ -1582,6 +1583,26 @@ async fn pages_of_tasks_cover_every_match_exactly_once(db: TestDb) {
         }
         assert_eq!(seen, expected_order(&tasks, sort), "sort={raw}");
     }
+
+    // A page past the end has no rows but still knows the total; no match at all is 0.
+    let past = tasks.len() as u64 + 3;
+    let page_past = db
+        .tasks
+        .list(&TaskFilter::default(), TaskSort::default(), page(5, past))
+        .await
+        .unwrap();
+    assert!(page_past.items.is_empty());
+    assert_eq!(page_past.total, tasks.len() as u64);
+    let nobody = TaskFilter {
+        owner_id: Some(Uuid::now_v7()),
+        ..TaskFilter::default()
+    };
+    let empty = db
+        .tasks
+        .list(&nobody, TaskSort::default(), page(5, 0))
+        .await
+        .unwrap();
+    assert_eq!((empty.items.len(), empty.total), (0, 0));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1759,6 +1780,52 @@ async fn find_session_user_returns_the_user_of_a_live_session_only(db: TestDb) {
     db.sessions.revoke(session.id, now()).await.unwrap();
     assert_eq!(
         db.sessions.find_session_user(session.id).await.unwrap(),
+        None
+    );
+}
+
+async fn find_with_session_user_reads_the_live_sessions_user_and_any_users_task(db: TestDb) {
+    let user = insert_user(&db, "fws@example.com", Role::User).await;
+    let other = insert_user(&db, "fws2@example.com", Role::User).await;
+    let session = insert_session(&db, user.id).await;
+    insert_session(&db, other.id).await;
+    let own = new_task(user.id, "own");
+    let theirs = new_task(other.id, "theirs");
+    insert_task(&db, &own).await;
+    insert_task(&db, &theirs).await;
+
+    // The task is found whoever owns it: visibility is the domain's rule.
+    for task in [&own, &theirs] {
+        assert_eq!(
+            db.tasks
+                .find_with_session_user(session.id, task.id)
+                .await
+                .unwrap(),
+            Some((user.clone(), Some(task.clone())))
+        );
+    }
+    // A missing task still answers who the session's user is.
+    assert_eq!(
+        db.tasks
+            .find_with_session_user(session.id, Uuid::now_v7())
+            .await
+            .unwrap(),
+        Some((user.clone(), None))
+    );
+    // An unknown or revoked session answers nothing, even for an existing task.
+    assert_eq!(
+        db.tasks
+            .find_with_session_user(Uuid::now_v7(), own.id)
+            .await
+            .unwrap(),
+        None
+    );
+    db.sessions.revoke(session.id, now()).await.unwrap();
+    assert_eq!(
+        db.tasks
+            .find_with_session_user(session.id, own.id)
+            .await
+            .unwrap(),
         None
     );
 }

@@ -8,6 +8,7 @@ mod list;
 mod ownership;
 mod preconditions;
 mod scoped;
+mod sessions;
 mod validation;
 
 use reqwest::{Method, Response};

@@ -1,5 +1,6 @@
 //! Task rules: ownership, defaults, status/completion, and optimistic concurrency.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -8,6 +9,7 @@ use uuid::Uuid;
 use super::model::{Description, Priority, Task, TaskFilter, TaskSort, TaskStatus, Title};
 use super::ports::TaskRepository;
 use crate::DomainError;
+use crate::auth::{Claims, accept_session_user};
 use crate::clock::{Clock, to_micros};
 use crate::page::{Page, PageRequest};
 use crate::user::{User, UserRepository};
@@ -25,6 +27,29 @@ pub enum TaskScope {
     Visible,
     /// Only this user's tasks; the actor must be that user or an admin.
     OwnedBy(Uuid),
+}
+
+/// Who makes a request about one task.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    /// A user already authenticated.
+    User(&'a User),
+    /// The verified claims of an access token whose session is not checked yet: the
+    /// session's user is read in the same round trip as the task, then checked with
+    /// [`accept_session_user`]. Half the statements of authenticating first.
+    Token(&'a Claims),
+}
+
+impl<'a> From<&'a User> for Actor<'a> {
+    fn from(user: &'a User) -> Self {
+        Actor::User(user)
+    }
+}
+
+impl<'a> From<&'a Claims> for Actor<'a> {
+    fn from(claims: &'a Claims) -> Self {
+        Actor::Token(claims)
+    }
 }
 
 /// An `If-Match` precondition.
@@ -195,11 +220,17 @@ impl TaskService {
     /// One task the actor may see in this scope.
     ///
     /// # Errors
-    /// [`DomainError::Forbidden`] outside the actor's scope; [`DomainError::NotFound`]
+    /// [`DomainError::Unauthorized`] for a token whose session is revoked or whose user
+    /// is gone or inactive; [`DomainError::Forbidden`] outside the actor's scope; [`DomainError::NotFound`]
     /// when the task does not exist or is not visible (another user's task is "not found").
-    pub async fn get(&self, actor: &User, scope: TaskScope, id: Uuid) -> Result<Task, DomainError> {
-        check_scope(actor, scope)?;
-        self.find_visible(actor, scope, id).await
+    pub async fn get<'a>(
+        &self,
+        actor: impl Into<Actor<'a>>,
+        scope: TaskScope,
+        id: Uuid,
+    ) -> Result<Task, DomainError> {
+        let (_, task) = self.resolve(actor.into(), scope, id).await?;
+        Ok(task)
     }
 
     /// A page of the tasks the actor may see in this scope.
@@ -240,16 +271,16 @@ impl TaskService {
     /// # Errors
     /// As [`TaskService::get`], plus [`DomainError::PreconditionFailed`] for a stale
     /// `If-Match`, [`DomainError::Forbidden`] for a reassignment by a non-admin.
-    pub async fn replace(
+    pub async fn replace<'a>(
         &self,
-        actor: &User,
+        actor: impl Into<Actor<'a>>,
         scope: TaskScope,
         id: Uuid,
         precondition: Option<Precondition>,
         draft: TaskDraft,
     ) -> Result<Task, DomainError> {
         self.modify(
-            actor,
+            actor.into(),
             scope,
             id,
             precondition,
@@ -269,16 +300,16 @@ impl TaskService {
     ///
     /// # Errors
     /// As [`TaskService::replace`].
-    pub async fn patch(
+    pub async fn patch<'a>(
         &self,
-        actor: &User,
+        actor: impl Into<Actor<'a>>,
         scope: TaskScope,
         id: Uuid,
         precondition: Option<Precondition>,
         patch: TaskPatch,
     ) -> Result<Task, DomainError> {
         self.modify(
-            actor,
+            actor.into(),
             scope,
             id,
             precondition,
@@ -308,14 +339,14 @@ impl TaskService {
     ///
     /// # Errors
     /// As [`TaskService::replace`].
-    pub async fn toggle_complete(
+    pub async fn toggle_complete<'a>(
         &self,
-        actor: &User,
+        actor: impl Into<Actor<'a>>,
         scope: TaskScope,
         id: Uuid,
         precondition: Option<Precondition>,
     ) -> Result<Task, DomainError> {
-        self.modify(actor, scope, id, precondition, None, |task, now| {
+        self.modify(actor.into(), scope, id, precondition, None, |task, now| {
             let next = if task.completed() {
                 TaskStatus::Todo
             } else {
@@ -330,16 +361,20 @@ impl TaskService {
     ///
     /// # Errors
     /// As [`TaskService::get`], plus [`DomainError::PreconditionFailed`] for a stale `If-Match`.
-    pub async fn delete(
+    pub async fn delete<'a>(
         &self,
-        actor: &User,
+        actor: impl Into<Actor<'a>>,
         scope: TaskScope,
         id: Uuid,
         precondition: Option<Precondition>,
     ) -> Result<(), DomainError> {
-        check_scope(actor, scope)?;
+        let (actor, first) = self.resolve(actor.into(), scope, id).await?;
+        let mut prefetched = Some(first);
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            let task = self.find_visible(actor, scope, id).await?;
+            let task = match prefetched.take() {
+                Some(task) => task,
+                None => self.find_visible(&actor, scope, id).await?,
+            };
             let expected = match &precondition {
                 None => None,
                 Some(p) if p.holds_for(task.version) => Some(task.version),
@@ -364,16 +399,20 @@ impl TaskService {
     /// so concurrent toggles serialise instead of overwriting each other.
     async fn modify(
         &self,
-        actor: &User,
+        actor: Actor<'_>,
         scope: TaskScope,
         id: Uuid,
         precondition: Option<Precondition>,
         new_owner: Option<Uuid>,
         change: impl Fn(&mut Task, DateTime<Utc>),
     ) -> Result<Task, DomainError> {
-        check_scope(actor, scope)?;
+        let (actor, first) = self.resolve(actor, scope, id).await?;
+        let mut prefetched = Some(first);
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            let current = self.find_visible(actor, scope, id).await?;
+            let current = match prefetched.take() {
+                Some(task) => task,
+                None => self.find_visible(&actor, scope, id).await?,
+            };
             if precondition
                 .as_ref()
                 .is_some_and(|p| !p.holds_for(current.version))
@@ -382,7 +421,7 @@ impl TaskService {
             }
             let mut task = current.clone();
             if let Some(owner) = new_owner.filter(|owner| *owner != current.owner_id) {
-                check_owner_change(actor, owner)?;
+                check_owner_change(&actor, owner)?;
                 if self.users.find_by_id(owner).await?.is_none() {
                     return Err(DomainError::invalid("owner_id", "no such user"));
                 }
@@ -407,6 +446,36 @@ impl TaskService {
         Err(too_busy(id))
     }
 
+    /// The acting user and the task, once the actor may act in this scope and may see
+    /// the task. For a token, the session check and the task read are one round trip.
+    async fn resolve<'a>(
+        &self,
+        actor: Actor<'a>,
+        scope: TaskScope,
+        id: Uuid,
+    ) -> Result<(Cow<'a, User>, Task), DomainError> {
+        match actor {
+            Actor::User(user) => {
+                check_scope(user, scope)?;
+                let task = self.find_visible(user, scope, id).await?;
+                Ok((Cow::Borrowed(user), task))
+            }
+            Actor::Token(claims) => {
+                let (user, task) = self
+                    .tasks
+                    .find_with_session_user(claims.sid, id)
+                    .await?
+                    .map_or((None, None), |(user, task)| (Some(user), task));
+                let user = accept_session_user(claims, user)?;
+                check_scope(&user, scope)?;
+                match task {
+                    Some(task) if visible(&user, scope, &task) => Ok((Cow::Owned(user), task)),
+                    _ => Err(task_not_found(id)),
+                }
+            }
+        }
+    }
+
     /// The task, if it exists and the actor may see it in this scope.
     async fn find_visible(
         &self,
@@ -414,14 +483,18 @@ impl TaskService {
         scope: TaskScope,
         id: Uuid,
     ) -> Result<Task, DomainError> {
-        let visible = |task: &Task| match scope {
-            TaskScope::OwnedBy(user_id) => task.owner_id == user_id,
-            TaskScope::Visible => actor.is_admin() || task.owner_id == actor.id,
-        };
         match self.tasks.find_by_id(id).await? {
-            Some(task) if visible(&task) => Ok(task),
+            Some(task) if visible(actor, scope, &task) => Ok(task),
             _ => Err(task_not_found(id)),
         }
+    }
+}
+
+/// Whether the actor sees the task in this scope (another user's task is "not found").
+fn visible(actor: &User, scope: TaskScope, task: &Task) -> bool {
+    match scope {
+        TaskScope::OwnedBy(user_id) => task.owner_id == user_id,
+        TaskScope::Visible => actor.is_admin() || task.owner_id == actor.id,
     }
 }
 

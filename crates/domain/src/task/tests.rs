@@ -1765,3 +1765,245 @@ async fn replace_and_patch_store_and_return_the_due_date_to_the_microsecond() {
         "what PATCH returns"
     );
 }
+
+// ---------------------------------------------------------------- by access token
+
+/// Verified access-token claims of `user`'s session `sid`.
+fn token_of(user: &User, sid: Uuid) -> crate::auth::Claims {
+    crate::auth::Claims {
+        sub: user.id,
+        sid,
+        jti: Uuid::now_v7(),
+        kind: crate::auth::TokenKind::Access,
+        iat: now().timestamp(),
+        exp: now().timestamp() + 900,
+    }
+}
+
+impl Ports {
+    /// The fused read answers `found` for session `sid` and task `id`, once; nothing
+    /// else is read.
+    fn session_read(&mut self, sid: Uuid, id: Uuid, found: Option<(User, Option<Task>)>) {
+        self.tasks
+            .expect_find_with_session_user()
+            .withf(move |session_id, task_id| *session_id == sid && *task_id == id)
+            .times(1)
+            .returning(move |_, _| Ok(found.clone()));
+        self.tasks.expect_find_by_id().never();
+    }
+}
+
+fn assert_unauthorized<T: std::fmt::Debug>(result: Result<T, DomainError>) {
+    assert!(
+        matches!(result, Err(DomainError::Unauthorized(_))),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn get_by_token_reads_session_user_and_task_in_one_lookup() {
+    let alice = member();
+    let task = task_of(&alice, 1, TaskStatus::Todo);
+    let sid = Uuid::now_v7();
+    let mut ports = Ports::default();
+    ports.session_read(sid, task.id, Some((alice.clone(), Some(task.clone()))));
+    let got = ports
+        .service()
+        .get(&token_of(&alice, sid), TaskScope::Visible, task.id)
+        .await
+        .unwrap();
+    assert_eq!(got, task);
+}
+
+#[tokio::test]
+async fn get_by_token_of_a_revoked_session_is_unauthorized_even_for_a_missing_task() {
+    let alice = member();
+    let id = Uuid::now_v7();
+    let sid = Uuid::now_v7();
+    let mut ports = Ports::default();
+    ports.session_read(sid, id, None);
+    assert_unauthorized(
+        ports
+            .service()
+            .get(&token_of(&alice, sid), TaskScope::Visible, id)
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn get_by_token_of_an_inactive_user_is_unauthorized() {
+    let mut alice = member();
+    let task = task_of(&alice, 1, TaskStatus::Todo);
+    let sid = Uuid::now_v7();
+    let claims = token_of(&alice, sid);
+    alice.is_active = false;
+    let mut ports = Ports::default();
+    ports.session_read(sid, task.id, Some((alice, Some(task.clone()))));
+    assert_unauthorized(
+        ports
+            .service()
+            .get(&claims, TaskScope::Visible, task.id)
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn get_by_token_whose_session_belongs_to_another_user_is_unauthorized() {
+    let alice = member();
+    let bob = user("bob", Role::User);
+    let task = task_of(&bob, 1, TaskStatus::Todo);
+    let sid = Uuid::now_v7();
+    let mut ports = Ports::default();
+    ports.session_read(sid, task.id, Some((bob, Some(task.clone()))));
+    assert_unauthorized(
+        ports
+            .service()
+            .get(&token_of(&alice, sid), TaskScope::Visible, task.id)
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn get_by_token_of_another_users_task_is_not_found_and_of_a_missing_one_too() {
+    let alice = member();
+    let theirs = task_of(&user("bob", Role::User), 1, TaskStatus::Todo);
+    let sid = Uuid::now_v7();
+    let mut ports = Ports::default();
+    ports.session_read(sid, theirs.id, Some((alice.clone(), Some(theirs.clone()))));
+    assert_not_found(
+        ports
+            .service()
+            .get(&token_of(&alice, sid), TaskScope::Visible, theirs.id)
+            .await,
+    );
+
+    let missing = Uuid::now_v7();
+    let mut ports = Ports::default();
+    ports.session_read(sid, missing, Some((alice.clone(), None)));
+    assert_not_found(
+        ports
+            .service()
+            .get(&token_of(&alice, sid), TaskScope::Visible, missing)
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn get_by_token_under_another_users_scope_is_forbidden_for_a_non_admin() {
+    let alice = member();
+    let bob = user("bob", Role::User);
+    let task = task_of(&bob, 1, TaskStatus::Todo);
+    let sid = Uuid::now_v7();
+    let mut ports = Ports::default();
+    ports.session_read(sid, task.id, Some((alice.clone(), Some(task.clone()))));
+    assert_forbidden(
+        ports
+            .service()
+            .get(&token_of(&alice, sid), TaskScope::OwnedBy(bob.id), task.id)
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn patch_by_token_writes_from_the_fused_read_and_rereads_only_after_a_lost_race() {
+    let alice = member();
+    let task = task_of(&alice, 4, TaskStatus::Todo);
+    let sid = Uuid::now_v7();
+    let mut ports = Ports::default();
+    let mut seq = Sequence::new();
+    let found = Some((alice.clone(), Some(task.clone())));
+    ports
+        .tasks
+        .expect_find_with_session_user()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, _| Ok(found.clone()));
+    ports
+        .tasks
+        .expect_update()
+        .withf(|_, expected| *expected == 4)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Err(DomainError::PreconditionFailed("raced".into())));
+    let mut newer = task.clone();
+    newer.version = 5;
+    ports
+        .tasks
+        .expect_find_by_id()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_| Ok(Some(newer.clone())));
+    ports
+        .tasks
+        .expect_update()
+        .withf(|written, expected| *expected == 5 && written.title.as_str() == "Renamed")
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    let patched = ports
+        .service()
+        .patch(
+            &token_of(&alice, sid),
+            TaskScope::Visible,
+            task.id,
+            None,
+            rename(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.version, 6);
+}
+
+#[tokio::test]
+async fn writes_by_a_revoked_token_change_nothing() {
+    let alice = member();
+    let id = Uuid::now_v7();
+    let sid = Uuid::now_v7();
+    let claims = token_of(&alice, sid);
+
+    let mut ports = Ports::default();
+    ports.session_read(sid, id, None);
+    ports.never_writes();
+    assert_unauthorized(
+        ports
+            .service()
+            .patch(&claims, TaskScope::Visible, id, None, rename())
+            .await,
+    );
+
+    let mut ports = Ports::default();
+    ports.session_read(sid, id, None);
+    ports.never_writes();
+    assert_unauthorized(
+        ports
+            .service()
+            .delete(&claims, TaskScope::Visible, id, None)
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn delete_by_token_deletes_what_the_fused_read_found() {
+    let alice = member();
+    let task = task_of(&alice, 2, TaskStatus::Done);
+    let sid = Uuid::now_v7();
+    let mut ports = Ports::default();
+    ports.session_read(sid, task.id, Some((alice.clone(), Some(task.clone()))));
+    let id = task.id;
+    ports
+        .tasks
+        .expect_delete()
+        .withf(move |task_id, expected| *task_id == id && *expected == Some(2))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    ports
+        .service()
+        .delete(
+            &token_of(&alice, sid),
+            TaskScope::Visible,
+            task.id,
+            Some(Precondition::Versions(vec![2])),
+        )
+        .await
+        .unwrap();
+}
