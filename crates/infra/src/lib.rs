@@ -4,8 +4,8 @@
 //! - [`SeaUserRepository`], [`SeaTaskRepository`], [`SeaSessionRepository`] implement the
 //!   repository ports with SeaORM; every operation the domain needs to be atomic runs in
 //!   one database transaction (or one conditional statement) here.
-//! - [`BcryptHasher`] hashes passwords on the blocking pool; [`JwtTokenService`] signs and
-//!   verifies HMAC JWTs; [`SystemClock`] reads the wall clock.
+//! - [`BcryptHasher`] hashes passwords on its own low-priority pool; [`JwtTokenService`]
+//!   signs and verifies HMAC JWTs; [`SystemClock`] reads the wall clock.
 //!
 //! The SeaORM entities stay private: nothing outside this crate sees a table layout.
 

@@ -1,11 +1,13 @@
 //! bcrypt password hashing, as the domain's [`PasswordHasher`] port.
 
+use std::num::NonZero;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use taskforge_domain::DomainError;
 use taskforge_domain::auth::PasswordHasher;
 use taskforge_domain::user::{Password, PasswordHash};
+use thread_priority::{ThreadPriority, ThreadPriorityValue};
 
 /// bcrypt only looks at the first 72 bytes of a password; longer ones are refused
 /// rather than silently truncated.
@@ -19,15 +21,43 @@ const MAX_COST: u32 = 31;
 /// time as a real check.
 const DUMMY_PASSWORD: &str = "taskforge timing-equaliser";
 
-/// bcrypt at a configured cost. Hashing and verifying run on tokio's blocking pool:
-/// at cost 12 one check takes a few hundred milliseconds of CPU, which must never
-/// stall an async worker.
+/// The hashing threads' priority: `Crossplatform(22)` maps to nice 10 for Linux's
+/// normal scheduling policy (the crate maps 0..=99 onto nice 19..=-20). At nice 10 a
+/// thread weighs about a tenth of a request worker at nice 0, so a login flood takes
+/// whatever CPU requests leave idle and little of the rest: reads stay fast while
+/// passwords are hashed, and logins alone still use every core.
+const HASHING_PRIORITY: u8 = 22;
+
+/// bcrypt at a configured cost. Hashing and verifying run on a pool of their own, one
+/// thread per core at a lowered CPU priority: at cost 12 one check takes a few hundred
+/// milliseconds of CPU, which must never stall an async worker nor crowd out the
+/// requests that are not logins.
 #[derive(Clone)]
 pub struct BcryptHasher {
     cost: u32,
     /// A hash made at construction with the same cost, verified against when there is
     /// no account (or the password is too long), so every answer takes as long.
     dummy_hash: Arc<str>,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+/// One thread per core: more would only queue in the kernel instead of here.
+fn hashing_pool() -> Result<rayon::ThreadPool, String> {
+    let priority = ThreadPriority::Crossplatform(ThreadPriorityValue::try_from(HASHING_PRIORITY)?);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(std::thread::available_parallelism().map_or(1, NonZero::get))
+        .thread_name(|i| format!("bcrypt-{i}"))
+        .start_handler(move |_| {
+            // Best effort: where the OS refuses, hashing still works at normal priority.
+            if let Err(err) = thread_priority::set_current_thread_priority(priority) {
+                tracing::warn!(?err, "could not lower the priority of a hashing thread");
+            }
+        })
+        // A panicking job drops its reply channel and becomes a 500; rayon's default
+        // would abort the process.
+        .panic_handler(|_| tracing::error!("a password hashing job panicked"))
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 impl BcryptHasher {
@@ -46,7 +76,21 @@ impl BcryptHasher {
         Ok(Self {
             cost,
             dummy_hash: dummy_hash.into(),
+            pool: Arc::new(hashing_pool()?),
         })
+    }
+
+    /// Runs `job` on the hashing pool and waits for it without blocking the caller.
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, DomainError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.pool.spawn(move || {
+            // The receiver is gone only when the request was dropped; nothing to tell.
+            let _ = reply.send(job());
+        });
+        answer.await.map_err(DomainError::unexpected)
     }
 
     /// The configured cost.
@@ -72,9 +116,9 @@ impl PasswordHasher for BcryptHasher {
             return Err(DomainError::invalid("password", "must be 8 to 72 bytes"));
         }
         let cost = self.cost;
-        let hash = tokio::task::spawn_blocking(move || bcrypt::hash(secret, cost))
-            .await
-            .map_err(DomainError::unexpected)?
+        let hash = self
+            .run(move || bcrypt::hash(secret, cost))
+            .await?
             .map_err(DomainError::unexpected)?;
         Ok(PasswordHash::new(hash))
     }
@@ -93,9 +137,9 @@ impl PasswordHasher for BcryptHasher {
             None => (Arc::clone(&self.dummy_hash), false),
         };
         let secret = password.to_owned();
-        let matched = tokio::task::spawn_blocking(move || bcrypt::verify(secret, &target))
-            .await
-            .map_err(DomainError::unexpected)?
+        let matched = self
+            .run(move || bcrypt::verify(secret, &target))
+            .await?
             .map_err(DomainError::unexpected)?;
         Ok(counts && matched)
     }
@@ -176,6 +220,29 @@ mod tests {
     fn a_cost_outside_bcrypts_range_is_refused() {
         assert!(BcryptHasher::new(3).is_err());
         assert!(BcryptHasher::new(32).is_err());
+    }
+
+    /// The nice value of the calling thread (field 19 of `/proc/thread-self/stat`;
+    /// the command name, field 2, is parenthesised and may hold spaces).
+    #[cfg(target_os = "linux")]
+    fn own_nice() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_runs_at_nice_10_while_the_caller_keeps_its_priority() {
+        let hasher = hasher();
+        let caller = own_nice();
+        let (hashing, name) = hasher
+            .run(|| (own_nice(), std::thread::current().name().map(str::to_owned)))
+            .await
+            .unwrap();
+        assert_eq!(hashing, 10);
+        assert!(name.unwrap().starts_with("bcrypt-"));
+        assert_eq!(own_nice(), caller, "the caller's priority is untouched");
     }
 
     #[test]
