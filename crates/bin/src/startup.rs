@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::HttpServer;
@@ -72,7 +73,14 @@ pub struct Services {
 /// # Errors
 /// [`StartupError::Database`] or [`StartupError::Migration`].
 pub async fn open_database(settings: &Settings) -> Result<DatabaseConnection, StartupError> {
-    let db = taskforge_infra::db::connect(&settings.database_url, settings.db_max_connections)
+    open_database_with(settings, settings.db_max_connections).await
+}
+
+async fn open_database_with(
+    settings: &Settings,
+    max_connections: u32,
+) -> Result<DatabaseConnection, StartupError> {
+    let db = taskforge_infra::db::connect(&settings.database_url, max_connections)
         .await
         .map_err(StartupError::Database)?;
     if settings.auto_migrate {
@@ -83,31 +91,50 @@ pub async fn open_database(settings: &Settings) -> Result<DatabaseConnection, St
     Ok(db)
 }
 
-/// Builds the domain services over SeaORM, bcrypt and JWT.
+/// The adapters that hold no connection, built once and shared by the services of
+/// every pool: the hasher owns a thread pool and a dummy hash made at start-up.
+#[derive(Clone)]
+pub struct Adapters {
+    hasher: Arc<BcryptHasher>,
+    tokens: Arc<JwtTokenService>,
+    clock: Arc<dyn Clock>,
+    lifetimes: TokenLifetimes,
+}
+
+/// Builds the hasher, the token service and the clock from the settings.
 ///
 /// # Errors
-/// [`StartupError::Config`] when the JWT algorithm is refused.
-pub fn build_services(
-    settings: &Settings,
-    db: &DatabaseConnection,
-) -> Result<Services, StartupError> {
+/// [`StartupError::Config`] when the bcrypt cost or the JWT algorithm is refused.
+pub fn build_adapters(settings: &Settings) -> Result<Adapters, StartupError> {
+    Ok(Adapters {
+        hasher: Arc::new(BcryptHasher::new(settings.bcrypt_cost).map_err(StartupError::Config)?),
+        tokens: Arc::new(
+            JwtTokenService::new(
+                settings.jwt_secret_key.expose_secret().as_bytes(),
+                &settings.jwt_algorithm,
+            )
+            .map_err(StartupError::Config)?,
+        ),
+        clock: Arc::new(SystemClock),
+        lifetimes: TokenLifetimes {
+            access_secs: settings.access_token_expire_minutes * 60,
+            refresh_secs: settings.refresh_token_expire_days * 86_400,
+        },
+    })
+}
+
+/// The domain services over SeaORM repositories on `db` and the shared adapters.
+pub fn services_over(adapters: &Adapters, db: &DatabaseConnection) -> Services {
     let users = Arc::new(SeaUserRepository::new(db.clone()));
     let tasks = Arc::new(SeaTaskRepository::new(db.clone()));
     let sessions = Arc::new(SeaSessionRepository::new(db.clone()));
-    let hasher = Arc::new(BcryptHasher::new(settings.bcrypt_cost).map_err(StartupError::Config)?);
-    let tokens = Arc::new(
-        JwtTokenService::new(
-            settings.jwt_secret_key.expose_secret().as_bytes(),
-            &settings.jwt_algorithm,
-        )
-        .map_err(StartupError::Config)?,
-    );
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let lifetimes = TokenLifetimes {
-        access_secs: settings.access_token_expire_minutes * 60,
-        refresh_secs: settings.refresh_token_expire_days * 86_400,
-    };
-    Ok(Services {
+    let Adapters {
+        hasher,
+        tokens,
+        clock,
+        lifetimes,
+    } = adapters.clone();
+    Services {
         auth: Arc::new(AuthService::new(
             users.clone(),
             sessions,
@@ -118,8 +145,60 @@ pub fn build_services(
         )),
         users: Arc::new(UserService::new(users.clone(), hasher, clock.clone())),
         tasks: Arc::new(TaskService::new(tasks, users, clock)),
-    })
+    }
 }
+
+/// Builds the domain services over SeaORM, bcrypt and JWT.
+///
+/// # Errors
+/// [`StartupError::Config`] when the bcrypt cost or the JWT algorithm is refused.
+pub fn build_services(
+    settings: &Settings,
+    db: &DatabaseConnection,
+) -> Result<Services, StartupError> {
+    Ok(services_over(&build_adapters(settings)?, db))
+}
+
+/// The pools requests use, one per HTTP worker on PostgreSQL (see
+/// [`taskforge_infra::db::connect_lazy_postgres`]), sharing `DB_MAX_CONNECTIONS` between
+/// them; fewer pools than workers when there are fewer connections than workers
+/// (workers then share them). SQLite's one connection serves every worker.
+async fn request_pools(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    workers: usize,
+) -> Result<Vec<DatabaseConnection>, StartupError> {
+    if taskforge_infra::db::is_sqlite(&settings.database_url) {
+        return Ok(vec![db.clone()]);
+    }
+    let mut pools = Vec::new();
+    for size in split_connections(settings.db_max_connections, workers) {
+        let pool = taskforge_infra::db::connect_lazy_postgres(&settings.database_url, size)
+            .await
+            .map_err(StartupError::Database)?;
+        pools.push(pool);
+    }
+    Ok(pools)
+}
+
+/// `total` connections as the sizes of at most `workers` pools, none empty, that add
+/// up to `total`.
+fn split_connections(total: u32, workers: usize) -> Vec<u32> {
+    let total = total.max(1);
+    let pools = u32::try_from(workers).unwrap_or(u32::MAX).clamp(1, total);
+    (0..pools)
+        .map(|i| total / pools + u32::from(i < total % pools))
+        .collect()
+}
+
+/// The HTTP worker threads: one per core, as actix-web's default.
+fn http_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+/// Connections of the pool for start-up, readiness and the session purge when the
+/// requests have pools of their own (PostgreSQL).
+const BACKGROUND_CONNECTIONS: u32 = 2;
 
 /// Makes `email` an active admin (creating it with `password` if needed).
 ///
@@ -151,29 +230,44 @@ fn describe(err: taskforge_domain::DomainError) -> String {
     }
 }
 
-/// The readiness probe and pool statistics over the pool.
-struct PoolProbe(DatabaseConnection);
+/// The readiness probe over the background pool, and the statistics of the request
+/// pools.
+struct PoolProbe {
+    background: DatabaseConnection,
+    requests: Vec<DatabaseConnection>,
+}
 
 #[async_trait]
 impl DatabaseProbe for PoolProbe {
     async fn is_reachable(&self) -> bool {
         matches!(
-            tokio::time::timeout(Duration::from_secs(2), self.0.ping()).await,
+            tokio::time::timeout(Duration::from_secs(2), self.background.ping()).await,
             Ok(Ok(()))
         )
     }
 
     fn pool_stats(&self) -> PoolStats {
-        // The pool getters panic on the wrong backend: match the variant first.
-        match &self.0.inner {
-            DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
-                stats_of(self.0.get_postgres_connection_pool())
-            }
-            DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
-                stats_of(self.0.get_sqlite_connection_pool())
-            }
-            _ => PoolStats::default(),
+        self.requests
+            .iter()
+            .map(pool_stats)
+            .fold(PoolStats::default(), |sum, pool| PoolStats {
+                idle: sum.idle.saturating_add(pool.idle),
+                in_use: sum.in_use.saturating_add(pool.in_use),
+                max: sum.max.saturating_add(pool.max),
+            })
+    }
+}
+
+fn pool_stats(db: &DatabaseConnection) -> PoolStats {
+    // The pool getters panic on the wrong backend: match the variant first.
+    match &db.inner {
+        DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
+            stats_of(db.get_postgres_connection_pool())
         }
+        DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
+            stats_of(db.get_sqlite_connection_pool())
+        }
+        _ => PoolStats::default(),
     }
 }
 
@@ -193,6 +287,8 @@ pub struct Application {
     port: u16,
     server: Server,
     db: DatabaseConnection,
+    /// The pools of the HTTP workers (on SQLite, `db` itself).
+    request_pools: Vec<DatabaseConnection>,
     services: Arc<Services>,
 }
 
@@ -203,8 +299,15 @@ impl Application {
     /// # Errors
     /// [`StartupError`] for whatever could not be set up.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let db = open_database(&settings).await?;
-        let services = build_services(&settings, &db)?;
+        let sqlite = taskforge_infra::db::is_sqlite(&settings.database_url);
+        let background = if sqlite {
+            settings.db_max_connections
+        } else {
+            BACKGROUND_CONNECTIONS.min(settings.db_max_connections)
+        };
+        let db = open_database_with(&settings, background).await?;
+        let adapters = build_adapters(&settings)?;
+        let services = services_over(&adapters, &db);
         if let Some((email, password)) = &settings.first_admin {
             ensure_admin(&services, email, password.expose_secret()).await?;
         }
@@ -217,14 +320,27 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
-        let state = AppState {
-            auth: services.auth.clone(),
-            users: services.users.clone(),
-            tasks: services.tasks.clone(),
-            database: Arc::new(PoolProbe(db.clone())),
-            // One registry per process: the server's closure below runs once per worker.
-            metrics: Arc::new(Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?),
-        };
+        let workers = http_workers();
+        let request_pools = request_pools(&settings, &db, workers).await?;
+        let probe = Arc::new(PoolProbe {
+            background: db.clone(),
+            requests: request_pools.clone(),
+        });
+        // One registry per process: the server's closure below runs once per worker.
+        let metrics = Arc::new(Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?);
+        let states: Arc<[AppState]> = request_pools
+            .iter()
+            .map(|pool| {
+                let services = services_over(&adapters, pool);
+                AppState {
+                    auth: services.auth,
+                    users: services.users,
+                    tasks: services.tasks,
+                    database: probe.clone(),
+                    metrics: metrics.clone(),
+                }
+            })
+            .collect();
         let http = HttpSettings {
             max_body_bytes: settings.max_body_bytes,
             allowed_origins: settings.allowed_origins.clone(),
@@ -237,18 +353,26 @@ impl Application {
                 trusted_proxies: settings.trusted_proxies.clone(),
             }),
         };
-        let server = HttpServer::new(move || taskforge_api::build_app(state.clone(), http.clone()))
-            .listen(listener)
-            .map_err(|source| StartupError::Bind {
-                address: format!("{}:{port}", settings.host),
-                source,
-            })?
-            .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
-            .run();
+        // The closure runs once per worker (again for a worker restarted after a
+        // panic): each takes the next pool's state in turn.
+        let next_state = Arc::new(AtomicUsize::new(0));
+        let server = HttpServer::new(move || {
+            let i = next_state.fetch_add(1, Ordering::Relaxed) % states.len();
+            taskforge_api::build_app(states[i].clone(), http.clone())
+        })
+        .workers(workers)
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            address: format!("{}:{port}", settings.host),
+            source,
+        })?
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        .run();
         Ok(Self {
             port,
             server,
             db,
+            request_pools,
             services: Arc::new(services),
         })
     }
@@ -258,7 +382,8 @@ impl Application {
         self.port
     }
 
-    /// The database pool (tests close it to see readiness fail).
+    /// The pool for start-up, readiness and the session purge (tests close it to see
+    /// readiness fail).
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
     }
@@ -285,10 +410,46 @@ impl Application {
         });
         let result = self.server.await;
         purge.abort();
-        if let Err(err) = self.db.close().await {
-            tracing::warn!(error = %err, "closing the database pool failed");
+        // On SQLite the request pool is `db` itself: close each pool once.
+        let sqlite = matches!(
+            self.db.inner,
+            DatabaseConnectionType::SqlxSqlitePoolConnection(_)
+        );
+        let request_pools = if sqlite {
+            Vec::new()
+        } else {
+            self.request_pools
+        };
+        for pool in request_pools.into_iter().chain([self.db]) {
+            if let Err(err) = pool.close().await {
+                tracing::warn!(error = %err, "closing a database pool failed");
+            }
         }
         tracing::info!("server stopped");
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_connections;
+
+    #[test]
+    fn connections_split_evenly_between_workers_and_add_up_to_the_total() {
+        assert_eq!(split_connections(30, 2), [15, 15]);
+        assert_eq!(split_connections(10, 3), [4, 3, 3]);
+        assert_eq!(split_connections(7, 1), [7]);
+    }
+
+    #[test]
+    fn fewer_connections_than_workers_make_fewer_pools_of_one() {
+        assert_eq!(split_connections(2, 4), [1, 1]);
+        assert_eq!(split_connections(1, 8), [1]);
+    }
+
+    #[test]
+    fn degenerate_counts_still_give_one_connection() {
+        assert_eq!(split_connections(0, 2), [1]);
+        assert_eq!(split_connections(5, 0), [5]);
     }
 }

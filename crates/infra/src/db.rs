@@ -26,6 +26,32 @@ const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// # Errors
 /// The [`DbErr`] of a failed connection.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(options(url, max_connections)).await
+}
+
+/// A PostgreSQL pool of up to `max_connections` that opens none yet: each connection is
+/// opened by the first request that needs it, on that request's thread. An HTTP worker
+/// given a pool of its own this way only ever uses connections its own event loop
+/// drives; a connection shared between workers has its socket readiness seen by one
+/// worker and handed to the other by a cross-thread wake-up, on every statement.
+///
+/// # Errors
+/// The [`DbErr`] of a URL that is not PostgreSQL's or does not parse.
+pub async fn connect_lazy_postgres(
+    url: &str,
+    max_connections: u32,
+) -> Result<DatabaseConnection, DbErr> {
+    if is_sqlite(url) {
+        return Err(DbErr::Custom(
+            "a lazy pool is for PostgreSQL; SQLite keeps its one shared connection".into(),
+        ));
+    }
+    let mut options = options(url, max_connections);
+    options.connect_lazy(true);
+    Database::connect(options).await
+}
+
+fn options(url: &str, max_connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     // Statements are not logged: they could carry personal data, and request logs
     // already say what happened.
@@ -57,12 +83,13 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
             // a restart; a dead busy connection fails its query and is discarded anyway.
             .test_before_acquire_if_idle_for(POSTGRES_IDLE_PING_AFTER);
     }
-    Database::connect(options).await
+    options
+}
+
+/// Whether `url` names a SQLite database.
+pub fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
 }
 
 /// How long a PostgreSQL connection may sit idle before it is pinged on checkout.
 const POSTGRES_IDLE_PING_AFTER: Duration = Duration::from_secs(30);
-
-fn is_sqlite(url: &str) -> bool {
-    url.starts_with("sqlite:")
-}
