@@ -27,12 +27,29 @@ async fn tables(db: &DatabaseConnection) -> Vec<&'static str> {
     present
 }
 
+/// How many of the two `updated_at` indexes `tasks` has (a task update maintains them).
+async fn updated_at_indexes(db: &DatabaseConnection) -> usize {
+    let schema = SchemaManager::new(db);
+    let mut found = 0;
+    for index in ["idx_tasks_owner_id_updated_at", "idx_tasks_updated_at"] {
+        found += usize::from(schema.has_index("tasks", index).await.expect("has_index"));
+    }
+    found
+}
+
 #[tokio::test]
 async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up() {
     let db = memory_db().await;
     Migrator::up(&db, None).await.expect("up");
     assert_eq!(tables(&db).await, ["users", "tasks", "sessions"]);
 
+    assert_eq!(updated_at_indexes(&db).await, 0, "HOT-friendly tasks");
+
+    Migrator::down(&db, Some(1))
+        .await
+        .expect("down hot task updates");
+    assert_eq!(tables(&db).await, ["users", "tasks", "sessions"]);
+    assert_eq!(updated_at_indexes(&db).await, 2, "the indexes are back");
     Migrator::down(&db, Some(1)).await.expect("down sessions");
     assert_eq!(tables(&db).await, ["users", "tasks"]);
     Migrator::down(&db, Some(1)).await.expect("down tasks");
@@ -42,6 +59,7 @@ async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up(
 
     Migrator::up(&db, None).await.expect("up again");
     assert_eq!(tables(&db).await, ["users", "tasks", "sessions"]);
+    assert_eq!(updated_at_indexes(&db).await, 0);
 }
 
 #[test]
@@ -56,6 +74,7 @@ fn migrations_are_named_by_date_verb_and_noun_in_order() {
             "m20261125_000001_create_users",
             "m20261125_000002_create_tasks",
             "m20261125_000003_create_sessions",
+            "m20261204_000004_hot_task_updates",
         ]
     );
 }
