@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::{Expr, IntoCondition};
+use sea_orm::sea_query::{Expr, IntoCondition, Query};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, Order,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
@@ -219,15 +219,22 @@ impl TaskRepository for SeaTaskRepository {
             TaskSortKey::Title => query.order_by(task::Column::Title, order.clone()),
         };
         // The id breaks ties in the same direction, so pages never repeat or skip a row.
-        // The total rides along with the page (`COUNT(*) OVER ()` is computed before
-        // LIMIT): one statement instead of a count and a select. Only a page past the
-        // end, which has no row to carry it, needs a separate count.
+        // The total rides along with the page as a scalar subquery: one statement
+        // instead of a count and a select. (`COUNT(*) OVER ()` did the same, but made
+        // PostgreSQL fetch and sort every matching row; the subquery counts index
+        // entries, and the page is read in index order up to LIMIT.) Only a page past
+        // the end, which has no row to carry the total, needs a separate count.
+        let total_matching = Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from(task::Entity)
+            .cond_where(filter_condition(filter))
+            .to_owned();
         let rows: Vec<CountedTask> = query
             .clone()
             .order_by(task::Column::Id, order)
             .limit(page.limit())
             .offset(page.offset())
-            .column_as(Expr::cust("COUNT(*) OVER ()"), "total_matching")
+            .column_as(Expr::from(total_matching), "total_matching")
             .into_model()
             .all(&self.db)
             .await
