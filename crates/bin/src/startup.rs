@@ -159,18 +159,14 @@ pub fn build_services(
     Ok(services_over(&build_adapters(settings)?, db))
 }
 
-/// The pools requests use, one per HTTP worker on PostgreSQL (see
+/// The PostgreSQL pools of the requests, one per HTTP worker (see
 /// [`taskforge_infra::db::connect_lazy_postgres`]), sharing `DB_MAX_CONNECTIONS` between
 /// them; fewer pools than workers when there are fewer connections than workers
-/// (workers then share them). SQLite's one connection serves every worker.
+/// (workers then share them).
 async fn request_pools(
     settings: &Settings,
-    db: &DatabaseConnection,
     workers: usize,
 ) -> Result<Vec<DatabaseConnection>, StartupError> {
-    if taskforge_infra::db::is_sqlite(&settings.database_url) {
-        return Ok(vec![db.clone()]);
-    }
     let mut pools = Vec::new();
     for size in split_connections(settings.db_max_connections, workers) {
         let pool = taskforge_infra::db::connect_lazy_postgres(&settings.database_url, size)
@@ -287,7 +283,7 @@ pub struct Application {
     port: u16,
     server: Server,
     db: DatabaseConnection,
-    /// The pools of the HTTP workers (on SQLite, `db` itself).
+    /// The PostgreSQL pools of the HTTP workers (none on SQLite: they use `db`).
     request_pools: Vec<DatabaseConnection>,
     services: Arc<Services>,
 }
@@ -321,14 +317,20 @@ impl Application {
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
         let workers = http_workers();
-        let request_pools = request_pools(&settings, &db, workers).await?;
-        let probe = Arc::new(PoolProbe {
-            background: db.clone(),
-            requests: request_pools.clone(),
-        });
+        // The pools the workers serve from: SQLite's one connection serves them all.
+        let (request_pools, serving) = if sqlite {
+            (Vec::new(), vec![db.clone()])
+        } else {
+            let pools = request_pools(&settings, workers).await?;
+            (pools.clone(), pools)
+        };
         // One registry per process: the server's closure below runs once per worker.
         let metrics = Arc::new(Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?);
-        let states: Arc<[AppState]> = request_pools
+        let probe = Arc::new(PoolProbe {
+            background: db.clone(),
+            requests: serving.clone(),
+        });
+        let states: Arc<[AppState]> = serving
             .iter()
             .map(|pool| {
                 let services = services_over(&adapters, pool);
@@ -410,17 +412,7 @@ impl Application {
         });
         let result = self.server.await;
         purge.abort();
-        // On SQLite the request pool is `db` itself: close each pool once.
-        let sqlite = matches!(
-            self.db.inner,
-            DatabaseConnectionType::SqlxSqlitePoolConnection(_)
-        );
-        let request_pools = if sqlite {
-            Vec::new()
-        } else {
-            self.request_pools
-        };
-        for pool in request_pools.into_iter().chain([self.db]) {
+        for pool in self.request_pools.into_iter().chain([self.db]) {
             if let Err(err) = pool.close().await {
                 tracing::warn!(error = %err, "closing a database pool failed");
             }

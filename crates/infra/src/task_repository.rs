@@ -198,7 +198,8 @@ impl TaskRepository for SeaTaskRepository {
         sort: TaskSort,
         page: PageRequest,
     ) -> Result<Page<Task>, DomainError> {
-        let query = task::Entity::find().filter(filter_condition(filter));
+        let condition = filter_condition(filter);
+        let query = task::Entity::find().filter(condition.clone());
 
         let order = if sort.descending {
             Order::Desc
@@ -227,7 +228,7 @@ impl TaskRepository for SeaTaskRepository {
         let total_matching = Query::select()
             .expr(Expr::cust("COUNT(*)"))
             .from(task::Entity)
-            .cond_where(filter_condition(filter))
+            .cond_where(condition)
             .to_owned();
         let rows: Vec<CountedTask> = query
             .clone()
