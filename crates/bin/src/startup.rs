@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_web::HttpServer;
 use actix_web::dev::Server;
 use async_trait::async_trait;
-use sea_orm::{DatabaseConnection, DatabaseConnectionType};
+use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 use taskforge_api::rate_limit::{RateLimitSettings, RateLimits};
@@ -17,6 +17,7 @@ use taskforge_domain::auth::{AuthService, TokenLifetimes};
 use taskforge_domain::clock::Clock;
 use taskforge_domain::task::TaskService;
 use taskforge_domain::user::{Email, Password, UserService};
+use taskforge_infra::db::Database;
 use taskforge_infra::{
     BcryptHasher, JwtTokenService, SeaSessionRepository, SeaTaskRepository, SeaUserRepository,
     SystemClock,
@@ -124,7 +125,7 @@ pub fn build_adapters(settings: &Settings) -> Result<Adapters, StartupError> {
 }
 
 /// The domain services over SeaORM repositories on `db` and the shared adapters.
-pub fn services_over(adapters: &Adapters, db: &DatabaseConnection) -> Services {
+pub fn services_over(adapters: &Adapters, db: &Database) -> Services {
     let users = Arc::new(SeaUserRepository::new(db.clone()));
     let tasks = Arc::new(SeaTaskRepository::new(db.clone()));
     let sessions = Arc::new(SeaSessionRepository::new(db.clone()));
@@ -156,17 +157,17 @@ pub fn build_services(
     settings: &Settings,
     db: &DatabaseConnection,
 ) -> Result<Services, StartupError> {
-    Ok(services_over(&build_adapters(settings)?, db))
+    Ok(services_over(
+        &build_adapters(settings)?,
+        &db.clone().into(),
+    ))
 }
 
 /// The PostgreSQL pools of the requests, one per HTTP worker (see
 /// [`taskforge_infra::db::connect_lazy_postgres`]), sharing `DB_MAX_CONNECTIONS` between
 /// them; fewer pools than workers when there are fewer connections than workers
 /// (workers then share them).
-async fn request_pools(
-    settings: &Settings,
-    workers: usize,
-) -> Result<Vec<DatabaseConnection>, StartupError> {
+async fn request_pools(settings: &Settings, workers: usize) -> Result<Vec<Database>, StartupError> {
     let mut pools = Vec::new();
     for size in split_connections(settings.db_max_connections, workers) {
         let pool = taskforge_infra::db::connect_lazy_postgres(&settings.database_url, size)
@@ -230,7 +231,7 @@ fn describe(err: taskforge_domain::DomainError) -> String {
 /// pools.
 struct PoolProbe {
     background: DatabaseConnection,
-    requests: Vec<DatabaseConnection>,
+    requests: Vec<Database>,
 }
 
 #[async_trait]
@@ -245,36 +246,12 @@ impl DatabaseProbe for PoolProbe {
     fn pool_stats(&self) -> PoolStats {
         self.requests
             .iter()
-            .map(pool_stats)
+            .map(Database::snapshot)
             .fold(PoolStats::default(), |sum, pool| PoolStats {
                 idle: sum.idle.saturating_add(pool.idle),
                 in_use: sum.in_use.saturating_add(pool.in_use),
                 max: sum.max.saturating_add(pool.max),
             })
-    }
-}
-
-fn pool_stats(db: &DatabaseConnection) -> PoolStats {
-    // The pool getters panic on the wrong backend: match the variant first.
-    match &db.inner {
-        DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
-            stats_of(db.get_postgres_connection_pool())
-        }
-        DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
-            stats_of(db.get_sqlite_connection_pool())
-        }
-        _ => PoolStats::default(),
-    }
-}
-
-fn stats_of<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> PoolStats {
-    // `size` counts idle connections too; the two are read one after the other, so
-    // saturate rather than underflow when a connection is returned in between.
-    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
-    PoolStats {
-        idle,
-        in_use: pool.size().saturating_sub(idle),
-        max: pool.options().get_max_connections(),
     }
 }
 
@@ -284,7 +261,7 @@ pub struct Application {
     server: Server,
     db: DatabaseConnection,
     /// The PostgreSQL pools of the HTTP workers (none on SQLite: they use `db`).
-    request_pools: Vec<DatabaseConnection>,
+    request_pools: Vec<Database>,
     services: Arc<Services>,
 }
 
@@ -303,7 +280,7 @@ impl Application {
         };
         let db = open_database_with(&settings, background).await?;
         let adapters = build_adapters(&settings)?;
-        let services = services_over(&adapters, &db);
+        let services = services_over(&adapters, &db.clone().into());
         if let Some((email, password)) = &settings.first_admin {
             ensure_admin(&services, email, password.expose_secret()).await?;
         }
@@ -319,7 +296,7 @@ impl Application {
         let workers = http_workers();
         // The pools the workers serve from: SQLite's one connection serves them all.
         let (request_pools, serving) = if sqlite {
-            (Vec::new(), vec![db.clone()])
+            (Vec::new(), vec![Database::from(db.clone())])
         } else {
             let pools = request_pools(&settings, workers).await?;
             (pools.clone(), pools)
@@ -412,7 +389,7 @@ impl Application {
         });
         let result = self.server.await;
         purge.abort();
-        for pool in self.request_pools.into_iter().chain([self.db]) {
+        for pool in self.request_pools.into_iter().chain([self.db.into()]) {
             if let Err(err) = pool.close().await {
                 tracing::warn!(error = %err, "closing a database pool failed");
             }

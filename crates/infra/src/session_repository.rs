@@ -4,28 +4,26 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QuerySelect, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use taskforge_domain::DomainError;
 use taskforge_domain::auth::{Rotation, Session, SessionRepository};
 use taskforge_domain::user::User;
 use uuid::Uuid;
 
+use crate::db::Database;
 use crate::entities::{session, user};
 use crate::error::db_error;
 
 /// [`SessionRepository`] on PostgreSQL or SQLite through SeaORM.
 #[derive(Debug, Clone)]
 pub struct SeaSessionRepository {
-    db: DatabaseConnection,
+    db: Database,
 }
 
 impl SeaSessionRepository {
     /// A repository on `db` (a pool from [`crate::db::connect`], migrated).
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: impl Into<Database>) -> Self {
+        Self { db: db.into() }
     }
 }
 

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, IntoCondition, Query};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ColumnTrait, Condition, EntityTrait, FromQueryResult, Order, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 use taskforge_domain::DomainError;
 use taskforge_domain::page::{Page, PageRequest};
@@ -16,6 +16,7 @@ use taskforge_domain::task::{
 use taskforge_domain::user::User;
 use uuid::Uuid;
 
+use crate::db::Database;
 use crate::entities::{session, task, user};
 use crate::error::{corrupt_row, db_error};
 use crate::like;
@@ -23,13 +24,13 @@ use crate::like;
 /// [`TaskRepository`] on PostgreSQL or SQLite through SeaORM.
 #[derive(Debug, Clone)]
 pub struct SeaTaskRepository {
-    db: DatabaseConnection,
+    db: Database,
 }
 
 impl SeaTaskRepository {
     /// A repository on `db` (a pool from [`crate::db::connect`], migrated).
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: impl Into<Database>) -> Self {
+        Self { db: db.into() }
     }
 
     async fn exists(&self, id: Uuid) -> Result<bool, DomainError> {

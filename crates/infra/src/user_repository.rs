@@ -4,9 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use taskforge_domain::DomainError;
 use taskforge_domain::page::{Page, PageRequest};
@@ -16,6 +15,7 @@ use taskforge_domain::user::{
 };
 use uuid::Uuid;
 
+use crate::db::Database;
 use crate::entities::{session, task, user};
 use crate::error::{corrupt_row, db_error};
 use crate::like;
@@ -24,13 +24,13 @@ use crate::session_repository::revoke_all_sessions;
 /// [`UserRepository`] on PostgreSQL or SQLite through SeaORM.
 #[derive(Debug, Clone)]
 pub struct SeaUserRepository {
-    db: DatabaseConnection,
+    db: Database,
 }
 
 impl SeaUserRepository {
     /// A repository on `db` (a pool from [`crate::db::connect`], migrated).
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: impl Into<Database>) -> Self {
+        Self { db: db.into() }
     }
 }
 

@@ -111,7 +111,7 @@ impl TestDb {
         let conn = db::connect(&format!("sqlite://{}", path.display()), 5)
             .await
             .expect("connect to SQLite");
-        Self::migrated(conn, cleanup).await
+        Self::migrated(conn.clone(), conn.into(), cleanup).await
     }
 
     async fn postgres(test: &str) -> Option<Self> {
@@ -140,19 +140,30 @@ impl TestDb {
             admin_url: admin_url.clone(),
             name: name.clone(),
         };
-        let conn = db::connect(&database_url(&admin_url, &name), 5)
+        let url = database_url(&admin_url, &name);
+        let conn = db::connect(&url, 2)
+            .await
+            .expect("connect to the test database");
+        // The repositories run as the server's do: on connections kept between
+        // statements, transactions on the pool's others.
+        let repositories = db::connect_lazy_postgres(&url, 5)
             .await
             .expect("connect to the test database");
         record_postgres_run();
-        Some(Self::migrated(conn, cleanup).await)
+        Some(Self::migrated(conn, repositories, cleanup).await)
     }
 
-    async fn migrated(conn: DatabaseConnection, cleanup: Cleanup) -> Self {
+    /// Migrates through `conn` and builds the repositories on `repositories`.
+    async fn migrated(
+        conn: DatabaseConnection,
+        repositories: db::Database,
+        cleanup: Cleanup,
+    ) -> Self {
         Migrator::up(&conn, None).await.expect("migrations apply");
         Self {
-            users: SeaUserRepository::new(conn.clone()),
-            tasks: SeaTaskRepository::new(conn.clone()),
-            sessions: SeaSessionRepository::new(conn.clone()),
+            users: SeaUserRepository::new(repositories.clone()),
+            tasks: SeaTaskRepository::new(repositories.clone()),
+            sessions: SeaSessionRepository::new(repositories),
             conn,
             _cleanup: cleanup,
         }
