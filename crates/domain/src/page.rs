@@ -8,7 +8,7 @@ pub const DEFAULT_LIMIT: u64 = 20;
 pub const MAX_LIMIT: u64 = 100;
 
 /// A validated page window: `limit` 1–100, `offset` ≥ 0 (and small enough for SQL's bigint).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PageRequest {
     limit: u64,
     offset: u64,

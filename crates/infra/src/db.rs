@@ -1,6 +1,7 @@
 //! Opening the database pool, tuned for the backend the URL names, and [`Database`],
 //! the handle repositories run their statements on.
 
+pub(crate) mod batch;
 mod kept;
 
 use std::sync::Arc;
@@ -161,6 +162,12 @@ impl Database {
             _ => None,
         };
         Self { pool, kept }
+    }
+
+    /// Whether single statements run on kept connections (PostgreSQL request pools);
+    /// the repositories batch concurrent lookups on such a database.
+    pub(crate) fn keeps_connections(&self) -> bool {
+        self.kept.is_some()
     }
 
     /// The SeaORM pool underneath.

@@ -16,6 +16,7 @@ mod error;
 pub mod jwt;
 mod like;
 pub mod password;
+mod session_lookup;
 pub mod session_repository;
 pub mod task_repository;
 pub mod user_repository;

@@ -1,11 +1,15 @@
 //! Tasks in SQL, as the domain's [`TaskRepository`] port.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use futures_util::future::try_join_all;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, IntoCondition, Query};
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, FromQueryResult, Order, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait,
+    ColumnTrait, Condition, DbErr, EntityTrait, FromQueryResult, Order, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use taskforge_domain::DomainError;
 use taskforge_domain::page::{Page, PageRequest};
@@ -17,20 +21,63 @@ use taskforge_domain::user::User;
 use uuid::Uuid;
 
 use crate::db::Database;
+use crate::db::batch::{BatchFuture, Batcher};
 use crate::entities::{session, task, user};
 use crate::error::{corrupt_row, db_error};
 use crate::like;
+use crate::session_lookup::{self, SessionTasks};
 
 /// [`TaskRepository`] on PostgreSQL or SQLite through SeaORM.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SeaTaskRepository {
     db: Database,
+    /// Concurrent session checks with a task answered together (PostgreSQL request
+    /// pools).
+    session_tasks: Option<Arc<SessionTasks>>,
+    /// Identical page requests queued together answered by one statement
+    /// (PostgreSQL request pools).
+    pages: Option<Arc<Pages>>,
 }
+
+impl std::fmt::Debug for SeaTaskRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeaTaskRepository")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A page of task rows and how many rows match in all.
+type PageRows = (Vec<task::Model>, u64);
+
+/// What a page is: filter, order and window.
+type PageKey = (TaskFilter, TaskSort, PageRequest);
+
+/// Page requests queued on one worker, the identical ones answered once: a batch runs
+/// one statement per distinct page. Several clients asking for the same page at once
+/// (a dashboard polled by many) cost one statement; requests for different pages cost
+/// what they cost alone.
+type Pages = Batcher<PageKey, PageRows>;
+
+/// Batches of pages that may run at once on one worker.
+const CONCURRENT_PAGE_BATCHES: usize = 2;
 
 impl SeaTaskRepository {
     /// A repository on `db` (a pool from [`crate::db::connect`], migrated).
     pub fn new(db: impl Into<Database>) -> Self {
-        Self { db: db.into() }
+        let db = db.into();
+        let pages = db.keeps_connections().then(|| {
+            let db = db.clone();
+            Arc::new(Batcher::new(CONCURRENT_PAGE_BATCHES, move |keys| {
+                let db = db.clone();
+                Box::pin(async move { load_pages(&db, keys).await }) as BatchFuture<_, _>
+            }))
+        });
+        Self {
+            session_tasks: session_lookup::session_tasks(&db),
+            pages,
+            db,
+        }
     }
 
     async fn exists(&self, id: Uuid) -> Result<bool, DomainError> {
@@ -152,6 +199,92 @@ fn filter_condition(filter: &TaskFilter) -> Condition {
     condition
 }
 
+/// The user of a live session and a task, whoever owns it, in one statement:
+/// `SELECT users.*, tasks.* FROM users JOIN sessions ON sessions.user_id = users.id
+///  LEFT JOIN tasks ON tasks.id = $2 WHERE sessions.id = $1 AND revoked_at IS NULL`.
+async fn find_with_session_user(
+    db: &Database,
+    session_id: Uuid,
+    id: Uuid,
+) -> Result<Option<(user::Model, Option<task::Model>)>, DbErr> {
+    let mut query = user::Entity::find()
+        .inner_join(session::Entity)
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .select_also(task::Entity);
+    QueryTrait::query(&mut query).left_join(task::Entity, task::Column::Id.eq(id).into_condition());
+    query.one(db).await
+}
+
+/// The rows of one page and how many rows match in all.
+async fn page_rows(
+    db: &Database,
+    filter: &TaskFilter,
+    sort: TaskSort,
+    page: PageRequest,
+) -> Result<PageRows, DbErr> {
+    let condition = filter_condition(filter);
+    let query = task::Entity::find().filter(condition.clone());
+
+    let order = if sort.descending {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
+    let query = match sort.key {
+        TaskSortKey::CreatedAt => query.order_by(task::Column::CreatedAt, order.clone()),
+        TaskSortKey::UpdatedAt => query.order_by(task::Column::UpdatedAt, order.clone()),
+        // `due_date IS NULL` first (false < true on both databases) puts tasks
+        // without a deadline last in either direction; portable, unlike NULLS LAST.
+        TaskSortKey::DueDate => query
+            .order_by(task::Column::DueDate.is_null(), Order::Asc)
+            .order_by(task::Column::DueDate, order.clone()),
+        // The column holds the rank, so this sorts low < medium < high.
+        TaskSortKey::Priority => query.order_by(task::Column::Priority, order.clone()),
+        // Code-point order: SQLite's BINARY collation, PostgreSQL's "C" on this column.
+        TaskSortKey::Title => query.order_by(task::Column::Title, order.clone()),
+    };
+    // The id breaks ties in the same direction, so pages never repeat or skip a row.
+    // The total rides along with the page as a scalar subquery: one statement
+    // instead of a count and a select. (`COUNT(*) OVER ()` did the same, but made
+    // PostgreSQL fetch and sort every matching row; the subquery counts index
+    // entries, and the page is read in index order up to LIMIT.) Only a page past
+    // the end, which has no row to carry the total, needs a separate count.
+    let total_matching = Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from(task::Entity)
+        .cond_where(condition)
+        .to_owned();
+    let rows: Vec<CountedTask> = query
+        .clone()
+        .order_by(task::Column::Id, order)
+        .limit(page.limit())
+        .offset(page.offset())
+        .column_as(Expr::from(total_matching), "total_matching")
+        .into_model()
+        .all(db)
+        .await?;
+    let total = match rows.first() {
+        Some(row) => u64::try_from(row.total_matching).unwrap_or_default(),
+        None if page.offset() == 0 => 0,
+        None => query.count(db).await?,
+    };
+    Ok((rows.into_iter().map(|row| row.task).collect(), total))
+}
+
+/// One batch of pages: each distinct page by its own statement, all at once.
+async fn load_pages(
+    db: &Database,
+    keys: Vec<PageKey>,
+) -> Result<HashMap<PageKey, PageRows>, DbErr> {
+    try_join_all(keys.into_iter().map(|key| async move {
+        let rows = page_rows(db, &key.0, key.1, key.2).await?;
+        Ok::<_, DbErr>((key, rows))
+    }))
+    .await
+    .map(|pages| pages.into_iter().collect())
+}
+
 #[async_trait]
 impl TaskRepository for SeaTaskRepository {
     async fn insert(&self, task: &Task) -> Result<(), DomainError> {
@@ -176,17 +309,11 @@ impl TaskRepository for SeaTaskRepository {
         session_id: Uuid,
         id: Uuid,
     ) -> Result<Option<(User, Option<Task>)>, DomainError> {
-        // users ⋈ live session ⟕ the task, whoever owns it:
-        // SELECT users.*, tasks.* FROM users JOIN sessions ON sessions.user_id = users.id
-        //   LEFT JOIN tasks ON tasks.id = $2 WHERE sessions.id = $1 AND revoked_at IS NULL
-        let mut query = user::Entity::find()
-            .inner_join(session::Entity)
-            .filter(session::Column::Id.eq(session_id))
-            .filter(session::Column::RevokedAt.is_null())
-            .select_also(task::Entity);
-        QueryTrait::query(&mut query)
-            .left_join(task::Entity, task::Column::Id.eq(id).into_condition());
-        let Some((user_row, task_row)) = query.one(&self.db).await.map_err(db_error)? else {
+        let row = match &self.session_tasks {
+            Some(batches) => batches.load((session_id, id)).await,
+            None => find_with_session_user(&self.db, session_id, id).await,
+        };
+        let Some((user_row, task_row)) = row.map_err(db_error)? else {
             return Ok(None);
         };
         let user = crate::user_repository::user_from_row(user_row)?;
@@ -199,58 +326,15 @@ impl TaskRepository for SeaTaskRepository {
         sort: TaskSort,
         page: PageRequest,
     ) -> Result<Page<Task>, DomainError> {
-        let condition = filter_condition(filter);
-        let query = task::Entity::find().filter(condition.clone());
-
-        let order = if sort.descending {
-            Order::Desc
-        } else {
-            Order::Asc
+        let rows = match &self.pages {
+            Some(pages) => pages.load((filter.clone(), sort, page)).await,
+            None => page_rows(&self.db, filter, sort, page).await.map(Some),
         };
-        let query = match sort.key {
-            TaskSortKey::CreatedAt => query.order_by(task::Column::CreatedAt, order.clone()),
-            TaskSortKey::UpdatedAt => query.order_by(task::Column::UpdatedAt, order.clone()),
-            // `due_date IS NULL` first (false < true on both databases) puts tasks
-            // without a deadline last in either direction; portable, unlike NULLS LAST.
-            TaskSortKey::DueDate => query
-                .order_by(task::Column::DueDate.is_null(), Order::Asc)
-                .order_by(task::Column::DueDate, order.clone()),
-            // The column holds the rank, so this sorts low < medium < high.
-            TaskSortKey::Priority => query.order_by(task::Column::Priority, order.clone()),
-            // Code-point order: SQLite's BINARY collation, PostgreSQL's "C" on this column.
-            TaskSortKey::Title => query.order_by(task::Column::Title, order.clone()),
-        };
-        // The id breaks ties in the same direction, so pages never repeat or skip a row.
-        // The total rides along with the page as a scalar subquery: one statement
-        // instead of a count and a select. (`COUNT(*) OVER ()` did the same, but made
-        // PostgreSQL fetch and sort every matching row; the subquery counts index
-        // entries, and the page is read in index order up to LIMIT.) Only a page past
-        // the end, which has no row to carry the total, needs a separate count.
-        let total_matching = Query::select()
-            .expr(Expr::cust("COUNT(*)"))
-            .from(task::Entity)
-            .cond_where(condition)
-            .to_owned();
-        let rows: Vec<CountedTask> = query
-            .clone()
-            .order_by(task::Column::Id, order)
-            .limit(page.limit())
-            .offset(page.offset())
-            .column_as(Expr::from(total_matching), "total_matching")
-            .into_model()
-            .all(&self.db)
-            .await
-            .map_err(db_error)?;
-        let total = match rows.first() {
-            Some(row) => u64::try_from(row.total_matching).unwrap_or_default(),
-            None if page.offset() == 0 => 0,
-            None => query.count(&self.db).await.map_err(db_error)?,
+        let Some((rows, total)) = rows.map_err(db_error)? else {
+            return Err(DomainError::unexpected("a batch of pages lost a page"));
         };
         Ok(Page {
-            items: rows
-                .into_iter()
-                .map(|row| to_task(row.task))
-                .collect::<Result<_, _>>()?,
+            items: rows.into_iter().map(to_task).collect::<Result<_, _>>()?,
             total,
             limit: page.limit(),
             offset: page.offset(),

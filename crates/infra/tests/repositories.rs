@@ -264,6 +264,9 @@ on_both_backends!(
     expired_revoked_or_unknown_sessions_are_rejected_and_unchanged,
     find_session_user_returns_the_user_of_a_live_session_only,
     find_with_session_user_reads_the_live_sessions_user_and_any_users_task,
+    parallel_session_checks_each_get_the_answer_of_their_own_keys,
+    parallel_lists_each_get_their_own_page,
+    a_task_written_before_a_list_is_in_it_while_others_list_the_same_page,
     revoke_ends_one_session_and_keeps_the_first_revocation_instant,
     revoke_all_ends_every_session_of_one_user_only,
     purge_deletes_expired_and_revoked_sessions_and_counts_them,
@@ -1858,6 +1861,175 @@ async fn find_with_session_user_reads_the_live_sessions_user_and_any_users_task(
             .unwrap(),
         None
     );
+}
+
+// On PostgreSQL the server's repositories answer concurrent lookups and identical
+// pages together (batches of one statement); each caller must still get exactly the
+// answer of its own arguments, never an older one.
+
+async fn parallel_session_checks_each_get_the_answer_of_their_own_keys(db: TestDb) {
+    let alice = insert_user(&db, "batch-a@example.com", Role::User).await;
+    let bob = insert_user(&db, "batch-b@example.com", Role::Admin).await;
+    let alice_session = insert_session(&db, alice.id).await;
+    let bob_session = insert_session(&db, bob.id).await;
+    let revoked = insert_session(&db, alice.id).await;
+    db.sessions.revoke(revoked.id, now()).await.unwrap();
+    let alice_task = new_task(alice.id, "alice's");
+    let bob_task = new_task(bob.id, "bob's");
+    insert_task(&db, &alice_task).await;
+    insert_task(&db, &bob_task).await;
+    let missing = Uuid::now_v7();
+
+    type Expected = Option<(User, Option<Task>)>;
+    let cases: Vec<(Uuid, Uuid, Expected)> = vec![
+        (
+            alice_session.id,
+            alice_task.id,
+            Some((alice.clone(), Some(alice_task.clone()))),
+        ),
+        (
+            alice_session.id,
+            bob_task.id,
+            Some((alice.clone(), Some(bob_task.clone()))),
+        ),
+        (
+            bob_session.id,
+            alice_task.id,
+            Some((bob.clone(), Some(alice_task.clone()))),
+        ),
+        (bob_session.id, missing, Some((bob.clone(), None))),
+        (revoked.id, alice_task.id, None),
+        (Uuid::now_v7(), bob_task.id, None),
+    ];
+    let mut running = JoinSet::new();
+    for round in 0..20 {
+        for (session_id, task_id, expected) in cases.clone() {
+            let tasks = db.tasks.clone();
+            running.spawn(async move {
+                let found = tasks
+                    .find_with_session_user(session_id, task_id)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    found, expected,
+                    "round {round}: session {session_id}, task {task_id}"
+                );
+            });
+        }
+        for (session_id, expected) in [
+            (alice_session.id, Some(alice.clone())),
+            (bob_session.id, Some(bob.clone())),
+            (revoked.id, None),
+        ] {
+            let sessions = db.sessions.clone();
+            running.spawn(async move {
+                let found = sessions.find_session_user(session_id).await.unwrap();
+                assert_eq!(found, expected, "round {round}: session {session_id}");
+            });
+        }
+    }
+    running.join_all().await;
+}
+
+async fn parallel_lists_each_get_their_own_page(db: TestDb) {
+    let alice = insert_user(&db, "pages-a@example.com", Role::User).await;
+    let bob = insert_user(&db, "pages-b@example.com", Role::User).await;
+    let mut done = 0;
+    for (owner, count) in [(alice.id, 7), (bob.id, 3)] {
+        for i in 0..count {
+            let mut task = new_task(owner, &format!("task {i}"));
+            if i % 2 == 0 {
+                task.status = TaskStatus::Done;
+                done += 1;
+            }
+            insert_task(&db, &task).await;
+        }
+    }
+    assert_eq!(done, 6);
+    let mut running = JoinSet::new();
+    for round in 0..20 {
+        for (owner, status, limit, items, total) in [
+            (alice.id, None, 5, 5, 7),
+            (alice.id, None, 20, 7, 7),
+            (alice.id, Some(TaskStatus::Done), 20, 4, 4),
+            (bob.id, None, 20, 3, 3),
+            (bob.id, Some(TaskStatus::Done), 1, 1, 2),
+        ] {
+            let tasks = db.tasks.clone();
+            running.spawn(async move {
+                let filter = TaskFilter {
+                    owner_id: Some(owner),
+                    status,
+                    ..TaskFilter::default()
+                };
+                let page = tasks
+                    .list(&filter, TaskSort::default(), page(limit, 0))
+                    .await
+                    .unwrap();
+                let what = format!("round {round}: owner {owner}, {status:?}, limit {limit}");
+                assert_eq!((page.items.len(), page.total), (items, total), "{what}");
+                assert!(page.items.iter().all(|t| t.owner_id == owner), "{what}");
+                assert!(
+                    page.items
+                        .iter()
+                        .all(|t| status.is_none_or(|s| t.status == s)),
+                    "{what}"
+                );
+            });
+        }
+    }
+    running.join_all().await;
+}
+
+async fn a_task_written_before_a_list_is_in_it_while_others_list_the_same_page(db: TestDb) {
+    let user = insert_user(&db, "fresh@example.com", Role::User).await;
+    let filter = TaskFilter {
+        owner_id: Some(user.id),
+        ..TaskFilter::default()
+    };
+    // Others keep asking for the very page the writer reads back, so that its reads
+    // queue behind theirs and are answered together with them.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = JoinSet::new();
+    for _ in 0..8 {
+        let (tasks, filter, stop) = (db.tasks.clone(), filter.clone(), stop.clone());
+        readers.spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                tasks
+                    .list(&filter, TaskSort::default(), all())
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    for i in 0..30 {
+        let task = new_task(user.id, &format!("written {i}"));
+        insert_task(&db, &task).await;
+        let listed = db
+            .tasks
+            .list(&filter, TaskSort::default(), all())
+            .await
+            .unwrap();
+        assert_eq!(listed.total, i + 1);
+        assert!(
+            listed.items.iter().any(|t| t.id == task.id),
+            "write {i} missing"
+        );
+
+        let mut changed = task.clone();
+        changed.version = 2;
+        changed.title = Title::parse("changed").unwrap();
+        db.tasks.update(&changed, 1).await.unwrap();
+        let listed = db
+            .tasks
+            .list(&filter, TaskSort::default(), all())
+            .await
+            .unwrap();
+        let read_back = listed.items.iter().find(|t| t.id == task.id).unwrap();
+        assert_eq!(read_back.version, 2, "update {i} not seen");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    readers.join_all().await;
 }
 
 async fn revoke_ends_one_session_and_keeps_the_first_revocation_instant(db: TestDb) {

@@ -200,7 +200,7 @@ impl Task {
 }
 
 /// Filters of the task list. `owner_id` is always set for non-admins.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct TaskFilter {
     /// Only this owner's tasks.
     pub owner_id: Option<Uuid>,
@@ -219,7 +219,7 @@ pub struct TaskFilter {
 }
 
 /// A key the task list can be sorted by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskSortKey {
     /// Creation instant.
     CreatedAt,
@@ -234,7 +234,7 @@ pub enum TaskSortKey {
 }
 
 /// A sort order: a key, a direction, and always the id as tie-breaker in that direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TaskSort {
     /// What to sort by.
     pub key: TaskSortKey,

@@ -1,0 +1,224 @@
+//! Lookups of concurrent requests answered together, by one statement per batch.
+//!
+//! Under load most of PostgreSQL's work on a one-row lookup is the statement itself
+//! (parse of the bound message, executor start, locks, one round trip); the rows are
+//! cheap. A [`Batcher`] queues the keys that requests ask for and lets one task load
+//! every queued key with a single statement, then hands each request its row. With
+//! nothing else queued a batch is one key, so a lone request waits for nothing; under
+//! load, keys queue while earlier batches run, and batches grow.
+//!
+//! A batch takes only keys queued *before* its statement is sent. A request therefore
+//! sees every write committed before it was made — a revoked session, a task just
+//! changed — exactly as its own statement would.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use sea_orm::DbErr;
+use tokio::sync::{Semaphore, oneshot};
+
+/// What one batch loads: the distinct keys queued, and the value found for each
+/// (absent keys were not found).
+pub(crate) type BatchFuture<K, V> =
+    Pin<Box<dyn Future<Output = Result<HashMap<K, V>, DbErr>> + Send + 'static>>;
+
+type Waiter<V> = oneshot::Sender<Result<Option<V>, DbErr>>;
+
+/// Queues keys and loads them in batches with `load`, at most `concurrency` batches at
+/// a time.
+pub(crate) struct Batcher<K, V> {
+    queue: Mutex<Vec<(K, Waiter<V>)>>,
+    running: Semaphore,
+    load: Box<dyn Fn(Vec<K>) -> BatchFuture<K, V> + Send + Sync>,
+}
+
+impl<K, V> Batcher<K, V>
+where
+    K: Hash + Eq + Clone + Send + 'static,
+    V: Clone + Send + 'static,
+{
+    pub(crate) fn new(
+        concurrency: usize,
+        load: impl Fn(Vec<K>) -> BatchFuture<K, V> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            queue: Mutex::new(Vec::new()),
+            running: Semaphore::new(concurrency.max(1)),
+            load: Box::new(load),
+        }
+    }
+
+    /// The value of `key`, loaded in the next batch; `None` when there is none.
+    ///
+    /// # Errors
+    /// The [`DbErr`] of the batch's statement.
+    pub(crate) async fn load(self: &Arc<Self>, key: K) -> Result<Option<V>, DbErr> {
+        let (waiter, answer) = oneshot::channel();
+        let first = {
+            let mut queue = self.queue();
+            queue.push((key, waiter));
+            queue.len() == 1
+        };
+        if first {
+            // The batch runs as a task of its own, so that a request that gives up
+            // (its client went away) does not take the others' answers with it.
+            tokio::spawn(Arc::clone(self).run_batch());
+        }
+        answer
+            .await
+            .map_err(|_| DbErr::Custom("a batched lookup ended without an answer".to_owned()))?
+    }
+
+    async fn run_batch(self: Arc<Self>) {
+        // Wait for a turn before taking the queue: keys that arrive meanwhile join
+        // this batch. The semaphore is never closed.
+        let _turn = self.running.acquire().await;
+        let waiting = std::mem::take(&mut *self.queue());
+        let mut keys: Vec<K> = waiting.iter().map(|(key, _)| key.clone()).collect();
+        dedup(&mut keys);
+        let found = (self.load)(keys).await;
+        for (key, waiter) in waiting {
+            let answer = match &found {
+                Ok(values) => Ok(values.get(&key).cloned()),
+                Err(err) => Err(err.clone()),
+            };
+            // A requester that gave up dropped its receiver: nothing to do.
+            let _ = waiter.send(answer);
+        }
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Vec<(K, Waiter<V>)>> {
+        // Only pushes and takes happen under the lock; a poisoned queue is still whole.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Removes repeated keys, keeping the first of each.
+fn dedup<K: Hash + Eq + Clone>(keys: &mut Vec<K>) {
+    if keys.len() > 1 {
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        keys.retain(|key| seen.insert(key.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The keys of each batch loaded, in order.
+    type Loaded = Arc<Mutex<Vec<Vec<u32>>>>;
+
+    /// A batcher of one batch at a time whose loads take `delay`, answer `key * 10`
+    /// for keys below 100 (none for the rest) and record the keys of each batch.
+    fn recording(delay: Duration) -> (Arc<Batcher<u32, u32>>, Loaded) {
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&batches);
+        let batcher = Batcher::new(1, move |keys: Vec<u32>| {
+            seen.lock().unwrap().push(keys.clone());
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                Ok(keys
+                    .into_iter()
+                    .filter(|key| *key < 100)
+                    .map(|key| (key, key * 10))
+                    .collect())
+            }) as BatchFuture<u32, u32>
+        });
+        (Arc::new(batcher), batches)
+    }
+
+    #[tokio::test]
+    async fn keys_queued_while_a_batch_runs_are_loaded_together_by_the_next() {
+        let (batcher, batches) = recording(Duration::from_millis(50));
+        let first = tokio::spawn({
+            let batcher = Arc::clone(&batcher);
+            async move { batcher.load(1).await }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await; // the first batch is running
+        let rest: Vec<_> = [2, 3, 3, 150, 4]
+            .into_iter()
+            .map(|key| {
+                let batcher = Arc::clone(&batcher);
+                tokio::spawn(async move { (key, batcher.load(key).await) })
+            })
+            .collect();
+        assert_eq!(first.await.unwrap().unwrap(), Some(10));
+        for handle in rest {
+            let (key, answer) = handle.await.unwrap();
+            let expected = (key < 100).then_some(key * 10);
+            assert_eq!(answer.unwrap(), expected, "key {key}");
+        }
+        // One batch for the first key, one for everything queued behind it, each
+        // distinct key once.
+        assert_eq!(*batches.lock().unwrap(), [vec![1], vec![2, 3, 150, 4]]);
+    }
+
+    #[tokio::test]
+    async fn a_lone_key_is_loaded_at_once() {
+        let (batcher, batches) = recording(Duration::ZERO);
+        assert_eq!(batcher.load(7).await.unwrap(), Some(70));
+        assert_eq!(batcher.load(8).await.unwrap(), Some(80));
+        assert_eq!(*batches.lock().unwrap(), [vec![7], vec![8]]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_fails_each_of_its_keys_and_the_next_batch_is_unaffected() {
+        let calls = Arc::new(Mutex::new(0));
+        let counted = Arc::clone(&calls);
+        let batcher = Arc::new(Batcher::new(1, move |keys: Vec<u32>| {
+            let call = {
+                let mut calls = counted.lock().unwrap();
+                *calls += 1;
+                *calls
+            };
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if call == 1 {
+                    Err(DbErr::Custom("the database went away".into()))
+                } else {
+                    Ok(keys.into_iter().map(|key| (key, key)).collect())
+                }
+            }) as BatchFuture<u32, u32>
+        }));
+        let failing: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|key| {
+                let batcher = Arc::clone(&batcher);
+                tokio::spawn(async move { batcher.load(key).await })
+            })
+            .collect();
+        for handle in failing {
+            let err = handle.await.unwrap().unwrap_err();
+            assert!(err.to_string().contains("the database went away"), "{err}");
+        }
+        assert_eq!(batcher.load(3).await.unwrap(), Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_requester_that_gives_up_does_not_cancel_its_batch_for_the_others() {
+        let (batcher, batches) = recording(Duration::from_millis(50));
+        let blocker = tokio::spawn({
+            let batcher = Arc::clone(&batcher);
+            async move { batcher.load(0).await }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // Key 1 queues first and starts the next batch, key 2 joins it; the requester
+        // of key 1 gives up before that batch runs.
+        let impatient = tokio::spawn({
+            let batcher = Arc::clone(&batcher);
+            async move { tokio::time::timeout(Duration::from_millis(20), batcher.load(1)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let patient = batcher.load(2).await;
+        assert!(impatient.await.unwrap().is_err(), "gave up");
+        assert_eq!(patient.unwrap(), Some(20));
+        assert_eq!(blocker.await.unwrap().unwrap(), Some(0));
+        assert_eq!(*batches.lock().unwrap(), [vec![0], vec![1, 2]]);
+    }
+}
