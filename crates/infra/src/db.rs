@@ -15,6 +15,10 @@ use sea_orm::{
 };
 
 use kept::KeptConnections;
+use sea_orm::sqlx::Postgres;
+
+/// A PostgreSQL statement with sqlx's own binds.
+type SqlxQuery<'q, A> = sea_orm::sqlx::query::Query<'q, Postgres, A>;
 
 /// How long PostgreSQL gets to open a connection, and a request to wait for a free one.
 const POSTGRES_TIMEOUT: Duration = Duration::from_secs(5);
@@ -168,6 +172,41 @@ impl Database {
     /// the repositories batch concurrent lookups on such a database.
     pub(crate) fn keeps_connections(&self) -> bool {
         self.kept.is_some()
+    }
+
+    // Statements built with sqlx's own binds, for values SeaORM's binder cannot take
+    // (arrays with NULLs in them). Only a database that keeps connections runs them:
+    // the batches that use them exist only there.
+
+    /// Runs a statement built with sqlx's own binds that changes rows.
+    ///
+    /// # Errors
+    /// The statement's [`DbErr`], or one saying this database keeps no connections.
+    pub(crate) async fn execute_sqlx<A>(&self, query: SqlxQuery<'_, A>) -> Result<ExecResult, DbErr>
+    where
+        A: sea_orm::sqlx::IntoArguments<Postgres> + Send,
+    {
+        self.kept()?.execute_sqlx(query).await
+    }
+
+    /// Runs a query built with sqlx's own binds for all its rows.
+    ///
+    /// # Errors
+    /// As [`Database::execute_sqlx`].
+    pub(crate) async fn query_all_sqlx<A>(
+        &self,
+        query: SqlxQuery<'_, A>,
+    ) -> Result<Vec<QueryResult>, DbErr>
+    where
+        A: sea_orm::sqlx::IntoArguments<Postgres> + Send,
+    {
+        self.kept()?.query_all_sqlx(query).await
+    }
+
+    fn kept(&self) -> Result<&KeptConnections, DbErr> {
+        self.kept.as_deref().ok_or_else(|| {
+            DbErr::Custom("sqlx statements run only on kept PostgreSQL connections".to_owned())
+        })
     }
 
     /// The SeaORM pool underneath.

@@ -18,7 +18,9 @@ mod like;
 pub mod password;
 mod session_lookup;
 pub mod session_repository;
+mod task_inserts;
 pub mod task_repository;
+mod task_updates;
 pub mod user_repository;
 
 pub use clock::SystemClock;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
-use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, IntoCondition, Query};
 use sea_orm::{
     ColumnTrait, Condition, DbErr, EntityTrait, FromQueryResult, Order, PaginatorTrait,
@@ -26,6 +25,8 @@ use crate::entities::{session, task, user};
 use crate::error::{corrupt_row, db_error};
 use crate::like;
 use crate::session_lookup::{self, SessionTasks};
+use crate::task_inserts::{self, NewTask, TaskInserts};
+use crate::task_updates::{self, TaskUpdate, TaskUpdates, UpdateOutcome};
 
 /// [`TaskRepository`] on PostgreSQL or SQLite through SeaORM.
 #[derive(Clone)]
@@ -37,6 +38,12 @@ pub struct SeaTaskRepository {
     /// Identical page requests queued together answered by one statement
     /// (PostgreSQL request pools).
     pages: Option<Arc<Pages>>,
+    /// New tasks of concurrent requests written by one statement (PostgreSQL request
+    /// pools).
+    inserts: Option<Arc<TaskInserts>>,
+    /// Updates of concurrent requests written by one statement (PostgreSQL request
+    /// pools).
+    updates: Option<Arc<TaskUpdates>>,
 }
 
 impl std::fmt::Debug for SeaTaskRepository {
@@ -75,26 +82,10 @@ impl SeaTaskRepository {
         });
         Self {
             session_tasks: session_lookup::session_tasks(&db),
+            inserts: task_inserts::task_inserts(&db),
+            updates: task_updates::task_updates(&db),
             pages,
             db,
-        }
-    }
-
-    async fn exists(&self, id: Uuid) -> Result<bool, DomainError> {
-        let count = task::Entity::find_by_id(id)
-            .count(&self.db)
-            .await
-            .map_err(db_error)?;
-        Ok(count > 0)
-    }
-
-    /// What a conditional write that matched no row means: the task is there with
-    /// another version, or it is gone.
-    async fn explain_miss(&self, id: Uuid) -> DomainError {
-        match self.exists(id).await {
-            Ok(true) => DomainError::PreconditionFailed("task version changed".to_owned()),
-            Ok(false) => task_not_found(id),
-            Err(err) => err,
         }
     }
 }
@@ -103,25 +94,37 @@ fn task_not_found(id: Uuid) -> DomainError {
     DomainError::NotFound(format!("task {id} not found"))
 }
 
-/// Every column of `task`, including the lower-cased search copies of its texts.
+/// The domain's word for what a conditional write of task `id` did.
+fn write_result(id: Uuid, outcome: UpdateOutcome) -> Result<(), DomainError> {
+    match outcome {
+        UpdateOutcome::Updated => Ok(()),
+        UpdateOutcome::Stale => Err(DomainError::PreconditionFailed(
+            "task version changed".to_owned(),
+        )),
+        UpdateOutcome::Gone => Err(task_not_found(id)),
+        UpdateOutcome::Failed(err) => Err(db_error(err)),
+    }
+}
+
+/// The row of `task`, including the lower-cased search copies of its texts.
 /// Lower-casing happens here, in Rust, because SQLite's `LOWER()` folds ASCII only:
 /// "ÉCOLE" must find "école" on both databases.
-fn to_active_model(task: &Task) -> task::ActiveModel {
+pub(crate) fn to_row(task: &Task) -> task::Model {
     let description = task.description.as_ref().map(|d| d.as_str().to_owned());
-    task::ActiveModel {
-        id: Set(task.id),
-        owner_id: Set(task.owner_id),
-        title: Set(task.title.as_str().to_owned()),
-        title_search: Set(task.title.as_str().to_lowercase()),
-        description_search: Set(description.as_deref().map(str::to_lowercase)),
-        description: Set(description),
-        status: Set(task.status.as_str().to_owned()),
-        priority: Set(task.priority.rank()),
-        due_date: Set(task.due_date),
-        completed_at: Set(task.completed_at),
-        created_at: Set(task.created_at),
-        updated_at: Set(task.updated_at),
-        version: Set(task.version),
+    task::Model {
+        id: task.id,
+        owner_id: task.owner_id,
+        title: task.title.as_str().to_owned(),
+        title_search: task.title.as_str().to_lowercase(),
+        description_search: description.as_deref().map(str::to_lowercase),
+        description,
+        status: task.status.as_str().to_owned(),
+        priority: task.priority.rank(),
+        due_date: task.due_date,
+        completed_at: task.completed_at,
+        created_at: task.created_at,
+        updated_at: task.updated_at,
+        version: task.version,
     }
 }
 
@@ -288,11 +291,15 @@ async fn load_pages(
 #[async_trait]
 impl TaskRepository for SeaTaskRepository {
     async fn insert(&self, task: &Task) -> Result<(), DomainError> {
-        task::Entity::insert(to_active_model(task))
-            .exec_without_returning(&self.db)
-            .await
-            .map_err(db_error)?;
-        Ok(())
+        let row = to_row(task);
+        let inserted = match &self.inserts {
+            Some(inserts) => inserts.load(NewTask::new(row)).await.map_err(db_error)?,
+            None => Some(task_inserts::insert_one(&self.db, row).await),
+        };
+        match inserted {
+            Some(result) => result.map_err(db_error),
+            None => Err(DomainError::unexpected("a batch of inserts lost a task")),
+        }
     }
 
     async fn find_by_id(&self, id: Uuid) -> Result<Option<Task>, DomainError> {
@@ -342,21 +349,19 @@ impl TaskRepository for SeaTaskRepository {
     }
 
     async fn update(&self, task: &Task, expected_version: i64) -> Result<(), DomainError> {
-        let mut row = to_active_model(task);
-        row.id = NotSet;
-        // One conditional statement: of parallel writers holding the same version, the
-        // first to commit changes the version and every other matches no row.
-        let result = task::Entity::update_many()
-            .set(row)
-            .filter(task::Column::Id.eq(task.id))
-            .filter(task::Column::Version.eq(expected_version))
-            .exec(&self.db)
-            .await
-            .map_err(db_error)?;
-        if result.rows_affected == 0 {
-            return Err(self.explain_miss(task.id).await);
-        }
-        Ok(())
+        // One conditional statement (or one row of a batch's): of parallel writers
+        // holding the same version, the first to commit changes the version and every
+        // other matches no row.
+        let update = TaskUpdate::new(to_row(task), expected_version);
+        let outcome = match &self.updates {
+            Some(updates) => updates
+                .load(update)
+                .await
+                .map_err(db_error)?
+                .ok_or_else(|| DomainError::unexpected("a batch of updates lost a task"))?,
+            None => task_updates::update_one(&self.db, &update).await,
+        };
+        write_result(task.id, outcome)
     }
 
     async fn delete(&self, id: Uuid, expected_version: Option<i64>) -> Result<(), DomainError> {
@@ -365,12 +370,12 @@ impl TaskRepository for SeaTaskRepository {
             query = query.filter(task::Column::Version.eq(version));
         }
         let result = query.exec(&self.db).await.map_err(db_error)?;
-        if result.rows_affected == 0 {
-            return Err(match expected_version {
-                Some(_) => self.explain_miss(id).await,
-                None => task_not_found(id),
-            });
+        if result.rows_affected > 0 {
+            return Ok(());
         }
-        Ok(())
+        match expected_version {
+            Some(_) => write_result(id, task_updates::explain_miss(&self.db, id).await),
+            None => Err(task_not_found(id)),
+        }
     }
 }

@@ -244,6 +244,9 @@ on_both_backends!(
     updating_a_missing_task_is_not_found,
     reassigning_a_task_to_a_missing_owner_is_not_found_and_changes_nothing,
     parallel_updates_with_one_version_let_exactly_one_win,
+    parallel_updates_of_many_tasks_each_get_the_outcome_of_their_own_row,
+    an_update_to_a_missing_owner_fails_alone_among_parallel_updates,
+    chains_of_parallel_updates_apply_every_step_in_turn,
     delete_without_version_removes_the_task_and_a_second_is_not_found,
     delete_with_the_current_version_removes_the_task,
     delete_with_a_stale_version_is_precondition_failed_and_keeps_the_task,
@@ -266,6 +269,7 @@ on_both_backends!(
     find_with_session_user_reads_the_live_sessions_user_and_any_users_task,
     parallel_session_checks_each_get_the_answer_of_their_own_keys,
     parallel_lists_each_get_their_own_page,
+    parallel_inserts_each_get_the_outcome_of_their_own_row,
     a_task_written_before_a_list_is_in_it_while_others_list_the_same_page,
     revoke_ends_one_session_and_keeps_the_first_revocation_instant,
     revoke_all_ends_every_session_of_one_user_only,
@@ -1147,35 +1151,159 @@ async fn reassigning_a_task_to_a_missing_owner_is_not_found_and_changes_nothing(
 }
 
 async fn parallel_updates_with_one_version_let_exactly_one_win(db: TestDb) {
+    // Two tasks, so that on PostgreSQL the writers of both can share a batch, each
+    // task's writers then taking their turns in it.
     let owner = insert_user(&db, "race@example.com", Role::User).await;
-    let task = new_task(owner.id, "contended");
-    insert_task(&db, &task).await;
+    let contended = [new_task(owner.id, "contended"), new_task(owner.id, "also")];
+    for task in &contended {
+        insert_task(&db, task).await;
+    }
 
     let mut racers = JoinSet::new();
     for i in 0..8 {
-        let tasks = db.tasks.clone();
-        let mut mine = task.clone();
-        mine.title = Title::parse(&format!("writer {i}")).unwrap();
-        mine.version = 2;
-        racers.spawn(async move { (mine.clone(), tasks.update(&mine, 1).await) });
+        for task in &contended {
+            let tasks = db.tasks.clone();
+            let mut mine = task.clone();
+            mine.title = Title::parse(&format!("writer {i}")).unwrap();
+            mine.version = 2;
+            racers.spawn(async move { (mine.clone(), tasks.update(&mine, 1).await) });
+        }
     }
     let results = racers.join_all().await;
-    let winners: Vec<&Task> = results
-        .iter()
-        .filter(|(_, r)| r.is_ok())
-        .map(|(t, _)| t)
-        .collect();
-    assert_eq!(winners.len(), 1, "{results:?}");
-    for (_, result) in results.iter().filter(|(_, r)| r.is_err()) {
-        assert!(
-            matches!(result, Err(DomainError::PreconditionFailed(_))),
-            "{result:?}"
+    for task in &contended {
+        let of_task: Vec<_> = results.iter().filter(|(t, _)| t.id == task.id).collect();
+        let winners: Vec<&Task> = of_task
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(winners.len(), 1, "{of_task:?}");
+        for (_, result) in of_task.iter().filter(|(_, r)| r.is_err()) {
+            assert!(
+                matches!(result, Err(DomainError::PreconditionFailed(_))),
+                "{result:?}"
+            );
+        }
+        assert_eq!(
+            db.tasks.find_by_id(task.id).await.unwrap().as_ref(),
+            Some(winners[0])
         );
     }
-    assert_eq!(
-        db.tasks.find_by_id(task.id).await.unwrap().as_ref(),
-        Some(winners[0])
-    );
+}
+
+async fn parallel_updates_of_many_tasks_each_get_the_outcome_of_their_own_row(db: TestDb) {
+    let owner = insert_user(&db, "updates@example.com", Role::User).await;
+    let mut stored = Vec::new();
+    for i in 0..24 {
+        let task = new_task(owner.id, &format!("task {i}"));
+        insert_task(&db, &task).await;
+        stored.push(task);
+    }
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Expect {
+        Updated,
+        Stale,
+        Missing,
+    }
+    let mut running = JoinSet::new();
+    for (i, task) in stored.iter().enumerate() {
+        let mut changed = task.clone();
+        changed.title = Title::parse(&format!("changed {i}")).unwrap();
+        changed.version = 2;
+        // A stale version changes nothing.
+        let (expected_version, expect) = match i % 3 {
+            1 => (7, Expect::Stale),
+            _ => (1, Expect::Updated),
+        };
+        let tasks = db.tasks.clone();
+        running.spawn(async move {
+            let outcome = tasks.update(&changed, expected_version).await;
+            (changed, expect, outcome)
+        });
+    }
+    // An update of a task that does not exist.
+    let ghost = new_task(owner.id, "ghost");
+    let tasks = db.tasks.clone();
+    running.spawn(async move {
+        let outcome = tasks.update(&ghost, 1).await;
+        (ghost, Expect::Missing, outcome)
+    });
+    for (changed, expect, outcome) in running.join_all().await {
+        let now_stored = db.tasks.find_by_id(changed.id).await.unwrap();
+        match expect {
+            Expect::Updated => {
+                outcome.unwrap();
+                assert_eq!(now_stored, Some(changed));
+            }
+            Expect::Stale => {
+                assert_precondition_failed(outcome);
+                assert_eq!(now_stored.unwrap().version, 1);
+            }
+            Expect::Missing => {
+                assert_not_found(outcome);
+                assert!(now_stored.is_none_or(|t| t.version == 1));
+            }
+        }
+    }
+}
+
+async fn an_update_to_a_missing_owner_fails_alone_among_parallel_updates(db: TestDb) {
+    let owner = insert_user(&db, "orphaned@example.com", Role::User).await;
+    let mut running = JoinSet::new();
+    for i in 0..16 {
+        let task = new_task(owner.id, &format!("task {i}"));
+        insert_task(&db, &task).await;
+        let mut changed = task.clone();
+        changed.version = 2;
+        let orphaned = i == 5;
+        if orphaned {
+            changed.owner_id = Uuid::now_v7(); // no such user
+        }
+        let tasks = db.tasks.clone();
+        running.spawn(async move { (changed.clone(), orphaned, tasks.update(&changed, 1).await) });
+    }
+    for (changed, orphaned, outcome) in running.join_all().await {
+        let now_stored = db.tasks.find_by_id(changed.id).await.unwrap().unwrap();
+        if orphaned {
+            assert_not_found(outcome);
+            assert_eq!(now_stored.version, 1);
+        } else {
+            outcome.unwrap();
+            assert_eq!(now_stored, changed);
+        }
+    }
+}
+
+async fn chains_of_parallel_updates_apply_every_step_in_turn(db: TestDb) {
+    // Each writer holds the version the one before it writes: all of them queue at
+    // once, and each must still find exactly the version it expects.
+    let owner = insert_user(&db, "chain@example.com", Role::User).await;
+    let task = new_task(owner.id, "chain");
+    insert_task(&db, &task).await;
+    let mut running = JoinSet::new();
+    for step in 1..=10 {
+        let tasks = db.tasks.clone();
+        let mut next = task.clone();
+        next.version = step + 1;
+        next.title = Title::parse(&format!("step {step}")).unwrap();
+        running.spawn(async move {
+            // A writer whose predecessor has not landed yet retries, as the domain does.
+            for _ in 0..1000 {
+                match tasks.update(&next, step).await {
+                    Err(DomainError::PreconditionFailed(_)) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                    other => return other,
+                }
+            }
+            panic!("step {step} never found version {step}");
+        });
+    }
+    for outcome in running.join_all().await {
+        outcome.unwrap();
+    }
+    let last = db.tasks.find_by_id(task.id).await.unwrap().unwrap();
+    assert_eq!((last.version, last.title.as_str()), (11, "step 10"));
 }
 
 async fn delete_without_version_removes_the_task_and_a_second_is_not_found(db: TestDb) {
@@ -1979,6 +2107,51 @@ async fn parallel_lists_each_get_their_own_page(db: TestDb) {
         }
     }
     running.join_all().await;
+}
+
+async fn parallel_inserts_each_get_the_outcome_of_their_own_row(db: TestDb) {
+    let owner = insert_user(&db, "inserts@example.com", Role::User).await;
+    let gone = Uuid::now_v7(); // no such user
+    let twice = new_task(owner.id, "inserted twice");
+    let mut running = JoinSet::new();
+    for i in 0..40 {
+        let tasks = db.tasks.clone();
+        let (task, should_work) = match i % 8 {
+            // An owner that does not exist fails its own insert only.
+            3 => (new_task(gone, &format!("orphan {i}")), false),
+            _ => (new_task(owner.id, &format!("task {i}")), true),
+        };
+        running.spawn(async move { (task.clone(), should_work, tasks.insert(&task).await) });
+    }
+    for _ in 0..2 {
+        let (tasks, task) = (db.tasks.clone(), twice.clone());
+        running.spawn(async move { (task.clone(), true, tasks.insert(&task).await) });
+    }
+    let mut twice_outcomes = Vec::new();
+    for (task, should_work, outcome) in running.join_all().await {
+        if task.id == twice.id {
+            twice_outcomes.push(outcome);
+        } else if should_work {
+            outcome.unwrap();
+            assert_eq!(db.tasks.find_by_id(task.id).await.unwrap(), Some(task));
+        } else {
+            assert_not_found(outcome);
+            assert_eq!(db.tasks.find_by_id(task.id).await.unwrap(), None);
+        }
+    }
+    // Of two inserts of one id exactly one is stored; the other is a conflict.
+    let stored = twice_outcomes
+        .iter()
+        .filter(|outcome| outcome.is_ok())
+        .count();
+    assert_eq!(stored, 1, "{twice_outcomes:?}");
+    assert!(
+        twice_outcomes
+            .iter()
+            .any(|outcome| matches!(outcome, Err(DomainError::Conflict(_)))),
+        "{twice_outcomes:?}"
+    );
+    assert_eq!(db.tasks.find_by_id(twice.id).await.unwrap(), Some(twice));
 }
 
 async fn a_task_written_before_a_list_is_in_it_while_others_list_the_same_page(db: TestDb) {
