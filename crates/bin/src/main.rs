@@ -22,7 +22,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format);
+    // Held to the end of `main`: dropping it writes the log lines still queued.
+    let _log_writer = telemetry::init(settings.log_format);
     match cli::run(cli, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
