@@ -340,6 +340,11 @@ impl Application {
             taskforge_api::build_app(states[i].clone(), http.clone())
         })
         .workers(workers)
+        // A client that closes its connection before the answer has given up: its
+        // request is dropped where it waits (as nginx does), so an abandoned login
+        // never takes its turn at bcrypt. A client that half-closes its connection
+        // to wait for the answer would lose it; browsers and HTTP libraries don't.
+        .h1_allow_half_closed(false)
         .listen(listener)
         .map_err(|source| StartupError::Bind {
             address: format!("{}:{port}", settings.host),

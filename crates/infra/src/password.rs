@@ -41,11 +41,10 @@ pub struct BcryptHasher {
     pool: Arc<rayon::ThreadPool>,
 }
 
-/// One thread per core: more would only queue in the kernel instead of here.
-fn hashing_pool() -> Result<rayon::ThreadPool, String> {
+fn hashing_pool(threads: usize) -> Result<rayon::ThreadPool, String> {
     let priority = ThreadPriority::Crossplatform(ThreadPriorityValue::try_from(HASHING_PRIORITY)?);
     rayon::ThreadPoolBuilder::new()
-        .num_threads(std::thread::available_parallelism().map_or(1, NonZero::get))
+        .num_threads(threads)
         .thread_name(|i| format!("bcrypt-{i}"))
         .start_handler(move |_| {
             // Best effort: where the OS refuses, hashing still works at normal priority.
@@ -67,6 +66,14 @@ impl BcryptHasher {
     /// # Errors
     /// A message when `cost` is outside bcrypt's range.
     pub fn new(cost: u32) -> Result<Self, String> {
+        // One thread per core: more would only queue in the kernel instead of here.
+        Self::with_threads(
+            cost,
+            std::thread::available_parallelism().map_or(1, NonZero::get),
+        )
+    }
+
+    fn with_threads(cost: u32, threads: usize) -> Result<Self, String> {
         if !(MIN_COST..=MAX_COST).contains(&cost) {
             return Err(format!(
                 "bcrypt cost must be between {MIN_COST} and {MAX_COST}, got {cost}"
@@ -76,7 +83,7 @@ impl BcryptHasher {
         Ok(Self {
             cost,
             dummy_hash: dummy_hash.into(),
-            pool: Arc::new(hashing_pool()?),
+            pool: Arc::new(hashing_pool(threads)?),
         })
     }
 
@@ -87,7 +94,12 @@ impl BcryptHasher {
     ) -> Result<T, DomainError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.pool.spawn(move || {
-            // The receiver is gone only when the request was dropped; nothing to tell.
+            // The receiver is gone when the request was dropped while the job queued
+            // (its client went away). Nobody would get the answer: under a login
+            // flood whose clients time out, this is most of the queue.
+            if reply.is_closed() {
+                return;
+            }
             let _ = reply.send(job());
         });
         answer.await.map_err(DomainError::unexpected)
@@ -243,6 +255,29 @@ mod tests {
         assert_eq!(hashing, 10);
         assert!(name.unwrap().starts_with("bcrypt-"));
         assert_eq!(own_nice(), caller, "the caller's priority is untouched");
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_caller_gave_up_while_it_queued_is_not_run() {
+        use futures_util::FutureExt;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        let hasher = BcryptHasher::with_threads(4, 1).unwrap();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        // Holds the only hashing thread until released; polled once to queue it.
+        let mut busy = Box::pin(hasher.run(move || gate.recv().is_ok()));
+        assert!((&mut busy).now_or_never().is_none());
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        // Queued behind it, then given up (polled once, dropped).
+        let given_up = hasher.run(move || flag.store(true, Ordering::SeqCst));
+        assert!(given_up.now_or_never().is_none());
+        release.send(()).unwrap();
+        assert!(busy.await.unwrap());
+        // One thread runs jobs in the order queued: once a later job is done, the
+        // given-up one has had its turn.
+        hasher.run(|| ()).await.unwrap();
+        assert!(!ran.load(Ordering::SeqCst));
     }
 
     #[test]

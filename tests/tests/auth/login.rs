@@ -1,6 +1,8 @@
 //! `POST /api/v1/auth/login`: JSON by email or username, the OAuth2 password form, the
 //! compatibility routes, and every refusal.
 
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -338,4 +340,53 @@ async fn an_unknown_account_takes_as_long_to_refuse_as_a_wrong_password() {
             "{what} refused in {took:?}, a wrong password in {wrong_password:?}: the unknown account skipped the hash"
         );
     }
+}
+
+/// A client that closes its side of the connection before the answer has given up:
+/// the server drops its login where it waits instead of finishing it (so abandoned
+/// logins never take a turn at bcrypt) and closes the connection unanswered.
+#[tokio::test]
+async fn a_login_whose_client_went_away_is_dropped_unanswered() {
+    // At cost 12 one check outlasts the client's goodbye many times over.
+    let app = spawn_app_with(&[("BCRYPT_COST", "12")]).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let (answer, read) = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(&address).expect("connects");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("a read timeout");
+        let body = format!("username={ADMIN_EMAIL}&password={ADMIN_PASSWORD}");
+        write!(
+            stream,
+            "POST /api/v1/auth/login HTTP/1.1\r\nHost: {address}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("the request is sent");
+        stream.shutdown(Shutdown::Write).expect("half-closes");
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer).map_err(|e| e.kind());
+        (answer, read)
+    })
+    .await
+    .expect("the client thread");
+    // Closed by the server (a reset is a close too), not a timeout.
+    assert!(
+        matches!(read, Ok(0) | Err(ErrorKind::ConnectionReset)),
+        "{read:?}"
+    );
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    assert!(
+        !metrics.contains(r#"route="/api/v1/auth/login""#),
+        "the abandoned login was answered:\n{metrics}"
+    );
+    // A client that waits is answered.
+    let res = login_form(
+        &app,
+        &[("username", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)],
+    )
+    .await;
+    assert_logged_in(&app, res, "a login that waits").await;
 }

@@ -1,12 +1,13 @@
 //! Request ids and the access log: one id per request (the client's `X-Request-ID` when
 //! it is 1–128 visible ASCII characters, else a fresh UUID), carried by a tracing span
 //! over the whole request and echoed in the response; one log line and one metrics
-//! observation per request.
+//! observation per request, and a log line for a request dropped before its answer.
 
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
@@ -32,6 +33,30 @@ pub struct RequestContext {
 /// log and metric cardinality.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
+/// Logs a request whose handling was dropped before it answered: its client closed
+/// the connection (the server does not wait for half-closed ones) or the server
+/// stopped. Such a request has no status, route or metrics observation.
+struct Unanswered<'a> {
+    method: &'a Method,
+    started: Instant,
+    span: &'a tracing::Span,
+}
+
+impl Unanswered<'_> {
+    /// The request got its answer: nothing to log here.
+    fn answered(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let _entered = self.span.enter();
+        tracing::info!(method = %self.method, latency_ms, "request abandoned before its answer");
+    }
+}
+
 fn client_request_id(req: &ServiceRequest) -> Option<String> {
     let value = req.headers().get(&REQUEST_ID)?.to_str().ok()?;
     let valid = (1..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
@@ -51,13 +76,16 @@ pub async fn request_context(
         path: req.path().to_owned(),
     });
     let span = tracing::info_span!("request", request_id = %id);
+    let unanswered = Unanswered {
+        method: &method,
+        started,
+        span: &span,
+    };
     // No clone of the request may be held across `next.call`: NormalizePath rewrites
     // the path in place and needs the only reference.
-    let mut res = next
-        .call(req)
-        .instrument(span.clone())
-        .await?
-        .map_into_boxed_body();
+    let result = next.call(req).instrument(span.clone()).await;
+    unanswered.answered();
+    let mut res = result?.map_into_boxed_body();
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
