@@ -18,6 +18,7 @@ mod like;
 pub mod password;
 mod session_lookup;
 pub mod session_repository;
+mod task_columns;
 mod task_inserts;
 pub mod task_repository;
 mod task_updates;

@@ -18,7 +18,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::db::Database;
-use crate::db::batch::{BatchFuture, Batcher};
+use crate::db::batch::{self, Batcher};
 use crate::entities::{task, user};
 
 /// Batches of one kind that may run at once on one worker. Each holds a connection
@@ -34,23 +34,15 @@ pub(crate) type SessionTasks = Batcher<(Uuid, Uuid), (user::Model, Option<task::
 
 /// A batcher of session users on `db`, when `db` batches (PostgreSQL request pools).
 pub(crate) fn session_users(db: &Database) -> Option<Arc<SessionUsers>> {
-    db.keeps_connections().then(|| {
-        let db = db.clone();
-        Arc::new(Batcher::new(CONCURRENT_BATCHES, move |sessions| {
-            let db = db.clone();
-            Box::pin(async move { load_session_users(&db, sessions).await }) as BatchFuture<_, _>
-        }))
+    batch::on_database(db, CONCURRENT_BATCHES, |db, sessions| async move {
+        load_session_users(&db, sessions).await
     })
 }
 
 /// A batcher of session users with tasks on `db`, when `db` batches.
 pub(crate) fn session_tasks(db: &Database) -> Option<Arc<SessionTasks>> {
-    db.keeps_connections().then(|| {
-        let db = db.clone();
-        Arc::new(Batcher::new(CONCURRENT_BATCHES, move |keys| {
-            let db = db.clone();
-            Box::pin(async move { load_session_tasks(&db, keys).await }) as BatchFuture<_, _>
-        }))
+    batch::on_database(db, CONCURRENT_BATCHES, |db, keys| async move {
+        load_session_tasks(&db, keys).await
     })
 }
 

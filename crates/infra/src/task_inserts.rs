@@ -8,16 +8,15 @@
 //! request gets the outcome its own insert would have had — never a partial write.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sea_orm::sqlx;
 use sea_orm::{ActiveModelTrait, DbErr, EntityTrait};
 
 use crate::db::Database;
-use crate::db::batch::{BatchFuture, Batcher};
+use crate::db::batch::{self, Batcher, Ticketed};
 use crate::entities::task;
+use crate::task_columns::TaskColumns;
 
 /// Insert batches that may run at once on one worker.
 const CONCURRENT_BATCHES: usize = 2;
@@ -25,47 +24,15 @@ const CONCURRENT_BATCHES: usize = 2;
 /// A task row to insert, for one request: two requests are never one key, even for
 /// the same row, so that each gets its own outcome (of two inserts of one id, one
 /// conflicts).
-#[derive(Debug, Clone)]
-pub(crate) struct NewTask {
-    ticket: u64,
-    row: task::Model,
-}
-
-impl NewTask {
-    pub(crate) fn new(row: task::Model) -> Self {
-        static TICKETS: AtomicU64 = AtomicU64::new(0);
-        Self {
-            ticket: TICKETS.fetch_add(1, Ordering::Relaxed),
-            row,
-        }
-    }
-}
-
-impl PartialEq for NewTask {
-    fn eq(&self, other: &Self) -> bool {
-        self.ticket == other.ticket
-    }
-}
-
-impl Eq for NewTask {}
-
-impl Hash for NewTask {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.ticket.hash(state);
-    }
-}
+pub(crate) type NewTask = Ticketed<task::Model>;
 
 /// The outcome of each queued insert.
 pub(crate) type TaskInserts = Batcher<NewTask, Result<(), DbErr>>;
 
 /// A batcher of inserts on `db`, when `db` batches (PostgreSQL request pools).
 pub(crate) fn task_inserts(db: &Database) -> Option<Arc<TaskInserts>> {
-    db.keeps_connections().then(|| {
-        let db = db.clone();
-        Arc::new(Batcher::new(CONCURRENT_BATCHES, move |rows| {
-            let db = db.clone();
-            Box::pin(async move { Ok(insert_batch(&db, rows).await) }) as BatchFuture<_, _>
-        }))
+    batch::on_database(db, CONCURRENT_BATCHES, |db, rows| async move {
+        Ok(insert_batch(&db, rows).await)
     })
 }
 
@@ -84,7 +51,7 @@ async fn insert_batch(db: &Database, rows: Vec<NewTask>) -> HashMap<NewTask, Res
     }
     let mut outcomes = HashMap::with_capacity(rows.len());
     for row in rows {
-        let outcome = insert_one(db, row.row.clone()).await;
+        let outcome = insert_one(db, row.value.clone()).await;
         outcomes.insert(row, outcome);
     }
     outcomes
@@ -96,45 +63,9 @@ const INSERT_ALL_SQL: &str = "INSERT INTO tasks (id, owner_id, title, descriptio
      $7::text[], $8::int2[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[], \
      $12::timestamptz[], $13::int8[])";
 
-/// All rows by one `INSERT`, column by column as arrays. sqlx binds these itself:
-/// SeaORM's binder has no arrays with NULLs in them.
+/// All rows by one `INSERT`, column by column as arrays.
 async fn insert_all(db: &Database, rows: &[NewTask]) -> Result<(), DbErr> {
-    let n = rows.len();
-    let (mut ids, mut owners) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut titles, mut descriptions) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut title_keys, mut description_keys) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut statuses, mut priorities) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut due_dates, mut completed) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut created, mut updated) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let mut versions = Vec::with_capacity(n);
-    for NewTask { row, .. } in rows {
-        ids.push(row.id);
-        owners.push(row.owner_id);
-        titles.push(row.title.as_str());
-        descriptions.push(row.description.as_deref());
-        title_keys.push(row.title_search.as_str());
-        description_keys.push(row.description_search.as_deref());
-        statuses.push(row.status.as_str());
-        priorities.push(row.priority);
-        due_dates.push(row.due_date);
-        completed.push(row.completed_at);
-        created.push(row.created_at);
-        updated.push(row.updated_at);
-        versions.push(row.version);
-    }
-    let query = sqlx::query(INSERT_ALL_SQL)
-        .bind(ids)
-        .bind(owners)
-        .bind(titles)
-        .bind(descriptions)
-        .bind(title_keys)
-        .bind(description_keys)
-        .bind(statuses)
-        .bind(priorities)
-        .bind(due_dates)
-        .bind(completed)
-        .bind(created)
-        .bind(updated)
-        .bind(versions);
+    let columns = TaskColumns::of(rows.iter().map(|row| &row.value));
+    let query = columns.bind(sqlx::query(INSERT_ALL_SQL));
     db.execute_sqlx(query).await.map(|_| ())
 }

@@ -20,7 +20,7 @@ use taskforge_domain::user::User;
 use uuid::Uuid;
 
 use crate::db::Database;
-use crate::db::batch::{BatchFuture, Batcher};
+use crate::db::batch::{self, Batcher};
 use crate::entities::{session, task, user};
 use crate::error::{corrupt_row, db_error};
 use crate::like;
@@ -73,12 +73,8 @@ impl SeaTaskRepository {
     /// A repository on `db` (a pool from [`crate::db::connect`], migrated).
     pub fn new(db: impl Into<Database>) -> Self {
         let db = db.into();
-        let pages = db.keeps_connections().then(|| {
-            let db = db.clone();
-            Arc::new(Batcher::new(CONCURRENT_PAGE_BATCHES, move |keys| {
-                let db = db.clone();
-                Box::pin(async move { load_pages(&db, keys).await }) as BatchFuture<_, _>
-            }))
+        let pages = batch::on_database(&db, CONCURRENT_PAGE_BATCHES, |db, keys| async move {
+            load_pages(&db, keys).await
         });
         Self {
             session_tasks: session_lookup::session_tasks(&db),
@@ -352,7 +348,10 @@ impl TaskRepository for SeaTaskRepository {
         // One conditional statement (or one row of a batch's): of parallel writers
         // holding the same version, the first to commit changes the version and every
         // other matches no row.
-        let update = TaskUpdate::new(to_row(task), expected_version);
+        let update = TaskUpdate::new(task_updates::Change {
+            row: to_row(task),
+            expected: expected_version,
+        });
         let outcome = match &self.updates {
             Some(updates) => updates
                 .load(update)

@@ -11,9 +11,7 @@
 //! update runs alone, with the outcome it would have had on its own.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sea_orm::ActiveValue::NotSet;
 use sea_orm::sqlx;
@@ -21,8 +19,9 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait,
 use uuid::Uuid;
 
 use crate::db::Database;
-use crate::db::batch::{BatchFuture, Batcher};
+use crate::db::batch::{self, Batcher, Ticketed};
 use crate::entities::task;
+use crate::task_columns::TaskColumns;
 
 /// Update batches that may run at once on one worker.
 const CONCURRENT_BATCHES: usize = 2;
@@ -42,36 +41,13 @@ pub(crate) enum UpdateOutcome {
 
 /// One request's update: the new row and the version it must replace. Two requests
 /// are never one key, even for the same change.
+pub(crate) type TaskUpdate = Ticketed<Change>;
+
+/// A task's new row, written only over the version its writer read.
 #[derive(Debug, Clone)]
-pub(crate) struct TaskUpdate {
-    ticket: u64,
-    row: task::Model,
-    expected: i64,
-}
-
-impl TaskUpdate {
-    pub(crate) fn new(row: task::Model, expected: i64) -> Self {
-        static TICKETS: AtomicU64 = AtomicU64::new(0);
-        Self {
-            ticket: TICKETS.fetch_add(1, Ordering::Relaxed),
-            row,
-            expected,
-        }
-    }
-}
-
-impl PartialEq for TaskUpdate {
-    fn eq(&self, other: &Self) -> bool {
-        self.ticket == other.ticket
-    }
-}
-
-impl Eq for TaskUpdate {}
-
-impl Hash for TaskUpdate {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.ticket.hash(state);
-    }
+pub(crate) struct Change {
+    pub(crate) row: task::Model,
+    pub(crate) expected: i64,
 }
 
 /// The outcome of each queued update.
@@ -79,28 +55,24 @@ pub(crate) type TaskUpdates = Batcher<TaskUpdate, UpdateOutcome>;
 
 /// A batcher of updates on `db`, when `db` batches (PostgreSQL request pools).
 pub(crate) fn task_updates(db: &Database) -> Option<Arc<TaskUpdates>> {
-    db.keeps_connections().then(|| {
-        let db = db.clone();
-        Arc::new(Batcher::new(CONCURRENT_BATCHES, move |updates| {
-            let db = db.clone();
-            Box::pin(async move { Ok(update_batch(&db, updates).await) }) as BatchFuture<_, _>
-        }))
+    batch::on_database(db, CONCURRENT_BATCHES, |db, updates| async move {
+        Ok(update_batch(&db, updates).await)
     })
 }
 
 /// One update by itself, through SeaORM.
 pub(crate) async fn update_one(db: &Database, update: &TaskUpdate) -> UpdateOutcome {
-    let mut row = task::ActiveModel::from(update.row.clone()).reset_all();
+    let mut row = task::ActiveModel::from(update.value.row.clone()).reset_all();
     row.id = NotSet;
     let result = task::Entity::update_many()
         .set(row)
-        .filter(task::Column::Id.eq(update.row.id))
-        .filter(task::Column::Version.eq(update.expected))
+        .filter(task::Column::Id.eq(update.value.row.id))
+        .filter(task::Column::Version.eq(update.value.expected))
         .exec(db)
         .await;
     match result {
         Ok(done) if done.rows_affected > 0 => UpdateOutcome::Updated,
-        Ok(_) => explain_miss(db, update.row.id).await,
+        Ok(_) => explain_miss(db, update.value.row.id).await,
         Err(err) => UpdateOutcome::Failed(err),
     }
 }
@@ -137,10 +109,10 @@ async fn update_batch(
             continue;
         };
         for update in round {
-            let outcome = if updated.contains(&update.row.id) {
+            let outcome = if updated.contains(&update.value.row.id) {
                 UpdateOutcome::Updated
             } else {
-                explain_miss(db, update.row.id).await
+                explain_miss(db, update.value.row.id).await
             };
             outcomes.insert(update, outcome);
         }
@@ -155,13 +127,13 @@ fn rounds(updates: Vec<TaskUpdate>) -> Vec<Vec<TaskUpdate>> {
         // The first round after every round that already has this task.
         let first_free = rounds
             .iter()
-            .rposition(|(ids, _)| ids.contains(&update.row.id))
+            .rposition(|(ids, _)| ids.contains(&update.value.row.id))
             .map_or(0, |taken| taken + 1);
         if first_free == rounds.len() {
             rounds.push((HashSet::new(), Vec::new()));
         }
         let (ids, round) = &mut rounds[first_free];
-        ids.insert(update.row.id);
+        ids.insert(update.value.row.id);
         round.push(update);
     }
     rounds.into_iter().map(|(_, round)| round).collect()
@@ -169,11 +141,11 @@ fn rounds(updates: Vec<TaskUpdate>) -> Vec<Vec<TaskUpdate>> {
 
 const UPDATE_ALL_SQL: &str = "\
 WITH v AS MATERIALIZED (\
-  SELECT * FROM unnest($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::text[], \
-    $6::text[], $7::text[], $8::text[], $9::int2[], $10::timestamptz[], $11::timestamptz[], \
-    $12::timestamptz[], $13::timestamptz[], $14::int8[]) \
-  AS v(id, expected, owner_id, title, description, title_search, description_search, status, \
-    priority, due_date, completed_at, created_at, updated_at, version)\
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
+    $6::text[], $7::text[], $8::int2[], $9::timestamptz[], $10::timestamptz[], \
+    $11::timestamptz[], $12::timestamptz[], $13::int8[], $14::int8[]) \
+  AS v(id, owner_id, title, description, title_search, description_search, status, \
+    priority, due_date, completed_at, created_at, updated_at, version, expected)\
 ), locked AS MATERIALIZED (\
   SELECT tasks.id FROM tasks WHERE tasks.id IN (SELECT id FROM v) ORDER BY tasks.id FOR UPDATE\
 ) \
@@ -188,48 +160,9 @@ RETURNING tasks.id";
 
 /// A round of updates of distinct tasks in one statement; the ids it updated.
 async fn update_all(db: &Database, round: &[TaskUpdate]) -> Result<HashSet<Uuid>, DbErr> {
-    let n = round.len();
-    let (mut ids, mut expected) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut owners, mut titles) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut descriptions, mut title_keys) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut description_keys, mut statuses) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut priorities, mut due_dates) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut completed, mut created) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut updated, mut versions) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for TaskUpdate {
-        row, expected: v, ..
-    } in round
-    {
-        ids.push(row.id);
-        expected.push(*v);
-        owners.push(row.owner_id);
-        titles.push(row.title.as_str());
-        descriptions.push(row.description.as_deref());
-        title_keys.push(row.title_search.as_str());
-        description_keys.push(row.description_search.as_deref());
-        statuses.push(row.status.as_str());
-        priorities.push(row.priority);
-        due_dates.push(row.due_date);
-        completed.push(row.completed_at);
-        created.push(row.created_at);
-        updated.push(row.updated_at);
-        versions.push(row.version);
-    }
-    let query = sqlx::query(UPDATE_ALL_SQL)
-        .bind(ids)
-        .bind(expected)
-        .bind(owners)
-        .bind(titles)
-        .bind(descriptions)
-        .bind(title_keys)
-        .bind(description_keys)
-        .bind(statuses)
-        .bind(priorities)
-        .bind(due_dates)
-        .bind(completed)
-        .bind(created)
-        .bind(updated)
-        .bind(versions);
+    let columns = TaskColumns::of(round.iter().map(|update| &update.value.row));
+    let expected: Vec<i64> = round.iter().map(|update| update.value.expected).collect();
+    let query = columns.bind(sqlx::query(UPDATE_ALL_SQL)).bind(expected);
     db.query_all_sqlx(query)
         .await?
         .iter()
@@ -243,8 +176,8 @@ mod tests {
 
     fn update_of(id: Uuid) -> TaskUpdate {
         let now = chrono::Utc::now();
-        TaskUpdate::new(
-            task::Model {
+        TaskUpdate::new(Change {
+            row: task::Model {
                 id,
                 owner_id: Uuid::nil(),
                 title: "t".into(),
@@ -259,28 +192,27 @@ mod tests {
                 updated_at: now,
                 version: 2,
             },
-            1,
-        )
+            expected: 1,
+        })
     }
 
     #[test]
     fn rounds_hold_each_task_once_and_keep_the_order_of_its_updates() {
         let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         let updates: Vec<TaskUpdate> = [a, b, a, c, a, b].into_iter().map(update_of).collect();
-        let tickets: Vec<u64> = updates.iter().map(|u| u.ticket).collect();
+        let queued = updates.clone();
         let rounds = rounds(updates);
         let ids: Vec<Vec<Uuid>> = rounds
             .iter()
-            .map(|round| round.iter().map(|u| u.row.id).collect())
+            .map(|round| round.iter().map(|u| u.value.row.id).collect())
             .collect();
         assert_eq!(ids, [vec![a, b, c], vec![a, b], vec![a]]);
         // The updates of one task run in the order they were queued.
-        let of_a: Vec<u64> = rounds
+        let of_a: Vec<&TaskUpdate> = rounds
             .iter()
             .flatten()
-            .filter(|u| u.row.id == a)
-            .map(|u| u.ticket)
+            .filter(|u| u.value.row.id == a)
             .collect();
-        assert_eq!(of_a, [tickets[0], tickets[2], tickets[4]]);
+        assert_eq!(of_a, [&queued[0], &queued[2], &queued[4]]);
     }
 }

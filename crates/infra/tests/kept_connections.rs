@@ -10,22 +10,15 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 use taskforge_infra::db::{self, Database};
 use tokio::task::JoinSet;
 
+mod common;
+
 /// A pool of `max_connections` on `TEST_DATABASE_URL` that keeps all but one.
 async fn kept(test: &str, max_connections: u32) -> Option<Database> {
     let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
         println!("TEST_DATABASE_URL is not set: skipping the PostgreSQL run of {test}");
         return None;
     };
-    if let Ok(path) = std::env::var("TASKFORGE_PG_MARKER") {
-        use std::io::Write;
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = writeln!(file, "infra");
-        }
-    }
+    common::record_postgres_run();
     Some(
         db::connect_lazy_postgres(&url, max_connections)
             .await

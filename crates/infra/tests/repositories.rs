@@ -32,24 +32,12 @@ use taskforge_migration::{Migrator, MigratorTrait, SchemaManager};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+mod common;
+use common::record_postgres_run;
+
 // ---------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------
-
-/// What CI looks for in the output to know the PostgreSQL run happened.
-/// Records a PostgreSQL run for CI (see the module docs).
-fn record_postgres_run() {
-    if let Ok(path) = std::env::var("TASKFORGE_PG_MARKER") {
-        use std::io::Write;
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = writeln!(file, "infra");
-        }
-    }
-}
 
 /// A fresh, migrated database and the three repositories on it.
 struct TestDb {

@@ -15,10 +15,13 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use sea_orm::DbErr;
 use tokio::sync::{Semaphore, oneshot};
+
+use super::Database;
 
 /// What one batch loads: the distinct keys queued, and the value found for each
 /// (absent keys were not found).
@@ -33,6 +36,28 @@ pub(crate) struct Batcher<K, V> {
     queue: Mutex<Vec<(K, Waiter<V>)>>,
     running: Semaphore,
     load: Box<dyn Fn(Vec<K>) -> BatchFuture<K, V> + Send + Sync>,
+}
+
+/// A batcher whose batches run `load` on `db`, when `db` batches (PostgreSQL request
+/// pools, which keep connections between statements); `None` elsewhere, where each
+/// request runs its own statement.
+pub(crate) fn on_database<K, V, F, Fut>(
+    db: &Database,
+    concurrency: usize,
+    load: F,
+) -> Option<Arc<Batcher<K, V>>>
+where
+    K: Hash + Eq + Clone + Send + 'static,
+    V: Clone + Send + 'static,
+    F: Fn(Database, Vec<K>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<HashMap<K, V>, DbErr>> + Send + 'static,
+{
+    db.keeps_connections().then(|| {
+        let db = db.clone();
+        Arc::new(Batcher::new(concurrency, move |keys| {
+            Box::pin(load(db.clone(), keys)) as BatchFuture<K, V>
+        }))
+    })
 }
 
 impl<K, V> Batcher<K, V>
@@ -93,6 +118,40 @@ where
     fn queue(&self) -> MutexGuard<'_, Vec<(K, Waiter<V>)>> {
         // Only pushes and takes happen under the lock; a poisoned queue is still whole.
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A batch key that is one request's own: two requests are never one key, even with
+/// equal values, so each gets its own outcome (of two inserts of one id, one
+/// conflicts). Equality and hashing look at the ticket only.
+#[derive(Debug, Clone)]
+pub(crate) struct Ticketed<T> {
+    ticket: u64,
+    /// What the request asks for.
+    pub(crate) value: T,
+}
+
+impl<T> Ticketed<T> {
+    pub(crate) fn new(value: T) -> Self {
+        static TICKETS: AtomicU64 = AtomicU64::new(0);
+        Self {
+            ticket: TICKETS.fetch_add(1, Ordering::Relaxed),
+            value,
+        }
+    }
+}
+
+impl<T> PartialEq for Ticketed<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.ticket == other.ticket
+    }
+}
+
+impl<T> Eq for Ticketed<T> {}
+
+impl<T> Hash for Ticketed<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.ticket.hash(state);
     }
 }
 
@@ -198,6 +257,15 @@ mod tests {
             assert!(err.to_string().contains("the database went away"), "{err}");
         }
         assert_eq!(batcher.load(3).await.unwrap(), Some(3));
+    }
+
+    #[test]
+    fn tickets_tell_equal_values_apart() {
+        let (a, b) = (Ticketed::new(7), Ticketed::new(7));
+        assert_ne!(a, b);
+        assert_eq!(a, a.clone());
+        let keys: std::collections::HashSet<_> = [a.clone(), b, a].into_iter().collect();
+        assert_eq!(keys.len(), 2);
     }
 
     #[tokio::test]
