@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use taskforge_domain::DomainError;
 use taskforge_domain::auth::PasswordHasher;
 use taskforge_domain::user::{Password, PasswordHash};
-use thread_priority::{ThreadPriority, ThreadPriorityValue};
+
+use idle_pool::{Delivery, IdlePool};
+
+mod idle_pool;
 
 /// bcrypt only looks at the first 72 bytes of a password; longer ones are refused
 /// rather than silently truncated.
@@ -21,42 +24,17 @@ const MAX_COST: u32 = 31;
 /// time as a real check.
 const DUMMY_PASSWORD: &str = "taskforge timing-equaliser";
 
-/// The hashing threads' priority: `Crossplatform(22)` maps to nice 10 for Linux's
-/// normal scheduling policy (the crate maps 0..=99 onto nice 19..=-20). At nice 10 a
-/// thread weighs about a tenth of a request worker at nice 0, so a login flood takes
-/// whatever CPU requests leave idle and little of the rest: reads stay fast while
-/// passwords are hashed, and logins alone still use every core.
-const HASHING_PRIORITY: u8 = 22;
-
 /// bcrypt at a configured cost. Hashing and verifying run on a pool of their own, one
-/// thread per core at a lowered CPU priority: at cost 12 one check takes a few hundred
-/// milliseconds of CPU, which must never stall an async worker nor crowd out the
-/// requests that are not logins.
+/// thread per core at the lowest CPU priority there is: at cost 12 one check takes a
+/// few hundred milliseconds of CPU, which must never stall an async worker nor crowd
+/// out the requests that are not logins.
 #[derive(Clone)]
 pub struct BcryptHasher {
     cost: u32,
     /// A hash made at construction with the same cost, verified against when there is
     /// no account (or the password is too long), so every answer takes as long.
     dummy_hash: Arc<str>,
-    pool: Arc<rayon::ThreadPool>,
-}
-
-fn hashing_pool(threads: usize) -> Result<rayon::ThreadPool, String> {
-    let priority = ThreadPriority::Crossplatform(ThreadPriorityValue::try_from(HASHING_PRIORITY)?);
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("bcrypt-{i}"))
-        .start_handler(move |_| {
-            // Best effort: where the OS refuses, hashing still works at normal priority.
-            if let Err(err) = thread_priority::set_current_thread_priority(priority) {
-                tracing::warn!(?err, "could not lower the priority of a hashing thread");
-            }
-        })
-        // A panicking job drops its reply channel and becomes a 500; rayon's default
-        // would abort the process.
-        .panic_handler(|_| tracing::error!("a password hashing job panicked"))
-        .build()
-        .map_err(|e| e.to_string())
+    pool: Arc<IdlePool>,
 }
 
 impl BcryptHasher {
@@ -83,7 +61,7 @@ impl BcryptHasher {
         Ok(Self {
             cost,
             dummy_hash: dummy_hash.into(),
-            pool: Arc::new(hashing_pool(threads)?),
+            pool: Arc::new(IdlePool::new("bcrypt", threads)?),
         })
     }
 
@@ -93,15 +71,18 @@ impl BcryptHasher {
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, DomainError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.pool.spawn(move || {
+        self.pool.spawn(Box::new(move || {
             // The receiver is gone when the request was dropped while the job queued
             // (its client went away). Nobody would get the answer: under a login
             // flood whose clients time out, this is most of the queue.
             if reply.is_closed() {
-                return;
+                return None;
             }
-            let _ = reply.send(job());
-        });
+            let value = job();
+            Some(Box::new(move || {
+                let _ = reply.send(value);
+            }) as Delivery)
+        }));
         answer.await.map_err(DomainError::unexpected)
     }
 
@@ -234,27 +215,42 @@ mod tests {
         assert!(BcryptHasher::new(32).is_err());
     }
 
-    /// The nice value of the calling thread (field 19 of `/proc/thread-self/stat`;
+    /// The scheduling policy of the calling thread (field 41 of `/proc/thread-self/stat`;
     /// the command name, field 2, is parenthesised and may hold spaces).
     #[cfg(target_os = "linux")]
-    fn own_nice() -> i32 {
+    fn own_policy() -> u32 {
         let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
         let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+        after_name.split(' ').nth(38).unwrap().parse().unwrap()
     }
+
+    /// Linux's numbers for the policies (`include/uapi/linux/sched.h`).
+    #[cfg(target_os = "linux")]
+    const SCHED_OTHER: u32 = 0;
+    #[cfg(target_os = "linux")]
+    const SCHED_IDLE: u32 = 5;
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn hashing_runs_at_nice_10_while_the_caller_keeps_its_priority() {
+    async fn hashing_runs_at_idle_priority_while_the_caller_keeps_its_own() {
         let hasher = hasher();
-        let caller = own_nice();
+        assert_eq!(own_policy(), SCHED_OTHER);
         let (hashing, name) = hasher
-            .run(|| (own_nice(), std::thread::current().name().map(str::to_owned)))
+            .run(|| {
+                (
+                    own_policy(),
+                    std::thread::current().name().map(str::to_owned),
+                )
+            })
             .await
             .unwrap();
-        assert_eq!(hashing, 10);
+        assert_eq!(hashing, SCHED_IDLE);
         assert!(name.unwrap().starts_with("bcrypt-"));
-        assert_eq!(own_nice(), caller, "the caller's priority is untouched");
+        assert_eq!(
+            own_policy(),
+            SCHED_OTHER,
+            "the caller's priority is untouched"
+        );
     }
 
     #[tokio::test]
