@@ -59,20 +59,23 @@ impl IdlePool {
             let shared = Arc::clone(&shared);
             Box::new(move || relay(&shared))
         })?;
-        let mut workers = Vec::with_capacity(threads);
+        // Built up in place: if the OS refuses a thread, dropping the pool stops the
+        // threads already started.
+        let mut pool = Self {
+            shared,
+            workers: Vec::with_capacity(threads),
+            relay,
+        };
         for i in 0..threads.max(1) {
-            let shared = Arc::clone(&shared);
-            let relay = relay.clone();
-            workers.push(start(
+            let shared = Arc::clone(&pool.shared);
+            let relay = pool.relay.clone();
+            let worker = start(
                 format!("{name}-{i}"),
                 Box::new(move || work(&shared, &relay)),
-            )?);
+            )?;
+            pool.workers.push(worker);
         }
-        Ok(Self {
-            shared,
-            workers,
-            relay,
-        })
+        Ok(pool)
     }
 
     /// Queues `job`; jobs start in the order queued.
