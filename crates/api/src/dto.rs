@@ -8,7 +8,7 @@ pub mod task;
 pub mod user;
 
 use serde::{Deserialize, Deserializer};
-use taskforge_domain::error::Validator;
+use taskforge_domain::Validator;
 
 /// For PATCH fields: distinguishes an absent key (`None`) from an explicit `null`
 /// (`Some(None)`). Use with `#[serde(default, deserialize_with = "nullable")]`.

@@ -13,6 +13,10 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use taskforge_domain::{DomainError, FieldError};
 
+/// What `Retry-After` says on a 503: a database restart or a held row is usually over
+/// within a second, and a client that waits longer only adds latency.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
 /// The stable error codes of the contract, one per status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -268,6 +272,13 @@ impl ApiError {
         err
     }
 
+    /// 503 with `Retry-After`: the failure is temporary and nothing was changed (or
+    /// what was is not to be repeated blindly); the client may retry.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ServiceUnavailable, detail)
+            .with_header(header::RETRY_AFTER, &RETRY_AFTER_SECS.to_string())
+    }
+
     /// Adds a response header.
     pub fn with_header(mut self, name: HeaderName, value: &str) -> Self {
         if let Ok(value) = HeaderValue::from_str(value) {
@@ -345,7 +356,10 @@ impl From<DomainError> for ApiError {
             DomainError::PreconditionFailed(detail) => {
                 ApiError::new(ErrorCode::PreconditionFailed, detail)
             }
+            DomainError::Unavailable(detail) => ApiError::unavailable(detail),
             DomainError::Unexpected(source) => ApiError::internal(source),
+            // A kind of failure this version does not know: never leak it.
+            other => ApiError::internal(other),
         }
     }
 }

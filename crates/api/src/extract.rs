@@ -7,7 +7,7 @@ pub mod path;
 pub mod precondition;
 pub mod query;
 
-pub use auth::{AccessClaims, Authenticated, auth_error, authenticate_request};
+pub use auth::{Authenticated, authenticate_request};
 pub use json::{JsonBody, parse_json};
 pub use path::path_config;
 pub use precondition::if_match;

@@ -35,6 +35,16 @@ pub enum AppEnv {
     Production,
 }
 
+/// Whether PostgreSQL requests take the fast path (`DB_FAST_PATH`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FastPath {
+    /// On PostgreSQL: kept connections and batched statements, one pool per HTTP worker
+    /// (see `taskforge_infra::postgres`). SQLite has no fast path.
+    Auto,
+    /// The plain SeaORM adapters on one shared pool, on every database.
+    Off,
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -57,6 +67,8 @@ pub struct Settings {
     pub database_url: String,
     /// `DB_MAX_CONNECTIONS`.
     pub db_max_connections: u32,
+    /// `DB_FAST_PATH`.
+    pub db_fast_path: FastPath,
     /// `AUTO_MIGRATE`.
     pub auto_migrate: bool,
     /// `JWT_SECRET_KEY`, or a random one (development only).
@@ -220,6 +232,20 @@ impl Settings {
                 "must be HS256, HS384 or HS512",
             ));
         }
+        let db_fast_path = match raw
+            .string("DB_FAST_PATH", "auto")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "auto" => FastPath::Auto,
+            "off" => FastPath::Off,
+            other => {
+                return Err(ConfigError::new(
+                    "DB_FAST_PATH",
+                    format!("must be auto or off, got {other:?}"),
+                ));
+            }
+        };
         let log_format = match raw.get("LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()) {
             None => None,
             Some(v) if v == "json" => Some(LogFormat::Json),
@@ -278,6 +304,7 @@ impl Settings {
             port: raw.number("PORT", 8000, 0, u16::MAX)?,
             database_url: raw.string("DATABASE_URL", "sqlite://taskforge.db"),
             db_max_connections: raw.number("DB_MAX_CONNECTIONS", 10, 1, 1000)?,
+            db_fast_path,
             auto_migrate: raw.boolean("AUTO_MIGRATE", true)?,
             jwt_secret_key,
             jwt_secret_is_ephemeral,
@@ -362,6 +389,7 @@ mod tests {
             (5, 5, 10, 10)
         );
         assert!(s.allowed_origins.is_empty() && s.trusted_proxies.is_empty());
+        assert_eq!((s.db_max_connections, s.db_fast_path), (10, FastPath::Auto));
     }
 
     #[test]
@@ -374,6 +402,7 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("APP_ENV", "staging"),
             ("JWT_ALGORITHM", "none"),
+            ("DB_FAST_PATH", "on"),
             ("TRUSTED_PROXIES", "10.0.0.1,proxy"),
             ("ALLOWED_ORIGINS", "*"),
         ] {

@@ -13,18 +13,20 @@ use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 use taskforge_api::rate_limit::{RateLimitSettings, RateLimits};
 use taskforge_api::{AppState, DatabaseProbe, HttpSettings, Metrics, PoolStats};
-use taskforge_domain::auth::{AuthService, TokenLifetimes};
+use taskforge_domain::auth::{AuthService, SessionRepository, TokenLifetimes};
 use taskforge_domain::clock::Clock;
-use taskforge_domain::task::TaskService;
-use taskforge_domain::user::{Email, Password, UserService};
+use taskforge_domain::ids::IdSource;
+use taskforge_domain::task::{TaskRepository, TaskService};
+use taskforge_domain::user::{Email, Password, UserRepository, UserService};
 use taskforge_infra::db::Database;
+use taskforge_infra::postgres::{self, FastPath};
 use taskforge_infra::{
     BcryptHasher, JwtTokenService, SeaSessionRepository, SeaTaskRepository, SeaUserRepository,
-    SystemClock,
+    SystemClock, TimeOrderedIds,
 };
 use taskforge_migration::Migrator;
 
-use crate::settings::Settings;
+use crate::settings::{self, Settings};
 
 /// How often expired and revoked sessions are deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
@@ -99,6 +101,7 @@ pub struct Adapters {
     hasher: Arc<BcryptHasher>,
     tokens: Arc<JwtTokenService>,
     clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
     lifetimes: TokenLifetimes,
 }
 
@@ -117,6 +120,7 @@ pub fn build_adapters(settings: &Settings) -> Result<Adapters, StartupError> {
             .map_err(StartupError::Config)?,
         ),
         clock: Arc::new(SystemClock),
+        ids: Arc::new(TimeOrderedIds),
         lifetimes: TokenLifetimes {
             access_secs: settings.access_token_expire_minutes * 60,
             refresh_secs: settings.refresh_token_expire_days * 86_400,
@@ -124,15 +128,47 @@ pub fn build_adapters(settings: &Settings) -> Result<Adapters, StartupError> {
     })
 }
 
-/// The domain services over SeaORM repositories on `db` and the shared adapters.
-pub fn services_over(adapters: &Adapters, db: &Database) -> Services {
-    let users = Arc::new(SeaUserRepository::new(db.clone()));
-    let tasks = Arc::new(SeaTaskRepository::new(db.clone()));
-    let sessions = Arc::new(SeaSessionRepository::new(db.clone()));
+/// The repositories one set of services runs on.
+#[derive(Clone)]
+pub struct Repositories {
+    users: Arc<dyn UserRepository>,
+    tasks: Arc<dyn TaskRepository>,
+    sessions: Arc<dyn SessionRepository>,
+}
+
+impl Repositories {
+    /// The plain SeaORM adapters on `db`: one statement per call, on either database.
+    pub fn plain(db: &Database) -> Self {
+        Self {
+            users: Arc::new(SeaUserRepository::new(db.clone())),
+            tasks: Arc::new(SeaTaskRepository::new(db.clone())),
+            sessions: Arc::new(SeaSessionRepository::new(db.clone())),
+        }
+    }
+
+    /// The PostgreSQL fast path on `db`, a pool from [`postgres::request_pool`].
+    pub fn fast_path(db: &Database) -> Self {
+        let fast = FastPath::new(db);
+        Self {
+            users: Arc::new(SeaUserRepository::new(db.clone())),
+            tasks: Arc::new(fast.tasks()),
+            sessions: Arc::new(fast.sessions()),
+        }
+    }
+}
+
+/// The domain services over `repositories` and the shared adapters.
+pub fn services_over(adapters: &Adapters, repositories: &Repositories) -> Services {
+    let Repositories {
+        users,
+        tasks,
+        sessions,
+    } = repositories.clone();
     let Adapters {
         hasher,
         tokens,
         clock,
+        ids,
         lifetimes,
     } = adapters.clone();
     Services {
@@ -142,14 +178,21 @@ pub fn services_over(adapters: &Adapters, db: &Database) -> Services {
             hasher.clone(),
             tokens,
             clock.clone(),
+            ids.clone(),
             lifetimes,
         )),
-        users: Arc::new(UserService::new(users.clone(), hasher, clock.clone())),
-        tasks: Arc::new(TaskService::new(tasks, users, clock)),
+        users: Arc::new(UserService::new(
+            users.clone(),
+            hasher,
+            clock.clone(),
+            ids.clone(),
+        )),
+        tasks: Arc::new(TaskService::new(tasks, users, clock, ids)),
     }
 }
 
-/// Builds the domain services over SeaORM, bcrypt and JWT.
+/// Builds the domain services over the plain SeaORM adapters, bcrypt and JWT (the
+/// command line's one-off tasks).
 ///
 /// # Errors
 /// [`StartupError::Config`] when the bcrypt cost or the JWT algorithm is refused.
@@ -159,33 +202,23 @@ pub fn build_services(
 ) -> Result<Services, StartupError> {
     Ok(services_over(
         &build_adapters(settings)?,
-        &db.clone().into(),
+        &Repositories::plain(&db.clone().into()),
     ))
 }
 
-/// The PostgreSQL pools of the requests, one per HTTP worker (see
-/// [`taskforge_infra::db::connect_lazy_postgres`]), sharing `DB_MAX_CONNECTIONS` between
-/// them; fewer pools than workers when there are fewer connections than workers
-/// (workers then share them).
+/// The fast path's request pools, one per HTTP worker (see
+/// [`postgres::request_pool`]), sharing `DB_MAX_CONNECTIONS` between them: fewer pools
+/// than workers when there are fewer than two connections per worker (workers then
+/// share pools).
 async fn request_pools(settings: &Settings, workers: usize) -> Result<Vec<Database>, StartupError> {
     let mut pools = Vec::new();
-    for size in split_connections(settings.db_max_connections, workers) {
-        let pool = taskforge_infra::db::connect_lazy_postgres(&settings.database_url, size)
+    for size in postgres::split_connections(settings.db_max_connections, workers) {
+        let pool = postgres::request_pool(&settings.database_url, size)
             .await
             .map_err(StartupError::Database)?;
         pools.push(pool);
     }
     Ok(pools)
-}
-
-/// `total` connections as the sizes of at most `workers` pools, none empty, that add
-/// up to `total`.
-fn split_connections(total: u32, workers: usize) -> Vec<u32> {
-    let total = total.max(1);
-    let pools = u32::try_from(workers).unwrap_or(u32::MAX).clamp(1, total);
-    (0..pools)
-        .map(|i| total / pools + u32::from(i < total % pools))
-        .collect()
 }
 
 /// The HTTP worker threads: one per core, as actix-web's default.
@@ -272,15 +305,18 @@ impl Application {
     /// # Errors
     /// [`StartupError`] for whatever could not be set up.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let sqlite = taskforge_infra::db::is_sqlite(&settings.database_url);
-        let background = if sqlite {
-            settings.db_max_connections
-        } else {
+        let fast_path = settings.db_fast_path == settings::FastPath::Auto
+            && !taskforge_infra::db::is_sqlite(&settings.database_url);
+        // With the fast path the requests have pools of their own; this one is for
+        // start-up, readiness and the purge. Otherwise it serves everything.
+        let background = if fast_path {
             BACKGROUND_CONNECTIONS.min(settings.db_max_connections)
+        } else {
+            settings.db_max_connections
         };
         let db = open_database_with(&settings, background).await?;
         let adapters = build_adapters(&settings)?;
-        let services = services_over(&adapters, &db.clone().into());
+        let services = services_over(&adapters, &Repositories::plain(&db.clone().into()));
         if let Some((email, password)) = &settings.first_admin {
             ensure_admin(&services, email, password.expose_secret()).await?;
         }
@@ -294,12 +330,12 @@ impl Application {
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
         let workers = http_workers();
-        // The pools the workers serve from: SQLite's one connection serves them all.
-        let (request_pools, serving) = if sqlite {
-            (Vec::new(), vec![Database::from(db.clone())])
-        } else {
+        // The pools the workers serve from: the fast path's own, or the one pool.
+        let (request_pools, serving) = if fast_path {
             let pools = request_pools(&settings, workers).await?;
             (pools.clone(), pools)
+        } else {
+            (Vec::new(), vec![Database::from(db.clone())])
         };
         // One registry per process: the server's closure below runs once per worker.
         let metrics = Arc::new(Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?);
@@ -310,7 +346,12 @@ impl Application {
         let states: Arc<[AppState]> = serving
             .iter()
             .map(|pool| {
-                let services = services_over(&adapters, pool);
+                let repositories = if fast_path {
+                    Repositories::fast_path(pool)
+                } else {
+                    Repositories::plain(pool)
+                };
+                let services = services_over(&adapters, &repositories);
                 AppState {
                     auth: services.auth,
                     users: services.users,
@@ -401,29 +442,5 @@ impl Application {
         }
         tracing::info!("server stopped");
         result
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_connections;
-
-    #[test]
-    fn connections_split_evenly_between_workers_and_add_up_to_the_total() {
-        assert_eq!(split_connections(30, 2), [15, 15]);
-        assert_eq!(split_connections(10, 3), [4, 3, 3]);
-        assert_eq!(split_connections(7, 1), [7]);
-    }
-
-    #[test]
-    fn fewer_connections_than_workers_make_fewer_pools_of_one() {
-        assert_eq!(split_connections(2, 4), [1, 1]);
-        assert_eq!(split_connections(1, 8), [1]);
-    }
-
-    #[test]
-    fn degenerate_counts_still_give_one_connection() {
-        assert_eq!(split_connections(0, 2), [1]);
-        assert_eq!(split_connections(5, 0), [5]);
     }
 }

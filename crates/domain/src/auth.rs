@@ -1,8 +1,8 @@
 //! Authentication: login sessions, JWT access and refresh tokens, and password hashing.
 
-pub mod model;
-pub mod ports;
-pub mod service;
+mod model;
+mod ports;
+mod service;
 
 pub use model::*;
 pub use ports::*;

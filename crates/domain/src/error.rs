@@ -23,7 +23,11 @@ impl FieldError {
 }
 
 /// Everything a domain operation can fail with.
+///
+/// Non-exhaustive: new kinds of failure may be added in minor versions, so match with
+/// a wildcard arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DomainError {
     /// Input broke a rule; never empty.
     #[error("validation failed")]
@@ -43,6 +47,12 @@ pub enum DomainError {
     /// The caller's precondition (an `If-Match` version) no longer holds.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// Something the operation needs is unavailable for now — storage unreachable, a
+    /// deadline passed, a row held too long by another transaction — and nothing was
+    /// changed, or whether it was is unknown and it must not be repeated blindly. A
+    /// later retry may succeed.
+    #[error("{0}")]
+    Unavailable(String),
     /// Something outside the domain failed; the source is for logs, never for clients.
     #[error("unexpected error")]
     Unexpected(#[source] Box<dyn StdError + Send + Sync>),

@@ -2,20 +2,38 @@
 //!
 //! This crate knows nothing of HTTP, SQL, async runtimes or cryptography. It defines
 //! validated value objects (invalid data cannot be constructed), the ports its
-//! services need (`UserRepository`, `TaskRepository`, `SessionRepository`,
-//! `PasswordHasher`, `TokenService`, `Clock`) and the use-case services built on them.
+//! services need ([`user::UserRepository`], [`task::TaskRepository`],
+//! [`auth::SessionRepository`], [`auth::PasswordHasher`], [`auth::TokenService`],
+//! [`clock::Clock`], [`ids::IdSource`]) and the use-case services built on them
+//! ([`user::UserService`], [`task::TaskService`], [`auth::AuthService`]).
 //!
-//! With the `mocks` feature every port has a `mockall` mock (`MockUserRepository`, ...),
-//! so other services can test against this crate without a database.
+//! Features:
+//! - `mocks`: a `mockall` mock of every port (`MockUserRepository`, ...).
+//! - `testing`: everything a service or adapter test needs without a database
+//!   (`testing::InMemoryStore` and its repositories, which keep the same contract as
+//!   the SQL adapters; `FixedClock`; `SequentialIds`; builders of users and tasks;
+//!   plain-text stand-ins for the hasher and the token service). Implies `mocks`.
+//! - `serde`: serde derives on the value enums.
+//!
+//! ```
+//! # #[cfg(feature = "testing")] {
+//! use taskforge_domain::testing::Fixture;
+//! # }
+//! ```
+
+#![warn(missing_docs)]
 
 pub mod auth;
 pub mod clock;
-pub mod error;
+mod error;
+pub mod ids;
 pub mod page;
 pub mod task;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod user;
 
-pub use error::{DomainError, FieldError};
+pub use error::{DomainError, FieldError, Validator};
 
 #[cfg(test)]
 mod tests;

@@ -1,8 +1,8 @@
 //! Tasks: what users track, with ownership and optimistic concurrency.
 
-pub mod model;
-pub mod ports;
-pub mod service;
+mod model;
+mod ports;
+mod service;
 
 pub use model::*;
 pub use ports::*;

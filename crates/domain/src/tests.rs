@@ -1,67 +1,52 @@
 //! Unit tests of cross-cutting domain pieces (errors, pages, clock), and the fixtures
-//! the aggregate test modules share (a fixed clock, users, error inspection).
+//! the aggregate test modules share (the clock's instant, users, error inspection).
 
 use chrono::{DateTime, Timelike};
 
-use crate::error::Validator;
 use crate::page::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
 use crate::task::Title;
 use crate::user::Email;
-use crate::{DomainError, FieldError};
+use crate::{DomainError, FieldError, Validator};
 
 use fixtures::invalid_fields;
 
-/// Builders shared by `auth::tests`, `user::tests` and `task::tests`.
+/// What `auth::tests`, `user::tests` and `task::tests` share: the instants the
+/// `testing` clock and builders use, users, and error inspection.
 pub(crate) mod fixtures {
     use std::fmt::Debug;
     use std::sync::Arc;
 
     use chrono::{DateTime, TimeZone, Utc};
-    use uuid::Uuid;
 
     use crate::DomainError;
-    use crate::clock::MockClock;
-    use crate::user::{Email, Role, User, Username};
+    use crate::clock::Clock;
+    use crate::testing::{FixedClock, UserBuilder};
+    use crate::user::User;
 
-    /// The instant every mocked clock reads.
+    /// The instant every service clock of the unit tests reads (a default [`FixedClock`]).
     pub(crate) fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 22, 10, 15, 0).unwrap()
+        FixedClock::default().now()
     }
 
-    /// An instant well before [`now`], for rows that already existed.
+    /// When built users and tasks were created (the builders' default), well before
+    /// [`now`]: rows that already existed.
     pub(crate) fn earlier() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()
     }
 
-    /// A clock stuck at [`now`].
-    pub(crate) fn clock() -> Arc<MockClock> {
-        let mut clock = MockClock::new();
-        clock.expect_now().return_const(now());
-        Arc::new(clock)
+    /// A clock standing at [`now`].
+    pub(crate) fn clock() -> Arc<FixedClock> {
+        Arc::new(FixedClock::default())
     }
 
-    /// An active user named `name` (username and email local part) with `role`.
-    pub(crate) fn user(name: &str, role: Role) -> User {
-        User {
-            id: Uuid::now_v7(),
-            email: Email::parse(&format!("{name}@example.com")).unwrap(),
-            username: Some(Username::parse(name).unwrap()),
-            full_name: None,
-            role,
-            is_active: true,
-            created_at: earlier(),
-            updated_at: earlier(),
-        }
-    }
-
-    /// An active ordinary user.
+    /// An active ordinary user, `alice`.
     pub(crate) fn member() -> User {
-        user("alice", Role::User)
+        UserBuilder::new("alice").build()
     }
 
-    /// An active admin.
+    /// An active admin, `root`.
     pub(crate) fn admin() -> User {
-        user("root", Role::Admin)
+        UserBuilder::new("root").admin().build()
     }
 
     /// The fields of a validation error; panics on success or any other error.

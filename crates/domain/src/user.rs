@@ -1,8 +1,8 @@
 //! Users and roles: who can log in, and what they may administer.
 
-pub mod model;
-pub mod ports;
-pub mod service;
+mod model;
+mod ports;
+mod service;
 
 pub use model::*;
 pub use ports::*;

@@ -1,9 +1,6 @@
 //! Opening the database pool, tuned for the backend the URL names, and [`Database`],
 //! the handle repositories run their statements on.
 
-pub(crate) mod batch;
-mod kept;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,14 +11,10 @@ use sea_orm::{
     DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, Statement, TransactionTrait,
 };
 
-use kept::KeptConnections;
-use sea_orm::sqlx::Postgres;
-
-/// A PostgreSQL statement with sqlx's own binds.
-type SqlxQuery<'q, A> = sea_orm::sqlx::query::Query<'q, Postgres, A>;
+use crate::postgres::kept::KeptConnections;
 
 /// How long PostgreSQL gets to open a connection, and a request to wait for a free one.
-const POSTGRES_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const POSTGRES_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a SQLite statement waits for another process's write lock (e.g. a
 /// `taskforge migrate` running beside the server).
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,30 +37,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     sea_orm::Database::connect(options(url, max_connections)).await
 }
 
-/// A PostgreSQL pool of up to `max_connections` that opens none yet: each connection is
-/// opened by the first request that needs it, on that request's thread. An HTTP worker
-/// given a pool of its own this way only ever uses connections its own event loop
-/// drives; a connection shared between workers has its socket readiness seen by one
-/// worker and handed to the other by a cross-thread wake-up, on every statement.
-///
-/// Single statements run on connections kept between statements (all but one of the
-/// pool's, which stays for transactions); see [`Database`].
-///
-/// # Errors
-/// The [`DbErr`] of a URL that is not PostgreSQL's or does not parse.
-pub async fn connect_lazy_postgres(url: &str, max_connections: u32) -> Result<Database, DbErr> {
-    if is_sqlite(url) {
-        return Err(DbErr::Custom(
-            "a lazy pool is for PostgreSQL; SQLite keeps its one shared connection".into(),
-        ));
-    }
-    let mut options = options(url, max_connections);
-    options.connect_lazy(true);
-    let pool = sea_orm::Database::connect(options).await?;
-    Ok(Database::keeping(pool, max_connections))
-}
-
-fn options(url: &str, max_connections: u32) -> ConnectOptions {
+pub(crate) fn options(url: &str, max_connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     // Statements are not logged: they could carry personal data, and request logs
     // already say what happened.
@@ -113,10 +83,11 @@ const POSTGRES_IDLE_PING_AFTER: Duration = Duration::from_secs(30);
 /// The database as repositories use it: a SeaORM pool, through which transactions
 /// always go and, unless connections are kept, every statement too.
 ///
-/// A PostgreSQL pool can keep connections checked out between single statements
-/// ([`connect_lazy_postgres`]): sqlx checks every connection that returns to its pool
-/// with a round trip of its own, which doubled the round trips of a one-statement
-/// request. A kept connection skips that check after a statement that finished.
+/// The PostgreSQL fast path keeps connections checked out between single statements
+/// ([`crate::postgres::request_pool`]): sqlx checks every connection that returns to
+/// its pool with a round trip of its own, which doubled the round trips of a
+/// one-statement request. A kept connection skips that check after a statement that
+/// finished. Either way the repositories see the same [`ConnectionTrait`].
 #[derive(Clone)]
 pub struct Database {
     pool: DatabaseConnection,
@@ -151,62 +122,17 @@ pub struct PoolSnapshot {
 }
 
 impl Database {
-    /// Keeps up to all but one of a PostgreSQL pool's `max_connections` between
-    /// statements; the one left (at least) is for transactions. A pool of one keeps none.
-    fn keeping(pool: DatabaseConnection, max_connections: u32) -> Self {
-        let keep = usize::try_from(max_connections.saturating_sub(1)).unwrap_or(usize::MAX);
-        let kept = match &pool.inner {
-            DatabaseConnectionType::SqlxPostgresPoolConnection(_) if keep > 0 => {
-                Some(Arc::new(KeptConnections::new(
-                    pool.get_postgres_connection_pool().clone(),
-                    keep,
-                    POSTGRES_TIMEOUT,
-                )))
-            }
-            _ => None,
-        };
-        Self { pool, kept }
+    /// Single statements on `kept` connections of `pool`, transactions on the pool.
+    pub(crate) fn keeping(pool: DatabaseConnection, kept: KeptConnections) -> Self {
+        Self {
+            pool,
+            kept: Some(Arc::new(kept)),
+        }
     }
 
-    /// Whether single statements run on kept connections (PostgreSQL request pools);
-    /// the repositories batch concurrent lookups on such a database.
-    pub(crate) fn keeps_connections(&self) -> bool {
+    /// Whether single statements run on kept connections (the fast path's pools).
+    pub fn keeps_connections(&self) -> bool {
         self.kept.is_some()
-    }
-
-    // Statements built with sqlx's own binds, for values SeaORM's binder cannot take
-    // (arrays with NULLs in them). Only a database that keeps connections runs them:
-    // the batches that use them exist only there.
-
-    /// Runs a statement built with sqlx's own binds that changes rows.
-    ///
-    /// # Errors
-    /// The statement's [`DbErr`], or one saying this database keeps no connections.
-    pub(crate) async fn execute_sqlx<A>(&self, query: SqlxQuery<'_, A>) -> Result<ExecResult, DbErr>
-    where
-        A: sea_orm::sqlx::IntoArguments<Postgres> + Send,
-    {
-        self.kept()?.execute_sqlx(query).await
-    }
-
-    /// Runs a query built with sqlx's own binds for all its rows.
-    ///
-    /// # Errors
-    /// As [`Database::execute_sqlx`].
-    pub(crate) async fn query_all_sqlx<A>(
-        &self,
-        query: SqlxQuery<'_, A>,
-    ) -> Result<Vec<QueryResult>, DbErr>
-    where
-        A: sea_orm::sqlx::IntoArguments<Postgres> + Send,
-    {
-        self.kept()?.query_all_sqlx(query).await
-    }
-
-    fn kept(&self) -> Result<&KeptConnections, DbErr> {
-        self.kept.as_deref().ok_or_else(|| {
-            DbErr::Custom("sqlx statements run only on kept PostgreSQL connections".to_owned())
-        })
     }
 
     /// The SeaORM pool underneath.

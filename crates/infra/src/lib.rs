@@ -2,10 +2,14 @@
 //!
 //! - [`db::connect`] opens a SeaORM pool on PostgreSQL or SQLite, tuned for each.
 //! - [`SeaUserRepository`], [`SeaTaskRepository`], [`SeaSessionRepository`] implement the
-//!   repository ports with SeaORM; every operation the domain needs to be atomic runs in
-//!   one database transaction (or one conditional statement) here.
+//!   repository ports with SeaORM, one statement or one transaction per call, the same
+//!   on both databases; every operation the domain needs to be atomic runs in one
+//!   database transaction (or one conditional statement) here.
+//! - [`postgres`] is the PostgreSQL fast path: the same ports with connections kept
+//!   between statements and the statements of concurrent requests batched.
 //! - [`BcryptHasher`] hashes passwords on its own low-priority pool; [`JwtTokenService`]
-//!   signs and verifies HMAC JWTs; [`SystemClock`] reads the wall clock.
+//!   signs and verifies HMAC JWTs; [`SystemClock`] reads the wall clock;
+//!   [`TimeOrderedIds`] makes UUID v7 ids.
 //!
 //! The SeaORM entities stay private: nothing outside this crate sees a table layout.
 
@@ -13,18 +17,17 @@ pub mod clock;
 pub mod db;
 mod entities;
 mod error;
+pub mod ids;
 pub mod jwt;
 mod like;
 pub mod password;
-mod session_lookup;
+pub mod postgres;
 pub mod session_repository;
-mod task_columns;
-mod task_inserts;
 pub mod task_repository;
-mod task_updates;
 pub mod user_repository;
 
 pub use clock::SystemClock;
+pub use ids::TimeOrderedIds;
 pub use jwt::JwtTokenService;
 pub use password::BcryptHasher;
 pub use session_repository::SeaSessionRepository;

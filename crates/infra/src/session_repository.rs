@@ -1,7 +1,5 @@
 //! Login sessions in SQL, as the domain's [`SessionRepository`] port.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
@@ -15,32 +13,17 @@ use uuid::Uuid;
 use crate::db::Database;
 use crate::entities::{session, user};
 use crate::error::db_error;
-use crate::session_lookup::{self, SessionUsers};
 
 /// [`SessionRepository`] on PostgreSQL or SQLite through SeaORM.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SeaSessionRepository {
     db: Database,
-    /// Concurrent session checks answered together (PostgreSQL request pools).
-    session_users: Option<Arc<SessionUsers>>,
 }
 
 impl SeaSessionRepository {
     /// A repository on `db` (a pool from [`crate::db::connect`], migrated).
     pub fn new(db: impl Into<Database>) -> Self {
-        let db = db.into();
-        Self {
-            session_users: session_lookup::session_users(&db),
-            db,
-        }
-    }
-}
-
-impl std::fmt::Debug for SeaSessionRepository {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SeaSessionRepository")
-            .field("db", &self.db)
-            .finish_non_exhaustive()
+        Self { db: db.into() }
     }
 }
 
@@ -152,10 +135,6 @@ impl SessionRepository for SeaSessionRepository {
     }
 
     async fn find_session_user(&self, session_id: Uuid) -> Result<Option<User>, DomainError> {
-        if let Some(batches) = &self.session_users {
-            let row = batches.load(session_id).await.map_err(db_error)?;
-            return row.map(crate::user_repository::user_from_row).transpose();
-        }
         // One round trip: the user row, joined to the live session.
         let row = user::Entity::find()
             .inner_join(session::Entity)

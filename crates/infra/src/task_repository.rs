@@ -1,14 +1,11 @@
 //! Tasks in SQL, as the domain's [`TaskRepository`] port.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use async_trait::async_trait;
-use futures_util::future::try_join_all;
-use sea_orm::sea_query::{Expr, IntoCondition, Query};
+use sea_orm::ActiveValue::NotSet;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ColumnTrait, Condition, DbErr, EntityTrait, FromQueryResult, Order, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DbErr, EntityTrait, FromQueryResult, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use taskforge_domain::DomainError;
 use taskforge_domain::page::{Page, PageRequest};
@@ -16,74 +13,38 @@ use taskforge_domain::task::{
     Description, Priority, Task, TaskFilter, TaskRepository, TaskSort, TaskSortKey, TaskStatus,
     Title,
 };
-use taskforge_domain::user::User;
 use uuid::Uuid;
 
 use crate::db::Database;
-use crate::db::batch::{self, Batcher};
-use crate::entities::{session, task, user};
+use crate::entities::task;
 use crate::error::{corrupt_row, db_error};
 use crate::like;
-use crate::session_lookup::{self, SessionTasks};
-use crate::task_inserts::{self, NewTask, TaskInserts};
-use crate::task_updates::{self, TaskUpdate, TaskUpdates, UpdateOutcome};
 
-/// [`TaskRepository`] on PostgreSQL or SQLite through SeaORM.
-#[derive(Clone)]
+/// [`TaskRepository`] on PostgreSQL or SQLite through SeaORM: one statement per call.
+#[derive(Debug, Clone)]
 pub struct SeaTaskRepository {
     db: Database,
-    /// Concurrent session checks with a task answered together (PostgreSQL request
-    /// pools).
-    session_tasks: Option<Arc<SessionTasks>>,
-    /// Identical page requests queued together answered by one statement
-    /// (PostgreSQL request pools).
-    pages: Option<Arc<Pages>>,
-    /// New tasks of concurrent requests written by one statement (PostgreSQL request
-    /// pools).
-    inserts: Option<Arc<TaskInserts>>,
-    /// Updates of concurrent requests written by one statement (PostgreSQL request
-    /// pools).
-    updates: Option<Arc<TaskUpdates>>,
-}
-
-impl std::fmt::Debug for SeaTaskRepository {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SeaTaskRepository")
-            .field("db", &self.db)
-            .finish_non_exhaustive()
-    }
 }
 
 /// A page of task rows and how many rows match in all.
-type PageRows = (Vec<task::Model>, u64);
-
-/// What a page is: filter, order and window.
-type PageKey = (TaskFilter, TaskSort, PageRequest);
-
-/// Page requests queued on one worker, the identical ones answered once: a batch runs
-/// one statement per distinct page. Several clients asking for the same page at once
-/// (a dashboard polled by many) cost one statement; requests for different pages cost
-/// what they cost alone.
-type Pages = Batcher<PageKey, PageRows>;
-
-/// Batches of pages that may run at once on one worker.
-const CONCURRENT_PAGE_BATCHES: usize = 2;
+pub(crate) type PageRows = (Vec<task::Model>, u64);
 
 impl SeaTaskRepository {
     /// A repository on `db` (a pool from [`crate::db::connect`], migrated).
     pub fn new(db: impl Into<Database>) -> Self {
-        let db = db.into();
-        let pages = batch::on_database(&db, CONCURRENT_PAGE_BATCHES, |db, keys| async move {
-            load_pages(&db, keys).await
-        });
-        Self {
-            session_tasks: session_lookup::session_tasks(&db),
-            inserts: task_inserts::task_inserts(&db),
-            updates: task_updates::task_updates(&db),
-            pages,
-            db,
-        }
+        Self { db: db.into() }
     }
+}
+
+/// What a conditional write of one task did.
+#[derive(Debug)]
+pub(crate) enum WriteOutcome {
+    /// The row had the expected version (if one was expected) and is written.
+    Written,
+    /// The row is there with another version.
+    Stale,
+    /// There is no such row.
+    Gone,
 }
 
 fn task_not_found(id: Uuid) -> DomainError {
@@ -91,14 +52,13 @@ fn task_not_found(id: Uuid) -> DomainError {
 }
 
 /// The domain's word for what a conditional write of task `id` did.
-fn write_result(id: Uuid, outcome: UpdateOutcome) -> Result<(), DomainError> {
+pub(crate) fn write_result(id: Uuid, outcome: WriteOutcome) -> Result<(), DomainError> {
     match outcome {
-        UpdateOutcome::Updated => Ok(()),
-        UpdateOutcome::Stale => Err(DomainError::PreconditionFailed(
+        WriteOutcome::Written => Ok(()),
+        WriteOutcome::Stale => Err(DomainError::PreconditionFailed(
             "task version changed".to_owned(),
         )),
-        UpdateOutcome::Gone => Err(task_not_found(id)),
-        UpdateOutcome::Failed(err) => Err(db_error(err)),
+        WriteOutcome::Gone => Err(task_not_found(id)),
     }
 }
 
@@ -125,7 +85,7 @@ pub(crate) fn to_row(task: &Task) -> task::Model {
 }
 
 /// The domain task of a row; a row the value objects reject is a storage failure.
-fn to_task(row: task::Model) -> Result<Task, DomainError> {
+pub(crate) fn to_task(row: task::Model) -> Result<Task, DomainError> {
     let id = row.id;
     let corrupt = |err| corrupt_row("tasks", id, err);
     let priority = Priority::from_rank(row.priority).ok_or_else(|| {
@@ -198,25 +158,8 @@ fn filter_condition(filter: &TaskFilter) -> Condition {
     condition
 }
 
-/// The user of a live session and a task, whoever owns it, in one statement:
-/// `SELECT users.*, tasks.* FROM users JOIN sessions ON sessions.user_id = users.id
-///  LEFT JOIN tasks ON tasks.id = $2 WHERE sessions.id = $1 AND revoked_at IS NULL`.
-async fn find_with_session_user(
-    db: &Database,
-    session_id: Uuid,
-    id: Uuid,
-) -> Result<Option<(user::Model, Option<task::Model>)>, DbErr> {
-    let mut query = user::Entity::find()
-        .inner_join(session::Entity)
-        .filter(session::Column::Id.eq(session_id))
-        .filter(session::Column::RevokedAt.is_null())
-        .select_also(task::Entity);
-    QueryTrait::query(&mut query).left_join(task::Entity, task::Column::Id.eq(id).into_condition());
-    query.one(db).await
-}
-
 /// The rows of one page and how many rows match in all.
-async fn page_rows(
+pub(crate) async fn page_rows(
     db: &Database,
     filter: &TaskFilter,
     sort: TaskSort,
@@ -271,31 +214,44 @@ async fn page_rows(
     Ok((rows.into_iter().map(|row| row.task).collect(), total))
 }
 
-/// One batch of pages: each distinct page by its own statement, all at once.
-async fn load_pages(
-    db: &Database,
-    keys: Vec<PageKey>,
-) -> Result<HashMap<PageKey, PageRows>, DbErr> {
-    try_join_all(keys.into_iter().map(|key| async move {
-        let rows = page_rows(db, &key.0, key.1, key.2).await?;
-        Ok::<_, DbErr>((key, rows))
-    }))
-    .await
-    .map(|pages| pages.into_iter().collect())
+/// Inserts one row.
+pub(crate) async fn insert_one(db: &Database, row: task::Model) -> Result<(), DbErr> {
+    task::Entity::insert(task::ActiveModel::from(row).reset_all())
+        .exec_without_returning(db)
+        .await
+        .map(|_| ())
+}
+
+/// Writes every column of `row` only while the stored version is `expected`.
+async fn update_one(db: &Database, row: task::Model, expected: i64) -> Result<WriteOutcome, DbErr> {
+    let id = row.id;
+    let mut active = task::ActiveModel::from(row).reset_all();
+    active.id = NotSet;
+    let done = task::Entity::update_many()
+        .set(active)
+        .filter(task::Column::Id.eq(id))
+        .filter(task::Column::Version.eq(expected))
+        .exec(db)
+        .await?;
+    if done.rows_affected > 0 {
+        return Ok(WriteOutcome::Written);
+    }
+    explain_miss(db, id).await
+}
+
+/// What a conditional write that matched no row means: the task is there with another
+/// version, or it is gone.
+async fn explain_miss(db: &Database, id: Uuid) -> Result<WriteOutcome, DbErr> {
+    match task::Entity::find_by_id(id).count(db).await? {
+        0 => Ok(WriteOutcome::Gone),
+        _ => Ok(WriteOutcome::Stale),
+    }
 }
 
 #[async_trait]
 impl TaskRepository for SeaTaskRepository {
     async fn insert(&self, task: &Task) -> Result<(), DomainError> {
-        let row = to_row(task);
-        let inserted = match &self.inserts {
-            Some(inserts) => inserts.load(NewTask::new(row)).await.map_err(db_error)?,
-            None => Some(task_inserts::insert_one(&self.db, row).await),
-        };
-        match inserted {
-            Some(result) => result.map_err(db_error),
-            None => Err(DomainError::unexpected("a batch of inserts lost a task")),
-        }
+        insert_one(&self.db, to_row(task)).await.map_err(db_error)
     }
 
     async fn find_by_id(&self, id: Uuid) -> Result<Option<Task>, DomainError> {
@@ -307,59 +263,24 @@ impl TaskRepository for SeaTaskRepository {
             .transpose()
     }
 
-    async fn find_with_session_user(
-        &self,
-        session_id: Uuid,
-        id: Uuid,
-    ) -> Result<Option<(User, Option<Task>)>, DomainError> {
-        let row = match &self.session_tasks {
-            Some(batches) => batches.load((session_id, id)).await,
-            None => find_with_session_user(&self.db, session_id, id).await,
-        };
-        let Some((user_row, task_row)) = row.map_err(db_error)? else {
-            return Ok(None);
-        };
-        let user = crate::user_repository::user_from_row(user_row)?;
-        Ok(Some((user, task_row.map(to_task).transpose()?)))
-    }
-
     async fn list(
         &self,
         filter: &TaskFilter,
         sort: TaskSort,
         page: PageRequest,
     ) -> Result<Page<Task>, DomainError> {
-        let rows = match &self.pages {
-            Some(pages) => pages.load((filter.clone(), sort, page)).await,
-            None => page_rows(&self.db, filter, sort, page).await.map(Some),
-        };
-        let Some((rows, total)) = rows.map_err(db_error)? else {
-            return Err(DomainError::unexpected("a batch of pages lost a page"));
-        };
-        Ok(Page {
-            items: rows.into_iter().map(to_task).collect::<Result<_, _>>()?,
-            total,
-            limit: page.limit(),
-            offset: page.offset(),
-        })
+        let (rows, total) = page_rows(&self.db, filter, sort, page)
+            .await
+            .map_err(db_error)?;
+        to_page(rows, total, page)
     }
 
     async fn update(&self, task: &Task, expected_version: i64) -> Result<(), DomainError> {
-        // One conditional statement (or one row of a batch's): of parallel writers
-        // holding the same version, the first to commit changes the version and every
-        // other matches no row.
-        let update = TaskUpdate::new(task_updates::Change {
-            row: to_row(task),
-            expected: expected_version,
-        });
-        let outcome = match &self.updates {
-            Some(updates) => updates
-                .load(update)
-                .await
-                .map_err(db_error)?
-                .ok_or_else(|| DomainError::unexpected("a batch of updates lost a task"))?,
-            None => task_updates::update_one(&self.db, &update).await,
-        };
+        // One conditional statement: of parallel writers holding the same version, the
+        // first to commit changes the version and every other matches no row.
+        let outcome = update_one(&self.db, to_row(task), expected_version)
+            .await
+            .map_err(db_error)?;
         write_result(task.id, outcome)
     }
 
@@ -372,9 +293,24 @@ impl TaskRepository for SeaTaskRepository {
         if result.rows_affected > 0 {
             return Ok(());
         }
-        match expected_version {
-            Some(_) => write_result(id, task_updates::explain_miss(&self.db, id).await),
-            None => Err(task_not_found(id)),
-        }
+        let outcome = match expected_version {
+            Some(_) => explain_miss(&self.db, id).await.map_err(db_error)?,
+            None => WriteOutcome::Gone,
+        };
+        write_result(id, outcome)
     }
+}
+
+/// The domain page of some rows.
+pub(crate) fn to_page(
+    rows: Vec<task::Model>,
+    total: u64,
+    page: PageRequest,
+) -> Result<Page<Task>, DomainError> {
+    Ok(Page {
+        items: rows.into_iter().map(to_task).collect::<Result<_, _>>()?,
+        total,
+        limit: page.limit(),
+        offset: page.offset(),
+    })
 }

@@ -1,5 +1,7 @@
 //! The wire forms of the domain's enums, with their OpenAPI schemas. The domain stays
-//! free of serde and utoipa; these convert both ways.
+//! free of serde and utoipa. Requests parse into these and convert to the domain's
+//! enums; responses write the domain's own wire names (`as_str`), which stay total
+//! when the domain's (non-exhaustive) enums grow.
 
 use serde::{Deserialize, Serialize};
 use taskforge_domain::task::{Priority, TaskStatus};
@@ -17,16 +19,6 @@ pub enum StatusDto {
     InProgress,
     /// Finished.
     Done,
-}
-
-impl From<TaskStatus> for StatusDto {
-    fn from(status: TaskStatus) -> Self {
-        match status {
-            TaskStatus::Todo => Self::Todo,
-            TaskStatus::InProgress => Self::InProgress,
-            TaskStatus::Done => Self::Done,
-        }
-    }
 }
 
 impl From<StatusDto> for TaskStatus {
@@ -52,16 +44,6 @@ pub enum PriorityDto {
     High,
 }
 
-impl From<Priority> for PriorityDto {
-    fn from(priority: Priority) -> Self {
-        match priority {
-            Priority::Low => Self::Low,
-            Priority::Medium => Self::Medium,
-            Priority::High => Self::High,
-        }
-    }
-}
-
 impl From<PriorityDto> for Priority {
     fn from(priority: PriorityDto) -> Self {
         match priority {
@@ -81,15 +63,6 @@ pub enum RoleDto {
     User,
     /// Manages users, sees every task.
     Admin,
-}
-
-impl From<Role> for RoleDto {
-    fn from(role: Role) -> Self {
-        match role {
-            Role::User => Self::User,
-            Role::Admin => Self::Admin,
-        }
-    }
 }
 
 impl From<RoleDto> for Role {

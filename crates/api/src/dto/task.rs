@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use taskforge_domain::DomainError;
-use taskforge_domain::error::Validator;
+use taskforge_domain::Validator;
 use taskforge_domain::task::{
     Description, Priority, Task, TaskDraft, TaskPatch, TaskStatus, Title, resolve_status,
 };
@@ -25,12 +25,14 @@ pub struct TaskResponse {
     pub title: String,
     /// Up to 10 000 characters, or null.
     pub description: Option<String>,
-    /// `todo`, `in_progress` or `done`.
-    pub status: StatusDto,
+    /// `todo`, `in_progress` or `done` (the domain's own wire name).
+    #[schema(value_type = StatusDto)]
+    pub status: &'static str,
     /// `status == done`.
     pub completed: bool,
-    /// `low`, `medium` or `high`.
-    pub priority: PriorityDto,
+    /// `low`, `medium` or `high` (the domain's own wire name).
+    #[schema(value_type = PriorityDto)]
+    pub priority: &'static str,
     /// Deadline or null.
     #[serde(serialize_with = "super::rfc3339::option")]
     pub due_date: Option<DateTime<Utc>>,
@@ -55,8 +57,8 @@ impl From<Task> for TaskResponse {
             completed: task.completed(),
             title: task.title.as_str().to_owned(),
             description: task.description.map(|d| d.as_str().to_owned()),
-            status: task.status.into(),
-            priority: task.priority.into(),
+            status: task.status.as_str(),
+            priority: task.priority.as_str(),
             due_date: task.due_date,
             completed_at: task.completed_at,
             created_at: task.created_at,

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use taskforge_domain::DomainError;
-use taskforge_domain::error::Validator;
+use taskforge_domain::Validator;
 use taskforge_domain::user::{
     Email, FullName, NewAccount, Password, Role, User, UserChanges, Username,
 };
@@ -25,8 +25,9 @@ pub struct UserResponse {
     pub username: Option<String>,
     /// Display name or null.
     pub full_name: Option<String>,
-    /// `user` or `admin`.
-    pub role: RoleDto,
+    /// `user` or `admin` (the domain's own wire name).
+    #[schema(value_type = RoleDto)]
+    pub role: &'static str,
     /// `role == admin`.
     pub is_admin: bool,
     /// Whether the account can log in.
@@ -47,7 +48,7 @@ impl From<User> for UserResponse {
             email: user.email.as_str().to_owned(),
             username: user.username.map(|u| u.as_str().to_owned()),
             full_name: user.full_name.map(|n| n.as_str().to_owned()),
-            role: user.role.into(),
+            role: user.role.as_str(),
             is_active: user.is_active,
             created_at: user.created_at,
             updated_at: user.updated_at,

@@ -3,9 +3,8 @@
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
-use futures_util::future::{LocalBoxFuture, Ready, ready};
+use futures_util::future::LocalBoxFuture;
 use taskforge_domain::DomainError;
-use taskforge_domain::auth::Claims;
 use taskforge_domain::user::User;
 
 use crate::error::ApiError;
@@ -26,12 +25,6 @@ pub fn bearer_token(req: &HttpRequest) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
 
-/// The verified claims of the caller's access token, whose session is not checked
-/// yet: for routes that hand them to the domain as an `Actor::Token`, which reads the
-/// session's user in the same round trip as the task.
-#[derive(Debug, Clone)]
-pub struct AccessClaims(pub Claims);
-
 /// The bearer token and the application state: 401 without a token (`WWW-Authenticate:
 /// Bearer`).
 fn token_and_state(req: &HttpRequest) -> Result<(String, &web::Data<AppState>), ApiError> {
@@ -47,9 +40,8 @@ fn token_and_state(req: &HttpRequest) -> Result<(String, &web::Data<AppState>), 
     Ok((token, state))
 }
 
-/// A refused token is a 401 with `error="invalid_token"`; for the errors of a domain
-/// call made with an `Actor::Token`, whose only `Unauthorized` is the token's.
-pub fn auth_error(err: DomainError) -> ApiError {
+/// A refused token is a 401 with `error="invalid_token"`.
+fn auth_error(err: DomainError) -> ApiError {
     match err {
         DomainError::Unauthorized(detail) => ApiError::unauthorized(detail, true),
         other => other.into(),
@@ -64,21 +56,6 @@ pub fn auth_error(err: DomainError) -> ApiError {
 pub async fn authenticate_request(req: &HttpRequest) -> Result<User, ApiError> {
     let (token, state) = token_and_state(req)?;
     state.auth.authenticate(&token).await.map_err(auth_error)
-}
-
-impl FromRequest for AccessClaims {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(token_and_state(req).and_then(|(token, state)| {
-            state
-                .auth
-                .verify_access(&token)
-                .map(AccessClaims)
-                .map_err(auth_error)
-        }))
-    }
 }
 
 impl FromRequest for Authenticated {

@@ -8,7 +8,7 @@ use actix_web::{FromRequest, HttpRequest};
 use chrono::{DateTime, Utc};
 use futures_util::future::{Ready, ready};
 use taskforge_domain::DomainError;
-use taskforge_domain::error::Validator;
+use taskforge_domain::Validator;
 use uuid::Uuid;
 
 use crate::error::ApiError;

@@ -17,9 +17,7 @@ use crate::dto::enums::{PriorityDto, StatusDto};
 use crate::dto::page::PageResponse;
 use crate::dto::task::{PatchTaskBody, TaskBody, TaskResponse};
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::{
-    AccessClaims, Authenticated, JsonBody, QueryParams, auth_error, authenticate_request, if_match,
-};
+use crate::extract::{Authenticated, JsonBody, QueryParams, if_match};
 use crate::routes::created;
 use crate::state::AppState;
 
@@ -46,17 +44,6 @@ fn scope_of(req: &HttpRequest) -> Result<TaskScope, ApiError> {
 fn task_id(req: &HttpRequest) -> Result<Uuid, ApiError> {
     path_uuid(req, "id")?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no task id in the path"))
-}
-
-/// The scope, id and body of a request about one task, checked after its token's
-/// signature but before its session, which the domain reads together with the task.
-/// A request refused here has its session checked first, so that a revoked token gets
-/// 401 as on every route rather than learning what was wrong with its request.
-async fn checked<T>(req: &HttpRequest, parsed: Result<T, ApiError>) -> Result<T, ApiError> {
-    if parsed.is_err() {
-        authenticate_request(req).await?;
-    }
-    parsed
 }
 
 fn target(req: &HttpRequest) -> Result<(TaskScope, Uuid), ApiError> {
@@ -176,14 +163,10 @@ pub async fn create_task(
 pub async fn get_task(
     req: HttpRequest,
     state: web::Data<AppState>,
-    AccessClaims(claims): AccessClaims,
+    Authenticated(me): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let (scope, id) = checked(&req, target(&req)).await?;
-    let task = state
-        .tasks
-        .get(&claims, scope, id)
-        .await
-        .map_err(auth_error)?;
+    let (scope, id) = target(&req)?;
+    let task = state.tasks.get(&me, scope, id).await?;
     Ok(task_ok(task))
 }
 
@@ -200,17 +183,15 @@ pub async fn get_task(
 pub async fn replace_task(
     req: HttpRequest,
     state: web::Data<AppState>,
-    AccessClaims(claims): AccessClaims,
+    Authenticated(me): Authenticated,
     body: Result<JsonBody<TaskBody>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
-    let parsed =
-        target(&req).and_then(|(scope, id)| Ok((scope, id, TaskDraft::try_from(body?.0)?)));
-    let (scope, id, draft) = checked(&req, parsed).await?;
+    let (scope, id) = target(&req)?;
+    let draft = TaskDraft::try_from(body?.0)?;
     let task = state
         .tasks
-        .replace(&claims, scope, id, if_match(&req), draft)
-        .await
-        .map_err(auth_error)?;
+        .replace(&me, scope, id, if_match(&req), draft)
+        .await?;
     Ok(task_ok(task))
 }
 
@@ -227,17 +208,15 @@ pub async fn replace_task(
 pub async fn patch_task(
     req: HttpRequest,
     state: web::Data<AppState>,
-    AccessClaims(claims): AccessClaims,
+    Authenticated(me): Authenticated,
     body: Result<JsonBody<PatchTaskBody>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
-    let parsed =
-        target(&req).and_then(|(scope, id)| Ok((scope, id, TaskPatch::try_from(body?.0)?)));
-    let (scope, id, patch) = checked(&req, parsed).await?;
+    let (scope, id) = target(&req)?;
+    let patch = TaskPatch::try_from(body?.0)?;
     let task = state
         .tasks
-        .patch(&claims, scope, id, if_match(&req), patch)
-        .await
-        .map_err(auth_error)?;
+        .patch(&me, scope, id, if_match(&req), patch)
+        .await?;
     Ok(task_ok(task))
 }
 
@@ -252,14 +231,13 @@ pub async fn patch_task(
 pub async fn toggle_task(
     req: HttpRequest,
     state: web::Data<AppState>,
-    AccessClaims(claims): AccessClaims,
+    Authenticated(me): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let (scope, id) = checked(&req, target(&req)).await?;
+    let (scope, id) = target(&req)?;
     let task = state
         .tasks
-        .toggle_complete(&claims, scope, id, if_match(&req))
-        .await
-        .map_err(auth_error)?;
+        .toggle_complete(&me, scope, id, if_match(&req))
+        .await?;
     Ok(task_ok(task))
 }
 
@@ -273,41 +251,45 @@ pub async fn toggle_task(
 pub async fn delete_task(
     req: HttpRequest,
     state: web::Data<AppState>,
-    AccessClaims(claims): AccessClaims,
+    Authenticated(me): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let (scope, id) = checked(&req, target(&req)).await?;
-    state
-        .tasks
-        .delete(&claims, scope, id, if_match(&req))
-        .await
-        .map_err(auth_error)?;
+    let (scope, id) = target(&req)?;
+    state.tasks.delete(&me, scope, id, if_match(&req)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The three path forms of the task routes.
-const PREFIXES: [&str; 3] = [
-    "/api/v1/tasks",
-    "/api/v1/users/{user_id}/tasks",
-    "/api/{user_id}/tasks",
-];
-
-/// Registers every task route under every path form.
+/// Registers every task route under each of its three path forms: the canonical
+/// `/api/v1/tasks…`, the user-scoped `/api/v1/users/{user_id}/tasks…`, and the
+/// deprecated `/api/{user_id}/tasks…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    for prefix in PREFIXES {
-        cfg.service(
-            web::resource(prefix)
-                .route(web::get().to(list_tasks))
-                .route(web::post().to(create_task)),
-        )
-        .service(
-            web::resource(format!("{prefix}/{{id}}"))
-                .route(web::get().to(get_task))
-                .route(web::put().to(replace_task))
-                .route(web::patch().to(patch_task))
-                .route(web::delete().to(delete_task)),
-        )
-        .service(
-            web::resource(format!("{prefix}/{{id}}/complete")).route(web::patch().to(toggle_task)),
-        );
-    }
+    cfg.service(collection("/api/v1/tasks"))
+        .service(item("/api/v1/tasks/{id}"))
+        .service(toggle("/api/v1/tasks/{id}/complete"))
+        .service(collection("/api/v1/users/{user_id}/tasks"))
+        .service(item("/api/v1/users/{user_id}/tasks/{id}"))
+        .service(toggle("/api/v1/users/{user_id}/tasks/{id}/complete"))
+        .service(collection("/api/{user_id}/tasks"))
+        .service(item("/api/{user_id}/tasks/{id}"))
+        .service(toggle("/api/{user_id}/tasks/{id}/complete"));
+}
+
+/// `GET` (list) and `POST` (create) on a collection path.
+fn collection(path: &str) -> actix_web::Resource {
+    web::resource(path)
+        .route(web::get().to(list_tasks))
+        .route(web::post().to(create_task))
+}
+
+/// `GET`, `PUT`, `PATCH` and `DELETE` on one task's path.
+fn item(path: &str) -> actix_web::Resource {
+    web::resource(path)
+        .route(web::get().to(get_task))
+        .route(web::put().to(replace_task))
+        .route(web::patch().to(patch_task))
+        .route(web::delete().to(delete_task))
+}
+
+/// `PATCH` on a task's `…/complete` path.
+fn toggle(path: &str) -> actix_web::Resource {
+    web::resource(path).route(web::patch().to(toggle_task))
 }

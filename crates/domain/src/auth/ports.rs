@@ -56,7 +56,8 @@ pub trait SessionRepository: Send + Sync {
     /// [`DomainError::Unexpected`] on storage failure.
     async fn revoke_all(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<(), DomainError>;
 
-    /// Deletes sessions that expired or were revoked before `now`; returns how many.
+    /// Deletes every revoked session and every session expired at `now`
+    /// (`expires_at <= now`); returns how many.
     ///
     /// # Errors
     /// [`DomainError::Unexpected`] on storage failure.

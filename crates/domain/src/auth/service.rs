@@ -10,6 +10,7 @@ use super::model::{Claims, Rotation, Session, TokenKind, TokenLifetimes, TokenPa
 use super::ports::{PasswordHasher, SessionRepository, TokenService};
 use crate::DomainError;
 use crate::clock::Clock;
+use crate::ids::IdSource;
 use crate::user::{LoginIdentifier, User, UserRepository};
 
 /// The one message for every failed login, so that it does not tell which part was wrong.
@@ -20,10 +21,7 @@ const INVALID_TOKEN: &str = "invalid or revoked token";
 /// The second half of checking an access token: `user` is what storage holds for the
 /// token's session (`None` when the session is revoked or gone); the token is good only
 /// while that is its own subject and the account is active.
-///
-/// # Errors
-/// [`DomainError::Unauthorized`] otherwise.
-pub fn accept_session_user(claims: &Claims, user: Option<User>) -> Result<User, DomainError> {
+fn accept_session_user(claims: &Claims, user: Option<User>) -> Result<User, DomainError> {
     match user {
         Some(user) if user.id == claims.sub && user.is_active => Ok(user),
         _ => Err(DomainError::Unauthorized(INVALID_TOKEN.into())),
@@ -37,6 +35,7 @@ pub struct AuthService {
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenService>,
     clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
     lifetimes: TokenLifetimes,
 }
 
@@ -48,6 +47,7 @@ impl AuthService {
         hasher: Arc<dyn PasswordHasher>,
         tokens: Arc<dyn TokenService>,
         clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
         lifetimes: TokenLifetimes,
     ) -> Self {
         Self {
@@ -56,6 +56,7 @@ impl AuthService {
             hasher,
             tokens,
             clock,
+            ids,
             lifetimes,
         }
     }
@@ -93,7 +94,7 @@ impl AuthService {
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, DomainError> {
         let claims = self.tokens.verify(refresh_token, TokenKind::Refresh)?;
         let now = self.clock.now();
-        let new_jti = Uuid::now_v7();
+        let new_jti = self.ids.new_id();
         let expires_at = now + Duration::seconds(self.lifetimes.refresh_secs);
         match self
             .sessions
@@ -139,20 +140,9 @@ impl AuthService {
     /// [`DomainError::Unauthorized`] for an invalid, expired or revoked token, a
     /// refresh token, or a deleted or inactive user.
     pub async fn authenticate(&self, access_token: &str) -> Result<User, DomainError> {
-        let claims = self.verify_access(access_token)?;
+        let claims = self.tokens.verify(access_token, TokenKind::Access)?;
         let user = self.sessions.find_session_user(claims.sid).await?;
         accept_session_user(&claims, user)
-    }
-
-    /// The claims of a well-formed, correctly signed, unexpired access token, without
-    /// touching storage. Only half of the check: the caller must still read the
-    /// session's user and pass it to [`accept_session_user`], possibly in the same
-    /// round trip as the data the request is about.
-    ///
-    /// # Errors
-    /// [`DomainError::Unauthorized`] for an invalid or expired token or a refresh token.
-    pub fn verify_access(&self, access_token: &str) -> Result<Claims, DomainError> {
-        self.tokens.verify(access_token, TokenKind::Access)
     }
 
     /// Deletes expired and revoked sessions; returns how many (the background job).
@@ -166,9 +156,9 @@ impl AuthService {
     async fn start_session(&self, user: &User) -> Result<TokenPair, DomainError> {
         let now = self.clock.now();
         let session = Session {
-            id: Uuid::now_v7(),
+            id: self.ids.new_id(),
             user_id: user.id,
-            refresh_jti: Uuid::now_v7(),
+            refresh_jti: self.ids.new_id(),
             created_at: now,
             expires_at: now + Duration::seconds(self.lifetimes.refresh_secs),
             revoked_at: None,
@@ -188,7 +178,7 @@ impl AuthService {
         let access = Claims {
             sub: user_id,
             sid: session_id,
-            jti: Uuid::now_v7(),
+            jti: self.ids.new_id(),
             kind: TokenKind::Access,
             iat,
             exp: iat + self.lifetimes.access_secs,

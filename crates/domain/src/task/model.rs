@@ -9,6 +9,7 @@ use crate::DomainError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
 pub enum TaskStatus {
     /// Not started (the default).
     Todo,
@@ -49,6 +50,7 @@ impl TaskStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+#[non_exhaustive]
 pub enum Priority {
     /// Rank 1.
     Low,
@@ -219,6 +221,9 @@ pub struct TaskFilter {
 }
 
 /// A key the task list can be sorted by.
+///
+/// Exhaustive on purpose: a new key is a breaking change for every adapter of
+/// [`TaskRepository`](crate::task::TaskRepository), which must then sort by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskSortKey {
     /// Creation instant.

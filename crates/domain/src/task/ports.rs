@@ -6,7 +6,6 @@ use uuid::Uuid;
 use super::model::{Task, TaskFilter, TaskSort};
 use crate::DomainError;
 use crate::page::{Page, PageRequest};
-use crate::user::User;
 
 /// Persistent storage of tasks.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -24,19 +23,6 @@ pub trait TaskRepository: Send + Sync {
     /// # Errors
     /// [`DomainError::Unexpected`] on storage failure; absence is `Ok(None)`.
     async fn find_by_id(&self, id: Uuid) -> Result<Option<Task>, DomainError>;
-
-    /// The user of the unrevoked session `session_id` and the task `id`, if it exists,
-    /// in one lookup: all the storage work of a request about one task made with an
-    /// access token (see [`crate::auth::accept_session_user`] for what the user must be).
-    /// `Ok(None)` when the session is revoked or unknown.
-    ///
-    /// # Errors
-    /// [`DomainError::Unexpected`] on storage failure.
-    async fn find_with_session_user(
-        &self,
-        session_id: Uuid,
-        id: Uuid,
-    ) -> Result<Option<(User, Option<Task>)>, DomainError>;
 
     /// A page of tasks matching `filter` in `sort` order, ties broken by id in the
     /// sort's direction, tasks without a due date last when sorting by it.

@@ -1,6 +1,5 @@
 //! Task rules: ownership, defaults, status/completion, and optimistic concurrency.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -9,8 +8,8 @@ use uuid::Uuid;
 use super::model::{Description, Priority, Task, TaskFilter, TaskSort, TaskStatus, Title};
 use super::ports::TaskRepository;
 use crate::DomainError;
-use crate::auth::{Claims, accept_session_user};
 use crate::clock::{Clock, to_micros};
+use crate::ids::IdSource;
 use crate::page::{Page, PageRequest};
 use crate::user::{User, UserRepository};
 
@@ -27,29 +26,6 @@ pub enum TaskScope {
     Visible,
     /// Only this user's tasks; the actor must be that user or an admin.
     OwnedBy(Uuid),
-}
-
-/// Who makes a request about one task.
-#[derive(Debug, Clone, Copy)]
-pub enum Actor<'a> {
-    /// A user already authenticated.
-    User(&'a User),
-    /// The verified claims of an access token whose session is not checked yet: the
-    /// session's user is read in the same round trip as the task, then checked with
-    /// [`accept_session_user`]. Half the statements of authenticating first.
-    Token(&'a Claims),
-}
-
-impl<'a> From<&'a User> for Actor<'a> {
-    fn from(user: &'a User) -> Self {
-        Actor::User(user)
-    }
-}
-
-impl<'a> From<&'a Claims> for Actor<'a> {
-    fn from(claims: &'a Claims) -> Self {
-        Actor::Token(claims)
-    }
 }
 
 /// An `If-Match` precondition.
@@ -147,6 +123,7 @@ pub struct TaskService {
     tasks: Arc<dyn TaskRepository>,
     users: Arc<dyn UserRepository>,
     clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
 }
 
 impl TaskService {
@@ -155,11 +132,13 @@ impl TaskService {
         tasks: Arc<dyn TaskRepository>,
         users: Arc<dyn UserRepository>,
         clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
     ) -> Self {
         Self {
             tasks,
             users,
             clock,
+            ids,
         }
     }
 
@@ -192,7 +171,7 @@ impl TaskService {
         };
         let now = self.clock.now();
         let mut task = Task {
-            id: Uuid::now_v7(),
+            id: self.ids.new_id(),
             owner_id,
             title: draft.title,
             description: draft.description,
@@ -220,17 +199,11 @@ impl TaskService {
     /// One task the actor may see in this scope.
     ///
     /// # Errors
-    /// [`DomainError::Unauthorized`] for a token whose session is revoked or whose user
-    /// is gone or inactive; [`DomainError::Forbidden`] outside the actor's scope; [`DomainError::NotFound`]
+    /// [`DomainError::Forbidden`] outside the actor's scope; [`DomainError::NotFound`]
     /// when the task does not exist or is not visible (another user's task is "not found").
-    pub async fn get<'a>(
-        &self,
-        actor: impl Into<Actor<'a>>,
-        scope: TaskScope,
-        id: Uuid,
-    ) -> Result<Task, DomainError> {
-        let (_, task) = self.resolve(actor.into(), scope, id).await?;
-        Ok(task)
+    pub async fn get(&self, actor: &User, scope: TaskScope, id: Uuid) -> Result<Task, DomainError> {
+        check_scope(actor, scope)?;
+        self.find_visible(actor, scope, id).await
     }
 
     /// A page of the tasks the actor may see in this scope.
@@ -271,16 +244,16 @@ impl TaskService {
     /// # Errors
     /// As [`TaskService::get`], plus [`DomainError::PreconditionFailed`] for a stale
     /// `If-Match`, [`DomainError::Forbidden`] for a reassignment by a non-admin.
-    pub async fn replace<'a>(
+    pub async fn replace(
         &self,
-        actor: impl Into<Actor<'a>>,
+        actor: &User,
         scope: TaskScope,
         id: Uuid,
         precondition: Option<Precondition>,
         draft: TaskDraft,
     ) -> Result<Task, DomainError> {
         self.modify(
-            actor.into(),
+            actor,
             scope,
             id,
             precondition,
@@ -300,16 +273,16 @@ impl TaskService {
     ///
     /// # Errors
     /// As [`TaskService::replace`].
-    pub async fn patch<'a>(
+    pub async fn patch(
         &self,
-        actor: impl Into<Actor<'a>>,
+        actor: &User,
         scope: TaskScope,
         id: Uuid,
         precondition: Option<Precondition>,
         patch: TaskPatch,
     ) -> Result<Task, DomainError> {
         self.modify(
-            actor.into(),
+            actor,
             scope,
             id,
             precondition,
@@ -339,14 +312,14 @@ impl TaskService {
     ///
     /// # Errors
     /// As [`TaskService::replace`].
-    pub async fn toggle_complete<'a>(
+    pub async fn toggle_complete(
         &self,
-        actor: impl Into<Actor<'a>>,
+        actor: &User,
         scope: TaskScope,
         id: Uuid,
         precondition: Option<Precondition>,
     ) -> Result<Task, DomainError> {
-        self.modify(actor.into(), scope, id, precondition, None, |task, now| {
+        self.modify(actor, scope, id, precondition, None, |task, now| {
             let next = if task.completed() {
                 TaskStatus::Todo
             } else {
@@ -361,20 +334,16 @@ impl TaskService {
     ///
     /// # Errors
     /// As [`TaskService::get`], plus [`DomainError::PreconditionFailed`] for a stale `If-Match`.
-    pub async fn delete<'a>(
+    pub async fn delete(
         &self,
-        actor: impl Into<Actor<'a>>,
+        actor: &User,
         scope: TaskScope,
         id: Uuid,
         precondition: Option<Precondition>,
     ) -> Result<(), DomainError> {
-        let (actor, first) = self.resolve(actor.into(), scope, id).await?;
-        let mut prefetched = Some(first);
+        check_scope(actor, scope)?;
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            let task = match prefetched.take() {
-                Some(task) => task,
-                None => self.find_visible(&actor, scope, id).await?,
-            };
+            let task = self.find_visible(actor, scope, id).await?;
             let expected = match &precondition {
                 None => None,
                 Some(p) if p.holds_for(task.version) => Some(task.version),
@@ -399,20 +368,16 @@ impl TaskService {
     /// so concurrent toggles serialise instead of overwriting each other.
     async fn modify(
         &self,
-        actor: Actor<'_>,
+        actor: &User,
         scope: TaskScope,
         id: Uuid,
         precondition: Option<Precondition>,
         new_owner: Option<Uuid>,
         change: impl Fn(&mut Task, DateTime<Utc>),
     ) -> Result<Task, DomainError> {
-        let (actor, first) = self.resolve(actor, scope, id).await?;
-        let mut prefetched = Some(first);
+        check_scope(actor, scope)?;
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            let current = match prefetched.take() {
-                Some(task) => task,
-                None => self.find_visible(&actor, scope, id).await?,
-            };
+            let current = self.find_visible(actor, scope, id).await?;
             if precondition
                 .as_ref()
                 .is_some_and(|p| !p.holds_for(current.version))
@@ -421,7 +386,7 @@ impl TaskService {
             }
             let mut task = current.clone();
             if let Some(owner) = new_owner.filter(|owner| *owner != current.owner_id) {
-                check_owner_change(&actor, owner)?;
+                check_owner_change(actor, owner)?;
                 if self.users.find_by_id(owner).await?.is_none() {
                     return Err(DomainError::invalid("owner_id", "no such user"));
                 }
@@ -444,36 +409,6 @@ impl TaskService {
             }
         }
         Err(too_busy(id))
-    }
-
-    /// The acting user and the task, once the actor may act in this scope and may see
-    /// the task. For a token, the session check and the task read are one round trip.
-    async fn resolve<'a>(
-        &self,
-        actor: Actor<'a>,
-        scope: TaskScope,
-        id: Uuid,
-    ) -> Result<(Cow<'a, User>, Task), DomainError> {
-        match actor {
-            Actor::User(user) => {
-                check_scope(user, scope)?;
-                let task = self.find_visible(user, scope, id).await?;
-                Ok((Cow::Borrowed(user), task))
-            }
-            Actor::Token(claims) => {
-                let (user, task) = self
-                    .tasks
-                    .find_with_session_user(claims.sid, id)
-                    .await?
-                    .map_or((None, None), |(user, task)| (Some(user), task));
-                let user = accept_session_user(claims, user)?;
-                check_scope(&user, scope)?;
-                match task {
-                    Some(task) if visible(&user, scope, &task) => Ok((Cow::Owned(user), task)),
-                    _ => Err(task_not_found(id)),
-                }
-            }
-        }
     }
 
     /// The task, if it exists and the actor may see it in this scope.

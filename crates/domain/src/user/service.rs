@@ -11,6 +11,7 @@ use super::ports::UserRepository;
 use crate::DomainError;
 use crate::auth::PasswordHasher;
 use crate::clock::Clock;
+use crate::ids::IdSource;
 use crate::page::{Page, PageRequest};
 
 /// A new account, validated.
@@ -51,6 +52,7 @@ pub struct UserService {
     users: Arc<dyn UserRepository>,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
 }
 
 impl UserService {
@@ -59,11 +61,13 @@ impl UserService {
         users: Arc<dyn UserRepository>,
         hasher: Arc<dyn PasswordHasher>,
         clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
     ) -> Self {
         Self {
             users,
             hasher,
             clock,
+            ids,
         }
     }
 
@@ -241,7 +245,7 @@ impl UserService {
         let hash = self.hasher.hash(&account.password).await?;
         let now = self.clock.now();
         let user = User {
-            id: Uuid::now_v7(),
+            id: self.ids.new_id(),
             email: account.email,
             username: account.username,
             full_name: account.full_name,

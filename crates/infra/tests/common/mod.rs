@@ -1,8 +1,8 @@
 //! What the integration test files of this crate share.
 
-/// Records a PostgreSQL run for CI: appends `infra` to the file named by
-/// `TASKFORGE_PG_MARKER`, when set. CI fails if no PostgreSQL test ran.
-pub fn record_postgres_run() {
+/// Records that a test ran on `backend`, for CI: appends the name to the file named by
+/// `TASKFORGE_PG_MARKER`, when set. CI fails if a backend recorded nothing.
+pub fn record_run(backend: &str) {
     if let Ok(path) = std::env::var("TASKFORGE_PG_MARKER") {
         use std::io::Write;
         if let Ok(mut file) = std::fs::OpenOptions::new()
@@ -10,7 +10,7 @@ pub fn record_postgres_run() {
             .append(true)
             .open(path)
         {
-            let _ = writeln!(file, "infra");
+            let _ = writeln!(file, "{backend}");
         }
     }
 }

@@ -65,20 +65,8 @@ impl KeptConnections {
 
     /// Runs a statement that changes rows.
     pub(crate) async fn execute(&self, mut stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.execute_sqlx(sqlx_query(&mut stmt)).await
-    }
-
-    /// Runs a statement, built with sqlx's own binds, that changes rows: for values
-    /// SeaORM cannot bind, such as arrays with NULLs in them.
-    pub(crate) async fn execute_sqlx<A>(
-        &self,
-        query: sqlx::query::Query<'_, Postgres, A>,
-    ) -> Result<ExecResult, DbErr>
-    where
-        A: sqlx::IntoArguments<Postgres> + Send,
-    {
         let (_permit, mut kept) = self.check_out().await?;
-        let result = query.execute(&mut *kept.conn).await;
+        let result = sqlx_query(&mut stmt).execute(&mut *kept.conn).await;
         self.check_in(kept, &result);
         result.map(Into::into).map_err(exec_error)
     }
@@ -96,19 +84,8 @@ impl KeptConnections {
 
     /// Runs a query for all its rows.
     pub(crate) async fn query_all(&self, mut stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.query_all_sqlx(sqlx_query(&mut stmt)).await
-    }
-
-    /// Runs a query built with sqlx's own binds for all its rows.
-    pub(crate) async fn query_all_sqlx<A>(
-        &self,
-        query: sqlx::query::Query<'_, Postgres, A>,
-    ) -> Result<Vec<QueryResult>, DbErr>
-    where
-        A: sqlx::IntoArguments<Postgres> + Send,
-    {
         let (_permit, mut kept) = self.check_out().await?;
-        let result = query.fetch_all(&mut *kept.conn).await;
+        let result = sqlx_query(&mut stmt).fetch_all(&mut *kept.conn).await;
         self.check_in(kept, &result);
         result
             .map(|rows| rows.into_iter().map(Into::into).collect())

@@ -1,13 +1,15 @@
-//! Connections kept between statements (`db::connect_lazy_postgres`), on PostgreSQL
-//! only: they exist nowhere else. Skipped with a note when `TEST_DATABASE_URL` is
-//! unset; each test that ran appends `infra` to the file named by
-//! `TASKFORGE_PG_MARKER`, which CI checks.
+//! What only the PostgreSQL fast path has: connections kept between statements
+//! (`postgres::request_pool`). Its behaviour behind the ports is the contract suite's
+//! (`tests/contract`). Skipped with a note when `TEST_DATABASE_URL` is unset; each test
+//! that ran appends `fast-path` to the file named by `TASKFORGE_PG_MARKER`, which CI
+//! checks.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
-use taskforge_infra::db::{self, Database};
+use taskforge_infra::db::Database;
+use taskforge_infra::postgres;
 use tokio::task::JoinSet;
 
 mod common;
@@ -18,9 +20,9 @@ async fn kept(test: &str, max_connections: u32) -> Option<Database> {
         println!("TEST_DATABASE_URL is not set: skipping the PostgreSQL run of {test}");
         return None;
     };
-    common::record_postgres_run();
+    common::record_run("fast-path");
     Some(
-        db::connect_lazy_postgres(&url, max_connections)
+        postgres::request_pool(&url, max_connections)
             .await
             .expect("connect to TEST_DATABASE_URL"),
     )

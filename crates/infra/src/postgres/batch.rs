@@ -21,8 +21,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use sea_orm::DbErr;
 use tokio::sync::{Semaphore, oneshot};
 
-use super::Database;
-
 /// What one batch loads: the distinct keys queued, and the value found for each
 /// (absent keys were not found).
 pub(crate) type BatchFuture<K, V> =
@@ -38,33 +36,12 @@ pub(crate) struct Batcher<K, V> {
     load: Box<dyn Fn(Vec<K>) -> BatchFuture<K, V> + Send + Sync>,
 }
 
-/// A batcher whose batches run `load` on `db`, when `db` batches (PostgreSQL request
-/// pools, which keep connections between statements); `None` elsewhere, where each
-/// request runs its own statement.
-pub(crate) fn on_database<K, V, F, Fut>(
-    db: &Database,
-    concurrency: usize,
-    load: F,
-) -> Option<Arc<Batcher<K, V>>>
-where
-    K: Hash + Eq + Clone + Send + 'static,
-    V: Clone + Send + 'static,
-    F: Fn(Database, Vec<K>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<HashMap<K, V>, DbErr>> + Send + 'static,
-{
-    db.keeps_connections().then(|| {
-        let db = db.clone();
-        Arc::new(Batcher::new(concurrency, move |keys| {
-            Box::pin(load(db.clone(), keys)) as BatchFuture<K, V>
-        }))
-    })
-}
-
 impl<K, V> Batcher<K, V>
 where
     K: Hash + Eq + Clone + Send + 'static,
     V: Clone + Send + 'static,
 {
+    /// A batcher running at most `concurrency` batches of `load` at a time.
     pub(crate) fn new(
         concurrency: usize,
         load: impl Fn(Vec<K>) -> BatchFuture<K, V> + Send + Sync + 'static,

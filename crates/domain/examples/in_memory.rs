@@ -1,0 +1,127 @@
+//! Taskforge's rules without HTTP, SQL or cryptography: register two users, log in,
+//! create, change and list tasks, and watch the rules refuse what they must.
+//!
+//! ```sh
+//! cargo run -p taskforge-domain --example in_memory --features testing
+//! ```
+
+use taskforge_domain::DomainError;
+use taskforge_domain::page::PageRequest;
+use taskforge_domain::task::{
+    Precondition, TaskDraft, TaskFilter, TaskPatch, TaskScope, TaskSort, TaskStatus, Title,
+};
+use taskforge_domain::testing::Fixture;
+use taskforge_domain::user::{Email, NewAccount, Password, Role};
+
+fn account(email: &str) -> Result<NewAccount, DomainError> {
+    Ok(NewAccount {
+        email: Email::parse(email)?,
+        password: Password::parse("correct horse")?,
+        username: None,
+        full_name: None,
+        role: Role::User,
+    })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), DomainError> {
+    let app = Fixture::new();
+
+    let ada = app
+        .users
+        .register(account("ada@example.com")?, None)
+        .await?;
+    let bob = app
+        .users
+        .register(account("bob@example.com")?, None)
+        .await?;
+    println!(
+        "registered {} ({}) and {}",
+        ada.email.as_str(),
+        ada.id,
+        bob.email.as_str()
+    );
+
+    // Logging in starts a session; the access token names it.
+    let tokens = app.auth.login("ada@example.com", "correct horse").await?;
+    let me = app.auth.authenticate(&tokens.access_token).await?;
+    println!("logged in as {}", me.email.as_str());
+
+    let report = app
+        .tasks
+        .create(
+            &me,
+            TaskScope::Visible,
+            TaskDraft::new(Title::parse("Write the report")?),
+        )
+        .await?;
+    println!(
+        "created {:?} at version {}",
+        report.title.as_str(),
+        report.version
+    );
+
+    // A write that names the version it read; a stale one changes nothing.
+    let patch = TaskPatch {
+        status: Some(TaskStatus::InProgress),
+        ..TaskPatch::default()
+    };
+    let started = app
+        .tasks
+        .patch(
+            &me,
+            TaskScope::Visible,
+            report.id,
+            Some(Precondition::Versions(vec![1])),
+            patch.clone(),
+        )
+        .await?;
+    println!(
+        "now {} at version {}",
+        started.status.as_str(),
+        started.version
+    );
+    let stale = app
+        .tasks
+        .patch(
+            &me,
+            TaskScope::Visible,
+            report.id,
+            Some(Precondition::Versions(vec![1])),
+            patch,
+        )
+        .await;
+    println!("the same change with the old version: {stale:?}");
+
+    // Another user cannot see it: "not found", not "forbidden".
+    let hidden = app.tasks.get(&bob, TaskScope::Visible, report.id).await;
+    println!("bob reads ada's task: {hidden:?}");
+
+    let done = app
+        .tasks
+        .toggle_complete(&me, TaskScope::Visible, report.id, None)
+        .await?;
+    println!(
+        "toggled: {} (completed at {:?})",
+        done.status.as_str(),
+        done.completed_at
+    );
+
+    let page = app
+        .tasks
+        .list(
+            &me,
+            TaskScope::Visible,
+            TaskFilter::default(),
+            TaskSort::default(),
+            PageRequest::default(),
+        )
+        .await?;
+    println!("ada's list: {} task(s) of {}", page.items.len(), page.total);
+
+    // Logging out everywhere revokes the access token at once.
+    app.auth.logout_everywhere(me.id).await?;
+    let after = app.auth.authenticate(&tokens.access_token).await;
+    println!("the old token after logout: {after:?}");
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! Page requests queued on one pool, the identical ones answered once: a batch runs one
+//! statement per distinct page, all at once. Several clients asking for the same page
+//! at once (a dashboard polled by many) cost one statement; requests for different
+//! pages cost what they cost alone. Each page gets its own result: one failing page
+//! fails only the requests for it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use sea_orm::DbErr;
+use taskforge_domain::page::PageRequest;
+use taskforge_domain::task::{TaskFilter, TaskSort};
+
+use super::batch::Batcher;
+use crate::db::Database;
+use crate::task_repository::{PageRows, page_rows};
+
+/// What a page is: filter, order and window.
+pub(crate) type PageKey = (TaskFilter, TaskSort, PageRequest);
+
+/// The pages of one pool, each with its own outcome.
+pub(crate) type Pages = Batcher<PageKey, Result<PageRows, DbErr>>;
+
+/// The page batcher of `db`.
+pub(crate) fn batcher(db: &Database) -> Arc<Pages> {
+    super::batcher(db, |db, keys| async move { Ok(load(&db, keys).await) })
+}
+
+async fn load(db: &Database, keys: Vec<PageKey>) -> HashMap<PageKey, Result<PageRows, DbErr>> {
+    join_all(keys.into_iter().map(|key| async move {
+        let rows = page_rows(db, &key.0, key.1, key.2).await;
+        (key, rows)
+    }))
+    .await
+    .into_iter()
+    .collect()
+}

@@ -1,0 +1,218 @@
+//! [`TaskRepository`] on the fast path: reads, pages, inserts and updates batched with
+//! those of concurrent requests; deletes one statement each. No write waits for a row
+//! lock while holding a connection: a row held by another transaction is tried again
+//! after a pause, until [`LOCK_WAIT`] has passed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use taskforge_domain::DomainError;
+use taskforge_domain::page::{Page, PageRequest};
+use taskforge_domain::task::{Task, TaskFilter, TaskRepository, TaskSort};
+use uuid::Uuid;
+
+use super::inserts::{self, NewTask, TaskInserts};
+use super::lookups::{Found, Lookup, Lookups};
+use super::pages::{self, Pages};
+use super::updates::{self, Change, TaskUpdate, TaskUpdates, UpdateOutcome, update_alone};
+use crate::db::Database;
+use crate::error::{db_error, lock_not_available};
+use crate::task_repository::{WriteOutcome, to_page, to_row, to_task, write_result};
+
+/// How long a write waits for a task row that another transaction holds before it
+/// gives up (`503`); it holds no connection while it waits.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+/// The first pause between two tries at a held row; doubled up to [`MAX_LOCK_PAUSE`].
+const FIRST_LOCK_PAUSE: Duration = Duration::from_millis(5);
+/// The longest pause between two tries at a held row.
+const MAX_LOCK_PAUSE: Duration = Duration::from_millis(100);
+
+/// The fast path's task repository; see [`super`].
+#[derive(Clone)]
+pub struct PgTaskRepository {
+    db: Database,
+    lookups: Arc<Lookups>,
+    pages: Arc<Pages>,
+    inserts: Arc<TaskInserts>,
+    updates: Arc<TaskUpdates>,
+}
+
+impl std::fmt::Debug for PgTaskRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTaskRepository")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgTaskRepository {
+    pub(super) fn new(db: &Database, lookups: Arc<Lookups>) -> Self {
+        Self {
+            db: db.clone(),
+            lookups,
+            pages: pages::batcher(db),
+            inserts: inserts::batcher(db),
+            updates: updates::batcher(db),
+        }
+    }
+}
+
+/// Pauses between tries at a row another transaction holds, without a connection,
+/// until [`LOCK_WAIT`] has passed.
+struct LockWait {
+    id: Uuid,
+    deadline: Instant,
+    pause: Duration,
+}
+
+impl LockWait {
+    fn new(id: Uuid) -> Self {
+        Self {
+            id,
+            deadline: Instant::now() + LOCK_WAIT,
+            pause: FIRST_LOCK_PAUSE,
+        }
+    }
+
+    /// Waits before the next try.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`] once the next try would start after the deadline.
+    async fn pause(&mut self) -> Result<(), DomainError> {
+        if Instant::now() + self.pause > self.deadline {
+            return Err(DomainError::Unavailable(format!(
+                "task {} is held by another transaction; retry",
+                self.id
+            )));
+        }
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(MAX_LOCK_PAUSE);
+        Ok(())
+    }
+}
+
+fn lost(what: &str) -> DomainError {
+    DomainError::unexpected(format!("a batch of {what} lost a request"))
+}
+
+/// Deletes a task only while it is not held by another transaction (`NOWAIT`), only
+/// while its version is `$2` when one is given; the version it had, and whether it was
+/// deleted. No row: the task is gone.
+const DELETE_SQL: &str = "WITH locked AS MATERIALIZED (\
+       SELECT id, version FROM tasks WHERE id = $1 FOR UPDATE NOWAIT\
+     ), deleted AS (\
+       DELETE FROM tasks USING locked \
+       WHERE tasks.id = locked.id AND ($2::int8 IS NULL OR locked.version = $2::int8) \
+       RETURNING tasks.id\
+     ) \
+     SELECT locked.version AS current_version, deleted.id IS NOT NULL AS deleted \
+     FROM locked LEFT JOIN deleted ON deleted.id = locked.id";
+
+/// One delete attempt: `None` while another transaction holds the row.
+async fn delete_once(
+    db: &Database,
+    id: Uuid,
+    expected: Option<i64>,
+) -> Result<Option<WriteOutcome>, DbErr> {
+    let statement = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        DELETE_SQL,
+        [Value::from(id), Value::from(expected)],
+    );
+    match db.query_one_raw(statement).await {
+        Ok(None) => Ok(Some(WriteOutcome::Gone)),
+        Ok(Some(row)) if row.try_get::<bool>("", "deleted")? => Ok(Some(WriteOutcome::Written)),
+        Ok(Some(_)) => Ok(Some(WriteOutcome::Stale)),
+        Err(err) if lock_not_available(&err) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+#[async_trait]
+impl TaskRepository for PgTaskRepository {
+    async fn insert(&self, task: &Task) -> Result<(), DomainError> {
+        self.inserts
+            .load(NewTask::new(to_row(task)))
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| lost("inserts"))?
+            .map_err(db_error)
+    }
+
+    async fn find_by_id(&self, id: Uuid) -> Result<Option<Task>, DomainError> {
+        match self
+            .lookups
+            .load(Lookup::Task(id))
+            .await
+            .map_err(db_error)?
+        {
+            Some(Found::Task(row)) => to_task(*row).map(Some),
+            Some(Found::User(_)) => Err(lost("lookups")),
+            None => Ok(None),
+        }
+    }
+
+    async fn list(
+        &self,
+        filter: &TaskFilter,
+        sort: TaskSort,
+        page: PageRequest,
+    ) -> Result<Page<Task>, DomainError> {
+        let (rows, total) = self
+            .pages
+            .load((filter.clone(), sort, page))
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| lost("pages"))?
+            .map_err(db_error)?;
+        to_page(rows, total, page)
+    }
+
+    async fn update(&self, task: &Task, expected_version: i64) -> Result<(), DomainError> {
+        let change = Change {
+            row: to_row(task),
+            expected: expected_version,
+        };
+        let batched = self
+            .updates
+            .load(TaskUpdate::new(change.clone()))
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| lost("updates"))?;
+        let outcome = match batched {
+            // Held by another transaction, or gone: settled alone, waiting for the
+            // lock here rather than in the batch.
+            UpdateOutcome::Contended => {
+                let mut wait = LockWait::new(task.id);
+                loop {
+                    match update_alone(&self.db, &change).await {
+                        UpdateOutcome::Contended => wait.pause().await?,
+                        settled => break settled,
+                    }
+                }
+            }
+            settled => settled,
+        };
+        let outcome = match outcome {
+            UpdateOutcome::Updated => WriteOutcome::Written,
+            UpdateOutcome::Stale => WriteOutcome::Stale,
+            UpdateOutcome::Gone => WriteOutcome::Gone,
+            UpdateOutcome::Failed(err) => return Err(db_error(err)),
+            UpdateOutcome::Contended => return Err(lost("updates")),
+        };
+        write_result(task.id, outcome)
+    }
+
+    async fn delete(&self, id: Uuid, expected_version: Option<i64>) -> Result<(), DomainError> {
+        let mut wait = LockWait::new(id);
+        loop {
+            match delete_once(&self.db, id, expected_version).await {
+                Ok(Some(outcome)) => return write_result(id, outcome),
+                Ok(None) => wait.pause().await?,
+                Err(err) => return Err(db_error(err)),
+            }
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! `TaskRepository::list`: every filter, literal search, every sort in both directions
+//! with id tie-breaks, and pages.
+
+use super::*;
+
+/// Two owners' tasks covering every filter value.
+async fn filter_fixture(db: &TestDb) -> (Uuid, Uuid, Vec<Task>) {
+    let alice = insert_user(db, "fa@example.com", Role::User).await;
+    let bob = insert_user(db, "fb@example.com", Role::User).await;
+    let mut tasks = Vec::new();
+    let statuses = [TaskStatus::Todo, TaskStatus::InProgress, TaskStatus::Done];
+    for i in 0..12_i64 {
+        let owner = if i % 2 == 0 { alice.id } else { bob.id };
+        let mut task = new_task(owner, &format!("task {i}"));
+        task.set_status(statuses[(i % 3) as usize], at(i));
+        task.priority = Priority::ALL[((i / 3) % 3) as usize];
+        // Every fourth task has no due date; the others are due at 100, 200, ...
+        task.due_date = (i % 4 != 0).then(|| at(100 * i));
+        task.created_at = at(i);
+        task.updated_at = at(i);
+        insert_task(db, &task).await;
+        tasks.push(task);
+    }
+    (alice.id, bob.id, tasks)
+}
+
+async fn task_list_filters_each_narrow_items_and_total(db: TestDb) {
+    let (alice, bob, tasks) = filter_fixture(&db).await;
+    let check = |filter: TaskFilter, expected: &dyn Fn(&Task) -> bool| {
+        let expected: HashSet<Uuid> = tasks.iter().filter(|t| expected(t)).map(|t| t.id).collect();
+        let repo = db.tasks.clone();
+        async move {
+            assert!(!expected.is_empty(), "the fixture covers {filter:?}");
+            let page = repo
+                .list(&filter, TaskSort::default(), all())
+                .await
+                .unwrap();
+            let got: HashSet<Uuid> = page.items.iter().map(|t| t.id).collect();
+            assert_eq!(got, expected, "{filter:?}");
+            assert_eq!(page.total, expected.len() as u64, "{filter:?}");
+        }
+    };
+    let none = TaskFilter::default();
+
+    check(none.clone(), &|_| true).await;
+    check(
+        TaskFilter {
+            owner_id: Some(alice),
+            ..none.clone()
+        },
+        &|t| t.owner_id == alice,
+    )
+    .await;
+    check(
+        TaskFilter {
+            owner_id: Some(bob),
+            ..none.clone()
+        },
+        &|t| t.owner_id == bob,
+    )
+    .await;
+    for status in TaskStatus::ALL {
+        check(
+            TaskFilter {
+                status: Some(status),
+                ..none.clone()
+            },
+            &|t| t.status == status,
+        )
+        .await;
+    }
+    check(
+        TaskFilter {
+            completed: Some(true),
+            ..none.clone()
+        },
+        &|t| t.status == TaskStatus::Done,
+    )
+    .await;
+    check(
+        TaskFilter {
+            completed: Some(false),
+            ..none.clone()
+        },
+        &|t| t.status != TaskStatus::Done,
+    )
+    .await;
+    for priority in Priority::ALL {
+        check(
+            TaskFilter {
+                priority: Some(priority),
+                ..none.clone()
+            },
+            &|t| t.priority == priority,
+        )
+        .await;
+    }
+    // Strict bounds: a task due exactly at the bound is excluded; no due date never matches.
+    check(
+        TaskFilter {
+            due_before: Some(at(500)),
+            ..none.clone()
+        },
+        &|t| t.due_date.is_some_and(|d| d < at(500)),
+    )
+    .await;
+    check(
+        TaskFilter {
+            due_after: Some(at(500)),
+            ..none.clone()
+        },
+        &|t| t.due_date.is_some_and(|d| d > at(500)),
+    )
+    .await;
+    check(
+        TaskFilter {
+            due_after: Some(at(100)),
+            due_before: Some(at(700)),
+            ..none.clone()
+        },
+        &|t| t.due_date.is_some_and(|d| d > at(100) && d < at(700)),
+    )
+    .await;
+    // Filters combine with AND.
+    check(
+        TaskFilter {
+            owner_id: Some(alice),
+            completed: Some(false),
+            priority: Some(Priority::Low),
+            ..none.clone()
+        },
+        &|t| t.owner_id == alice && t.status != TaskStatus::Done && t.priority == Priority::Low,
+    )
+    .await;
+    check(
+        TaskFilter {
+            owner_id: Some(bob),
+            q: Some("TASK 1".into()),
+            ..none.clone()
+        },
+        &|t| t.owner_id == bob && t.title.as_str().starts_with("task 1"),
+    )
+    .await;
+}
+
+async fn search(db: &TestDb, q: &str) -> HashSet<String> {
+    let filter = TaskFilter {
+        q: Some(q.to_owned()),
+        ..TaskFilter::default()
+    };
+    let page = db
+        .tasks
+        .list(&filter, TaskSort::default(), all())
+        .await
+        .unwrap();
+    assert_eq!(page.total, page.items.len() as u64);
+    page.items
+        .into_iter()
+        .map(|t| t.title.as_str().to_owned())
+        .collect()
+}
+
+fn titles(titles: &[&str]) -> HashSet<String> {
+    titles.iter().map(|t| (*t).to_owned()).collect()
+}
+
+async fn task_search_treats_percent_underscore_and_backslash_literally(db: TestDb) {
+    let owner = insert_user(&db, "lit@example.com", Role::User).await;
+    for title in [
+        "100% done",
+        "100 percent done",
+        "snake_case",
+        "snakeXcase",
+        r"back\slash",
+        "backslash",
+    ] {
+        insert_task(&db, &new_task(owner.id, title)).await;
+    }
+    assert_eq!(search(&db, "%").await, titles(&["100% done"]));
+    assert_eq!(search(&db, "0% d").await, titles(&["100% done"]));
+    assert_eq!(search(&db, "_").await, titles(&["snake_case"]));
+    assert_eq!(search(&db, "e_c").await, titles(&["snake_case"]));
+    assert_eq!(search(&db, r"\").await, titles(&[r"back\slash"]));
+    assert_eq!(search(&db, r"k\s").await, titles(&[r"back\slash"]));
+    assert_eq!(search(&db, r"\%").await, titles(&[]));
+    assert_eq!(
+        search(&db, "done").await,
+        titles(&["100% done", "100 percent done"])
+    );
+}
+
+async fn task_search_is_case_insensitive_beyond_ascii_in_title_and_description(db: TestDb) {
+    let owner = insert_user(&db, "case@example.com", Role::User).await;
+    insert_task(&db, &new_task(owner.id, "Visit the école")).await;
+    insert_task(&db, &new_task(owner.id, "ΣΟΦΙΑ notes")).await;
+    let mut described = new_task(owner.id, "plain title");
+    described.description = description("Bring the ÉCOLE forms");
+    insert_task(&db, &described).await;
+    insert_task(&db, &new_task(owner.id, "unrelated")).await;
+
+    assert_eq!(
+        search(&db, "ÉCOLE").await,
+        titles(&["Visit the école", "plain title"])
+    );
+    assert_eq!(
+        search(&db, "école").await,
+        titles(&["Visit the école", "plain title"])
+    );
+    assert_eq!(search(&db, "σοφια").await, titles(&["ΣΟΦΙΑ notes"]));
+    assert_eq!(search(&db, "VISIT").await, titles(&["Visit the école"]));
+    assert_eq!(search(&db, "Forms").await, titles(&["plain title"]));
+}
+
+/// The order the port promises, computed independently in Rust.
+fn expected_order(tasks: &[Task], sort: TaskSort) -> Vec<Uuid> {
+    let mut sorted = tasks.to_vec();
+    sorted.sort_by(|a, b| {
+        if sort.key == TaskSortKey::DueDate {
+            // Nulls last, whatever the direction.
+            let nulls = a.due_date.is_none().cmp(&b.due_date.is_none());
+            if nulls != Ordering::Equal {
+                return nulls;
+            }
+        }
+        let by_key = match sort.key {
+            TaskSortKey::CreatedAt => a.created_at.cmp(&b.created_at),
+            TaskSortKey::UpdatedAt => a.updated_at.cmp(&b.updated_at),
+            TaskSortKey::DueDate => a.due_date.cmp(&b.due_date),
+            TaskSortKey::Priority => a.priority.cmp(&b.priority),
+            TaskSortKey::Title => a.title.as_str().cmp(b.title.as_str()),
+        };
+        let order = by_key.then(a.id.cmp(&b.id));
+        if sort.descending {
+            order.reverse()
+        } else {
+            order
+        }
+    });
+    ids(&sorted, |t| t.id)
+}
+
+/// Tasks with many ties on every key, so the tie-breaker is exercised everywhere.
+async fn sort_fixture(db: &TestDb) -> Vec<Task> {
+    let owner = insert_user(db, "sort@example.com", Role::User).await;
+    let titles = [
+        "beta", "Alpha", "alpha", "Beta", "école", "Zulu", "beta", "École", "Ωmega", "alpha",
+        "zulu", "Alpha",
+    ];
+    let mut tasks = Vec::new();
+    for (i, title) in titles.into_iter().enumerate() {
+        let i = i as i64;
+        let mut task = new_task(owner.id, title);
+        task.priority = Priority::ALL[(i % 3) as usize];
+        task.created_at = at(i % 4);
+        task.updated_at = at((i * 7) % 5);
+        task.due_date = (i % 3 != 1).then(|| at(1000 * (i % 4)));
+        insert_task(db, &task).await;
+        tasks.push(task);
+    }
+    tasks
+}
+
+async fn task_list_sorts_by_every_key_in_both_directions_with_id_tie_breaks(db: TestDb) {
+    let tasks = sort_fixture(&db).await;
+    for key in ["created_at", "updated_at", "due_date", "priority", "title"] {
+        for raw in [key.to_owned(), format!("-{key}")] {
+            let sort = TaskSort::parse(&raw).unwrap();
+            let page = db
+                .tasks
+                .list(&TaskFilter::default(), sort, all())
+                .await
+                .unwrap();
+            assert_eq!(
+                ids(&page.items, |t| t.id),
+                expected_order(&tasks, sort),
+                "sort={raw}"
+            );
+        }
+    }
+}
+
+async fn priority_sorts_by_rank_not_by_name(db: TestDb) {
+    let owner = insert_user(&db, "prio@example.com", Role::User).await;
+    for priority in [Priority::Medium, Priority::High, Priority::Low] {
+        let mut task = new_task(owner.id, priority.as_str());
+        task.priority = priority;
+        insert_task(&db, &task).await;
+    }
+    let order = |raw: &str| {
+        let repo = db.tasks.clone();
+        let sort = TaskSort::parse(raw).unwrap();
+        async move {
+            let page = repo
+                .list(&TaskFilter::default(), sort, all())
+                .await
+                .unwrap();
+            page.items
+                .into_iter()
+                .map(|t| t.priority)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        order("priority").await,
+        [Priority::Low, Priority::Medium, Priority::High]
+    );
+    assert_eq!(
+        order("-priority").await,
+        [Priority::High, Priority::Medium, Priority::Low]
+    );
+}
+
+async fn title_sorts_by_code_point(db: TestDb) {
+    let owner = insert_user(&db, "titles@example.com", Role::User).await;
+    for title in [
+        "école", "apple", "Zebra", "École", "Ωmega", "zebra", "Apple", "banana",
+    ] {
+        insert_task(&db, &new_task(owner.id, title)).await;
+    }
+    let page = db
+        .tasks
+        .list(
+            &TaskFilter::default(),
+            TaskSort::parse("title").unwrap(),
+            all(),
+        )
+        .await
+        .unwrap();
+    let got: Vec<&str> = page.items.iter().map(|t| t.title.as_str()).collect();
+    // Upper-case ASCII < lower-case ASCII < Latin-1 < Greek: no locale would do this.
+    assert_eq!(
+        got,
+        [
+            "Apple", "Zebra", "apple", "banana", "zebra", "École", "école", "Ωmega"
+        ]
+    );
+}
+
+async fn tasks_without_due_date_sort_last_in_both_directions(db: TestDb) {
+    let owner = insert_user(&db, "due@example.com", Role::User).await;
+    for (title, due) in [
+        ("none-1", None),
+        ("late", Some(at(300))),
+        ("none-2", None),
+        ("early", Some(at(100))),
+        ("middle", Some(at(200))),
+    ] {
+        let mut task = new_task(owner.id, title);
+        task.due_date = due;
+        insert_task(&db, &task).await;
+    }
+    let order = |raw: &str| {
+        let repo = db.tasks.clone();
+        let sort = TaskSort::parse(raw).unwrap();
+        async move {
+            let page = repo
+                .list(&TaskFilter::default(), sort, all())
+                .await
+                .unwrap();
+            page.items
+                .into_iter()
+                .map(|t| t.title.as_str().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    // Ties among the undated are broken by id (creation order here) in the sort's direction.
+    assert_eq!(
+        order("due_date").await,
+        ["early", "middle", "late", "none-1", "none-2"]
+    );
+    assert_eq!(
+        order("-due_date").await,
+        ["late", "middle", "early", "none-2", "none-1"]
+    );
+}
+
+async fn pages_of_tasks_cover_every_match_exactly_once(db: TestDb) {
+    let tasks = sort_fixture(&db).await;
+    for raw in ["-created_at", "due_date", "-priority", "title"] {
+        let sort = TaskSort::parse(raw).unwrap();
+        let mut seen = Vec::new();
+        for offset in (0..tasks.len() as u64).step_by(5) {
+            let page = db
+                .tasks
+                .list(&TaskFilter::default(), sort, page(5, offset))
+                .await
+                .unwrap();
+            assert_eq!(page.total, tasks.len() as u64);
+            assert_eq!((page.limit, page.offset), (5, offset));
+            seen.extend(ids(&page.items, |t| t.id));
+        }
+        assert_eq!(seen, expected_order(&tasks, sort), "sort={raw}");
+    }
+
+    // A page past the end has no rows but still knows the total; no match at all is 0.
+    let past = tasks.len() as u64 + 3;
+    let page_past = db
+        .tasks
+        .list(&TaskFilter::default(), TaskSort::default(), page(5, past))
+        .await
+        .unwrap();
+    assert!(page_past.items.is_empty());
+    assert_eq!(page_past.total, tasks.len() as u64);
+    let nobody = TaskFilter {
+        owner_id: Some(Uuid::now_v7()),
+        ..TaskFilter::default()
+    };
+    let empty = db
+        .tasks
+        .list(&nobody, TaskSort::default(), page(5, 0))
+        .await
+        .unwrap();
+    assert_eq!((empty.items.len(), empty.total), (0, 0));
+}
+
+// ---------------------------------------------------------------------------------------
+
+contract!(
+    task_list_filters_each_narrow_items_and_total,
+    task_search_treats_percent_underscore_and_backslash_literally,
+    task_search_is_case_insensitive_beyond_ascii_in_title_and_description,
+    task_list_sorts_by_every_key_in_both_directions_with_id_tie_breaks,
+    priority_sorts_by_rank_not_by_name,
+    title_sorts_by_code_point,
+    tasks_without_due_date_sort_last_in_both_directions,
+    pages_of_tasks_cover_every_match_exactly_once,
+);
