@@ -15,11 +15,11 @@ use actix_governor::governor::NotUntil;
 use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
 use actix_governor::governor::middleware::NoOpMiddleware;
 use actix_governor::{
-    Governor, GovernorConfig, GovernorConfigBuilder, KeyExtractor, SimpleKeyExtractionError,
+    GovernorConfig, GovernorConfigBuilder, KeyExtractor, SimpleKeyExtractionError,
 };
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header;
-use actix_web::{HttpResponse, HttpResponseBuilder, Resource, web};
+use actix_web::{HttpResponse, HttpResponseBuilder};
 
 use crate::error::ErrorCode;
 
@@ -153,12 +153,4 @@ impl RateLimits {
             logout: None,
         }
     }
-}
-
-/// Registers `resource`, behind the group's limiter when limits are on.
-pub fn register_limited(cfg: &mut web::ServiceConfig, group: &GroupLimit, resource: Resource) {
-    match group {
-        Some(config) => cfg.service(resource.wrap(Governor::new(config))),
-        None => cfg.service(resource),
-    };
 }

@@ -4,7 +4,9 @@
 
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_governor::Governor;
+use actix_web::web::post;
+use actix_web::{HttpRequest, HttpResponse, Route, web};
 use taskforge_domain::DomainError;
 use taskforge_domain::user::NewAccount;
 
@@ -13,7 +15,7 @@ use crate::dto::user::{RegisterBody, UserResponse};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::json::{field_error, is_json, read_body};
 use crate::extract::{JsonBody, QueryParams, authenticate_request, parse_json};
-use crate::rate_limit::{RateLimits, register_limited};
+use crate::rate_limit::{GroupLimit, RateLimits};
 use crate::routes::created;
 use crate::state::AppState;
 
@@ -168,60 +170,32 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The auth routes of one scope, each group behind its limiter.
-fn auth_group(
-    limits: &RateLimits,
-    register_paths: &'static [&'static str],
-    with_session_routes: bool,
-) -> impl FnOnce(&mut web::ServiceConfig) {
-    let limits = limits.clone();
-    move |cfg: &mut web::ServiceConfig| {
-        for path in register_paths {
-            register_limited(
-                cfg,
-                &limits.register,
-                web::resource(*path).route(web::post().to(register)),
-            );
-        }
-        register_limited(
-            cfg,
-            &limits.login,
-            web::resource("/login").route(web::post().to(login)),
-        );
-        if with_session_routes {
-            register_limited(
-                cfg,
-                &limits.refresh,
-                web::resource("/refresh").route(web::post().to(refresh)),
-            );
-            register_limited(
-                cfg,
-                &limits.logout,
-                web::resource("/logout").route(web::post().to(logout)),
-            );
-        }
-    }
-}
-
 /// Registers `/api/v1/auth/*` and the compatibility paths, all with `Cache-Control: no-store`.
 pub fn configure(limits: &RateLimits) -> impl FnOnce(&mut web::ServiceConfig) {
     let limits = limits.clone();
     move |cfg: &mut web::ServiceConfig| {
-        let no_store = || DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store"));
-        cfg.service(
-            web::scope("/api/v1/auth")
-                .wrap(no_store())
-                .configure(auth_group(&limits, &["/register", "/signup"], true)),
-        )
-        .service(
-            web::scope("/api/auth")
-                .wrap(no_store())
-                .configure(auth_group(&limits, &["/signup"], false)),
-        )
-        .service(web::scope("/auth").wrap(no_store()).configure(auth_group(
-            &limits,
-            &["/register"],
-            false,
-        )));
+        let (register_, login_) = (&limits.register, &limits.login);
+        auth_route(cfg, register_, "/api/v1/auth/register", post().to(register));
+        auth_route(cfg, register_, "/api/v1/auth/signup", post().to(register));
+        auth_route(cfg, login_, "/api/v1/auth/login", post().to(login));
+        auth_route(cfg, &limits.refresh, "/api/v1/auth/refresh", post().to(refresh));
+        auth_route(cfg, &limits.logout, "/api/v1/auth/logout", post().to(logout));
+        // Compatibility paths, counted with their groups.
+        auth_route(cfg, register_, "/api/auth/signup", post().to(register));
+        auth_route(cfg, login_, "/api/auth/login", post().to(login));
+        auth_route(cfg, register_, "/auth/register", post().to(register));
+        auth_route(cfg, login_, "/auth/login", post().to(login));
     }
+}
+
+/// Registers one auth route behind its group's limiter (when limits are on); every
+/// answer, the limiter's 429 and the 405 of another method included, carries
+/// `Cache-Control: no-store`.
+fn auth_route(cfg: &mut web::ServiceConfig, group: &GroupLimit, path: &str, route: Route) {
+    let no_store = || DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store"));
+    let resource = web::resource(path).route(route);
+    match group {
+        Some(limit) => cfg.service(resource.wrap(Governor::new(limit)).wrap(no_store())),
+        None => cfg.service(resource.wrap(no_store())),
+    };
 }
