@@ -23,7 +23,7 @@ use actix_web::{App, web};
 
 pub use error::{ApiError, ErrorCode};
 pub use metrics::Metrics;
-pub use state::{AppState, DatabaseProbe, PoolStats};
+pub use state::{AppState, DatabaseProbe, PoolStats, TraceContext};
 
 /// HTTP settings from configuration.
 #[derive(Clone)]

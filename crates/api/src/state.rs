@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use actix_web::http::header::HeaderMap;
 use async_trait::async_trait;
 use taskforge_domain::auth::AuthService;
 use taskforge_domain::task::TaskService;
@@ -19,6 +20,19 @@ pub trait DatabaseProbe: Send + Sync {
 
     /// The pool's connections right now (no I/O), for the metrics.
     fn pool_stats(&self) -> PoolStats;
+}
+
+/// Continues a caller's trace in the span of its request (W3C Trace Context:
+/// `traceparent`, `tracestate`). The binary provides one when traces are exported, so
+/// this crate needs no tracing backend of its own.
+pub trait TraceContext: Send + Sync {
+    /// Makes `span`, not yet entered, a child of the caller's span that `headers`
+    /// name, if they name one.
+    fn continue_trace(&self, headers: &HeaderMap, span: &tracing::Span);
+
+    /// Names the exported span once the request is routed (`GET /api/v1/tasks/{id}`):
+    /// the route is known only after the span has started.
+    fn name_span(&self, span: &tracing::Span, name: String);
 }
 
 /// A snapshot of the database pool.
@@ -45,4 +59,6 @@ pub struct AppState {
     pub database: Arc<dyn DatabaseProbe>,
     /// The process's Prometheus metrics, shared by every worker.
     pub metrics: Arc<Metrics>,
+    /// Joins requests to their callers' traces when traces are exported.
+    pub trace_context: Option<Arc<dyn TraceContext>>,
 }

@@ -22,8 +22,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Held to the end of `main`: dropping it writes the log lines still queued.
-    let _log_writer = telemetry::init(settings.log_format);
+    // Held to the end of `main`: dropping it writes the log lines still queued and
+    // sends the spans not yet exported.
+    let _telemetry = telemetry::init(
+        settings.log_format,
+        settings.otlp_endpoint.as_deref(),
+        &settings.otel_service_name,
+    );
     match cli::run(cli, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -103,6 +103,10 @@ pub struct Settings {
     pub log_format: Option<LogFormat>,
     /// `FIRST_ADMIN_EMAIL` and `FIRST_ADMIN_PASSWORD`.
     pub first_admin: Option<(String, SecretString)>,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: where spans go (OTLP/HTTP); none exported when unset.
+    pub otlp_endpoint: Option<String>,
+    /// `OTEL_SERVICE_NAME`: the `service.name` of exported spans.
+    pub otel_service_name: String,
 }
 
 /// The raw merged values, keyed by upper-case variable name.
@@ -298,6 +302,18 @@ impl Settings {
                 ));
             }
         };
+        let otlp_endpoint = raw
+            .get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .map(|v| v.trim().to_owned());
+        if let Some(bad) = otlp_endpoint
+            .as_ref()
+            .filter(|e| !(e.starts_with("http://") || e.starts_with("https://")))
+        {
+            return Err(ConfigError::new(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("{bad:?} is not an http(s) URL like http://collector:4318"),
+            ));
+        }
         Ok(Self {
             app_env,
             host: raw.string("HOST", "127.0.0.1"),
@@ -337,6 +353,8 @@ impl Settings {
             trusted_proxies,
             log_format,
             first_admin,
+            otlp_endpoint,
+            otel_service_name: raw.string("OTEL_SERVICE_NAME", "taskforge"),
         })
     }
 }
@@ -403,6 +421,7 @@ mod tests {
             ("APP_ENV", "staging"),
             ("JWT_ALGORITHM", "none"),
             ("DB_FAST_PATH", "on"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
             ("TRUSTED_PROXIES", "10.0.0.1,proxy"),
             ("ALLOWED_ORIGINS", "*"),
         ] {

@@ -343,6 +343,11 @@ impl Application {
             background: db.clone(),
             requests: serving.clone(),
         });
+        // Callers' traces are continued only when spans are exported.
+        let trace_context = settings.otlp_endpoint.as_ref().map(|_| {
+            Arc::new(crate::telemetry::otel::W3cTraceContext::default())
+                as Arc<dyn taskforge_api::TraceContext>
+        });
         let states: Arc<[AppState]> = serving
             .iter()
             .map(|pool| {
@@ -358,6 +363,7 @@ impl Application {
                     tasks: services.tasks,
                     database: probe.clone(),
                     metrics: metrics.clone(),
+                    trace_context: trace_context.clone(),
                 }
             })
             .collect();

@@ -1,11 +1,18 @@
-//! Logging: `tracing` to stdout, JSON by default when stdout is not a terminal.
+//! Logs and traces: `tracing` to stdout (JSON by default when stdout is not a
+//! terminal) and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, every span exported over
+//! OTLP/HTTP with the caller's W3C trace context continued (see [`otel`]).
 
 use std::io::{BufWriter, IsTerminal};
 
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::settings::LogFormat;
+
+pub mod otel;
 
 /// Room for this many bytes of JSON lines between two writes to stdout.
 const LOG_BUFFER_BYTES: usize = 64 * 1024;
@@ -13,15 +20,35 @@ const LOG_BUFFER_BYTES: usize = 64 * 1024;
 /// tracing-appender's default (128 000) would cost ~4 MiB of memory for nothing.
 const QUEUED_LINES: usize = 8 * 1024;
 
+/// What must live until exit: dropping it writes the log lines still queued and sends
+/// the spans not yet exported.
+pub struct Telemetry {
+    _log_writer: Option<WorkerGuard>,
+    traces: Option<otel::Exporter>,
+}
+
+impl Telemetry {
+    /// Sends the spans still queued (tests call this before reading what arrived).
+    pub fn flush(&self) {
+        if let Some(traces) = &self.traces {
+            traces.flush();
+        }
+    }
+}
+
 /// Installs the global subscriber. `RUST_LOG` filters (default `info`, with the SQL
-/// driver's per-statement logs kept quiet).
+/// driver's per-statement logs kept quiet). With `otlp_endpoint`, spans also go to
+/// `<endpoint>/v1/traces`; without it no span is exported and nothing is paid for it.
 ///
 /// JSON lines are written by a thread of their own, through a buffer flushed whenever
 /// the lines queued so far are written: one `write` per burst instead of one per
-/// request on the request's thread. Keep the returned guard until exit: dropping it
-/// writes what is still queued. Lines are never dropped; a stdout that cannot keep up
-/// slows the requests down instead.
-pub fn init(format: Option<LogFormat>) -> Option<WorkerGuard> {
+/// request on the request's thread. Lines are never dropped; a stdout that cannot keep
+/// up slows the requests down instead.
+pub fn init(
+    format: Option<LogFormat>,
+    otlp_endpoint: Option<&str>,
+    service_name: &str,
+) -> Telemetry {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn"));
     let format = format.unwrap_or(if std::io::stdout().is_terminal() {
@@ -29,8 +56,23 @@ pub fn init(format: Option<LogFormat>) -> Option<WorkerGuard> {
     } else {
         LogFormat::Json
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
+    let traces =
+        otlp_endpoint.and_then(
+            |endpoint| match otel::Exporter::new(endpoint, service_name) {
+                Ok(exporter) => Some(exporter),
+                Err(err) => {
+                    eprintln!("traces are not exported: {err}");
+                    None
+                }
+            },
+        );
+    // Each layer filters for itself: `RUST_LOG` decides what is logged, not which
+    // spans are exported (a quiet log must not silence the traces).
+    let trace_layer = traces
+        .as_ref()
+        .map(|traces| traces.layer().with_filter(otel::spans_filter()));
+    let registry = tracing_subscriber::registry().with(trace_layer);
+    let log_writer = match format {
         LogFormat::Json => {
             let (writer, guard) = NonBlockingBuilder::default()
                 .lossy(false)
@@ -40,18 +82,23 @@ pub fn init(format: Option<LogFormat>) -> Option<WorkerGuard> {
                     LOG_BUFFER_BYTES,
                     std::io::stdout(),
                 ));
-            let installed = builder
+            let layer = tracing_subscriber::fmt::layer()
                 .json()
                 .flatten_event(true)
                 .with_current_span(true)
                 .with_span_list(false)
                 .with_writer(writer)
-                .try_init();
-            installed.ok().map(|()| guard)
+                .with_filter(filter);
+            registry.with(layer).try_init().ok().map(|()| guard)
         }
         LogFormat::Pretty => {
-            let _ = builder.try_init();
+            let layer = tracing_subscriber::fmt::layer().with_filter(filter);
+            let _ = registry.with(layer).try_init();
             None
         }
+    };
+    Telemetry {
+        _log_writer: log_writer,
+        traces,
     }
 }

@@ -119,8 +119,9 @@ impl FastPath {
     }
 }
 
-/// A batcher whose batches run `load` on `db`, [`CONCURRENT_BATCHES`] at a time.
-fn batcher<K, V, F, Fut>(db: &Database, load: F) -> Arc<Batcher<K, V>>
+/// A batcher of `kind` whose batches run `load` on `db`, [`CONCURRENT_BATCHES`] at a
+/// time.
+fn batcher<K, V, F, Fut>(kind: &'static str, db: &Database, load: F) -> Arc<Batcher<K, V>>
 where
     K: Hash + Eq + Clone + Send + 'static,
     V: Clone + Send + 'static,
@@ -128,7 +129,7 @@ where
     Fut: Future<Output = Result<HashMap<K, V>, DbErr>> + Send + 'static,
 {
     let db = db.clone();
-    Arc::new(Batcher::new(CONCURRENT_BATCHES, move |keys| {
+    Arc::new(Batcher::new(kind, CONCURRENT_BATCHES, move |keys| {
         Box::pin(load(db.clone(), keys)) as BatchFuture<K, V>
     }))
 }

@@ -75,7 +75,20 @@ pub async fn request_context(
         id: id.clone(),
         path: req.path().to_owned(),
     });
-    let span = tracing::info_span!("request", request_id = %id);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let trace = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| state.trace_context.clone());
+    if let Some(trace) = &trace {
+        trace.continue_trace(req.headers(), &span);
+    }
     let unanswered = Unanswered {
         method: &method,
         started,
@@ -101,6 +114,11 @@ pub async fn request_context(
             .observe_request(&method, &route, status, elapsed);
     }
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if let Some(trace) = &trace {
+        trace.name_span(&span, format!("{method} {route}"));
+    }
+    span.record("http.route", route.as_str());
+    span.record("http.response.status_code", status);
     let _entered = span.enter();
     match res.response().extensions().get::<InternalCause>() {
         Some(cause) => tracing::error!(

@@ -67,6 +67,7 @@ impl AuthService {
     /// # Errors
     /// [`DomainError::Unauthorized`] for wrong credentials; [`DomainError::Forbidden`]
     /// for an inactive account, only after a correct password.
+    #[tracing::instrument(name = "AuthService::login", skip_all, fields(user.id = tracing::field::Empty))]
     pub async fn login(&self, identifier: &str, password: &str) -> Result<TokenPair, DomainError> {
         let identifier = LoginIdentifier::parse(identifier);
         let credentials = self.users.find_credentials(&identifier).await?;
@@ -76,6 +77,8 @@ impl AuthService {
             .await?;
         match credentials {
             Some(credentials) if matches => {
+                tracing::Span::current()
+                    .record("user.id", tracing::field::display(credentials.user.id));
                 if !credentials.user.is_active {
                     return Err(DomainError::Forbidden("this account is inactive".into()));
                 }
@@ -91,8 +94,10 @@ impl AuthService {
     /// # Errors
     /// [`DomainError::Unauthorized`] for an invalid, expired, revoked or reused token,
     /// or an access token.
+    #[tracing::instrument(name = "AuthService::refresh", skip_all, fields(session.id = tracing::field::Empty))]
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, DomainError> {
         let claims = self.tokens.verify(refresh_token, TokenKind::Refresh)?;
+        tracing::Span::current().record("session.id", tracing::field::display(claims.sid));
         let now = self.clock.now();
         let new_jti = self.ids.new_id();
         let expires_at = now + Duration::seconds(self.lifetimes.refresh_secs);
@@ -118,6 +123,7 @@ impl AuthService {
     ///
     /// # Errors
     /// [`DomainError::Unexpected`] on storage failure only.
+    #[tracing::instrument(name = "AuthService::logout", skip_all)]
     pub async fn logout(&self, refresh_token: &str) -> Result<(), DomainError> {
         match self.tokens.verify(refresh_token, TokenKind::Refresh) {
             Ok(claims) => self.sessions.revoke(claims.sid, self.clock.now()).await,
@@ -129,6 +135,7 @@ impl AuthService {
     ///
     /// # Errors
     /// [`DomainError::Unexpected`] on storage failure.
+    #[tracing::instrument(name = "AuthService::logout_everywhere", skip_all, fields(user.id = %user_id))]
     pub async fn logout_everywhere(&self, user_id: Uuid) -> Result<(), DomainError> {
         self.sessions.revoke_all(user_id, self.clock.now()).await
     }
@@ -139,8 +146,12 @@ impl AuthService {
     /// # Errors
     /// [`DomainError::Unauthorized`] for an invalid, expired or revoked token, a
     /// refresh token, or a deleted or inactive user.
+    #[tracing::instrument(name = "AuthService::authenticate", skip_all, fields(session.id = tracing::field::Empty, user.id = tracing::field::Empty))]
     pub async fn authenticate(&self, access_token: &str) -> Result<User, DomainError> {
         let claims = self.tokens.verify(access_token, TokenKind::Access)?;
+        let span = tracing::Span::current();
+        span.record("session.id", tracing::field::display(claims.sid));
+        span.record("user.id", tracing::field::display(claims.sub));
         let user = self.sessions.find_session_user(claims.sid).await?;
         accept_session_user(&claims, user)
     }
@@ -149,6 +160,7 @@ impl AuthService {
     ///
     /// # Errors
     /// [`DomainError::Unexpected`] on storage failure.
+    #[tracing::instrument(name = "AuthService::purge_sessions", skip_all)]
     pub async fn purge_sessions(&self) -> Result<u64, DomainError> {
         self.sessions.purge(self.clock.now()).await
     }

@@ -149,6 +149,7 @@ impl TaskService {
     /// their scope; [`DomainError::Validation`] on `owner_id` for an owner that does not
     /// exist or contradicts the scope; [`DomainError::NotFound`] for a scoped user that
     /// does not exist.
+    #[tracing::instrument(name = "TaskService::create", skip_all, fields(user.id = %actor.id, task.id = tracing::field::Empty))]
     pub async fn create(
         &self,
         actor: &User,
@@ -184,6 +185,7 @@ impl TaskService {
             version: 1,
         };
         task.set_status(draft.status, now);
+        tracing::Span::current().record("task.id", tracing::field::display(task.id));
         match self.tasks.insert(&task).await {
             Ok(()) => Ok(task),
             Err(DomainError::NotFound(_)) => Err(match scope {
@@ -201,6 +203,7 @@ impl TaskService {
     /// # Errors
     /// [`DomainError::Forbidden`] outside the actor's scope; [`DomainError::NotFound`]
     /// when the task does not exist or is not visible (another user's task is "not found").
+    #[tracing::instrument(name = "TaskService::get", skip_all, fields(user.id = %actor.id, task.id = %id))]
     pub async fn get(&self, actor: &User, scope: TaskScope, id: Uuid) -> Result<Task, DomainError> {
         check_scope(actor, scope)?;
         self.find_visible(actor, scope, id).await
@@ -211,6 +214,7 @@ impl TaskService {
     /// # Errors
     /// [`DomainError::Forbidden`] for a non-admin asking for another owner or scope;
     /// [`DomainError::Validation`] on `owner_id` when it contradicts the scope.
+    #[tracing::instrument(name = "TaskService::list", skip_all, fields(user.id = %actor.id))]
     pub async fn list(
         &self,
         actor: &User,
@@ -244,6 +248,7 @@ impl TaskService {
     /// # Errors
     /// As [`TaskService::get`], plus [`DomainError::PreconditionFailed`] for a stale
     /// `If-Match`, [`DomainError::Forbidden`] for a reassignment by a non-admin.
+    #[tracing::instrument(name = "TaskService::replace", skip_all, fields(user.id = %actor.id, task.id = %id))]
     pub async fn replace(
         &self,
         actor: &User,
@@ -273,6 +278,7 @@ impl TaskService {
     ///
     /// # Errors
     /// As [`TaskService::replace`].
+    #[tracing::instrument(name = "TaskService::patch", skip_all, fields(user.id = %actor.id, task.id = %id))]
     pub async fn patch(
         &self,
         actor: &User,
@@ -312,6 +318,7 @@ impl TaskService {
     ///
     /// # Errors
     /// As [`TaskService::replace`].
+    #[tracing::instrument(name = "TaskService::toggle_complete", skip_all, fields(user.id = %actor.id, task.id = %id))]
     pub async fn toggle_complete(
         &self,
         actor: &User,
@@ -334,6 +341,7 @@ impl TaskService {
     ///
     /// # Errors
     /// As [`TaskService::get`], plus [`DomainError::PreconditionFailed`] for a stale `If-Match`.
+    #[tracing::instrument(name = "TaskService::delete", skip_all, fields(user.id = %actor.id, task.id = %id))]
     pub async fn delete(
         &self,
         actor: &User,

@@ -20,48 +20,77 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use sea_orm::DbErr;
 use tokio::sync::{Semaphore, oneshot};
+use tracing::Instrument;
 
 /// What one batch loads: the distinct keys queued, and the value found for each
 /// (absent keys were not found).
 pub(crate) type BatchFuture<K, V> =
     Pin<Box<dyn Future<Output = Result<HashMap<K, V>, DbErr>> + Send + 'static>>;
 
-type Waiter<V> = oneshot::Sender<Result<Option<V>, DbErr>>;
+type Waiter<V> = oneshot::Sender<(Result<Option<V>, DbErr>, BatchInfo)>;
+
+/// A queued key: who waits for it, and the span of the request that asked.
+struct Queued<K, V> {
+    key: K,
+    waiter: Waiter<V>,
+    asked_in: Option<tracing::Id>,
+}
+
+/// Which batch answered a key, for the requester's span: the batch's own span
+/// (`batch`, with the same id) links back to every request it served.
+#[derive(Debug, Clone, Copy)]
+struct BatchInfo {
+    id: u64,
+    size: usize,
+}
 
 /// Queues keys and loads them in batches with `load`, at most `concurrency` batches at
 /// a time.
 pub(crate) struct Batcher<K, V> {
-    queue: Mutex<Vec<(K, Waiter<V>)>>,
+    kind: &'static str,
+    queue: Mutex<Vec<Queued<K, V>>>,
     running: Semaphore,
     load: Box<dyn Fn(Vec<K>) -> BatchFuture<K, V> + Send + Sync>,
 }
+
+/// Numbers the batches of the process, for traces.
+static BATCHES: AtomicU64 = AtomicU64::new(0);
 
 impl<K, V> Batcher<K, V>
 where
     K: Hash + Eq + Clone + Send + 'static,
     V: Clone + Send + 'static,
 {
-    /// A batcher running at most `concurrency` batches of `load` at a time.
+    /// A batcher of `kind` (`lookups`, `pages`, ...: the name its batches' spans
+    /// carry) running at most `concurrency` batches of `load` at a time.
     pub(crate) fn new(
+        kind: &'static str,
         concurrency: usize,
         load: impl Fn(Vec<K>) -> BatchFuture<K, V> + Send + Sync + 'static,
     ) -> Self {
         Self {
+            kind,
             queue: Mutex::new(Vec::new()),
             running: Semaphore::new(concurrency.max(1)),
             load: Box::new(load),
         }
     }
 
-    /// The value of `key`, loaded in the next batch; `None` when there is none.
+    /// The value of `key`, loaded in the next batch; `None` when there is none. The
+    /// caller's span gets `batch.id` and `batch.size` recorded, when it declares them.
     ///
     /// # Errors
     /// The [`DbErr`] of the batch's statement.
     pub(crate) async fn load(self: &Arc<Self>, key: K) -> Result<Option<V>, DbErr> {
         let (waiter, answer) = oneshot::channel();
+        let span = tracing::Span::current();
         let first = {
             let mut queue = self.queue();
-            queue.push((key, waiter));
+            queue.push(Queued {
+                key,
+                waiter,
+                asked_in: span.id(),
+            });
             queue.len() == 1
         };
         if first {
@@ -69,9 +98,12 @@ where
             // (its client went away) does not take the others' answers with it.
             tokio::spawn(Arc::clone(self).run_batch());
         }
-        answer
+        let (answer, batch) = answer
             .await
-            .map_err(|_| DbErr::Custom("a batched lookup ended without an answer".to_owned()))?
+            .map_err(|_| DbErr::Custom("a batched lookup ended without an answer".to_owned()))?;
+        span.record("batch.id", batch.id);
+        span.record("batch.size", batch.size);
+        answer
     }
 
     async fn run_batch(self: Arc<Self>) {
@@ -79,20 +111,35 @@ where
         // this batch. The semaphore is never closed.
         let _turn = self.running.acquire().await;
         let waiting = std::mem::take(&mut *self.queue());
-        let mut keys: Vec<K> = waiting.iter().map(|(key, _)| key.clone()).collect();
+        let mut keys: Vec<K> = waiting.iter().map(|queued| queued.key.clone()).collect();
         dedup(&mut keys);
-        let found = (self.load)(keys).await;
-        for (key, waiter) in waiting {
+        let batch = BatchInfo {
+            id: BATCHES.fetch_add(1, Ordering::Relaxed),
+            size: keys.len(),
+        };
+        let span = tracing::info_span!(
+            parent: None,
+            "batch",
+            batch.kind = self.kind,
+            batch.id = batch.id,
+            batch.size = batch.size,
+            batch.rounds = tracing::field::Empty,
+        );
+        for asked_in in waiting.iter().filter_map(|queued| queued.asked_in.clone()) {
+            span.follows_from(asked_in);
+        }
+        let found = (self.load)(keys).instrument(span).await;
+        for Queued { key, waiter, .. } in waiting {
             let answer = match &found {
                 Ok(values) => Ok(values.get(&key).cloned()),
                 Err(err) => Err(err.clone()),
             };
             // A requester that gave up dropped its receiver: nothing to do.
-            let _ = waiter.send(answer);
+            let _ = waiter.send((answer, batch));
         }
     }
 
-    fn queue(&self) -> MutexGuard<'_, Vec<(K, Waiter<V>)>> {
+    fn queue(&self) -> MutexGuard<'_, Vec<Queued<K, V>>> {
         // Only pushes and takes happen under the lock; a poisoned queue is still whole.
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -155,7 +202,7 @@ mod tests {
     fn recording(delay: Duration) -> (Arc<Batcher<u32, u32>>, Loaded) {
         let batches = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&batches);
-        let batcher = Batcher::new(1, move |keys: Vec<u32>| {
+        let batcher = Batcher::new("test", 1, move |keys: Vec<u32>| {
             seen.lock().unwrap().push(keys.clone());
             Box::pin(async move {
                 tokio::time::sleep(delay).await;
@@ -207,7 +254,7 @@ mod tests {
     async fn a_failed_batch_fails_each_of_its_keys_and_the_next_batch_is_unaffected() {
         let calls = Arc::new(Mutex::new(0));
         let counted = Arc::clone(&calls);
-        let batcher = Arc::new(Batcher::new(1, move |keys: Vec<u32>| {
+        let batcher = Arc::new(Batcher::new("test", 1, move |keys: Vec<u32>| {
             let call = {
                 let mut calls = counted.lock().unwrap();
                 *calls += 1;

@@ -31,10 +31,9 @@ pub(crate) type TaskInserts = Batcher<NewTask, Result<(), DbErr>>;
 
 /// The insert batcher of `db`.
 pub(crate) fn batcher(db: &Database) -> Arc<TaskInserts> {
-    super::batcher(
-        db,
-        |db, rows| async move { Ok(insert_batch(&db, rows).await) },
-    )
+    super::batcher("inserts", db, |db, rows| async move {
+        Ok(insert_batch(&db, rows).await)
+    })
 }
 
 /// Every row in one statement; if the database refuses it, each row alone. Any other

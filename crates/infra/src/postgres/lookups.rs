@@ -47,7 +47,11 @@ pub(crate) type Lookups = Batcher<Lookup, Found>;
 
 /// The lookup batcher of `db`.
 pub(crate) fn batcher(db: &Database) -> Arc<Lookups> {
-    super::batcher(db, |db, keys| async move { load(&db, keys).await })
+    super::batcher(
+        "lookups",
+        db,
+        |db, keys| async move { load(&db, keys).await },
+    )
 }
 
 /// `users.<column> AS u_<column>, ...`: the user row, prefixed so that a task's

@@ -24,7 +24,11 @@ pub(crate) type Pages = Batcher<PageKey, Result<PageRows, DbErr>>;
 
 /// The page batcher of `db`.
 pub(crate) fn batcher(db: &Database) -> Arc<Pages> {
-    super::batcher(db, |db, keys| async move { Ok(load(&db, keys).await) })
+    super::batcher(
+        "pages",
+        db,
+        |db, keys| async move { Ok(load(&db, keys).await) },
+    )
 }
 
 async fn load(db: &Database, keys: Vec<PageKey>) -> HashMap<PageKey, Result<PageRows, DbErr>> {

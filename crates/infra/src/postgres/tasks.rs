@@ -132,6 +132,7 @@ async fn delete_once(
 
 #[async_trait]
 impl TaskRepository for PgTaskRepository {
+    #[tracing::instrument(name = "PgTaskRepository::insert", skip_all, fields(task.id = %task.id, batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]
     async fn insert(&self, task: &Task) -> Result<(), DomainError> {
         self.inserts
             .load(NewTask::new(to_row(task)))
@@ -141,6 +142,7 @@ impl TaskRepository for PgTaskRepository {
             .map_err(db_error)
     }
 
+    #[tracing::instrument(name = "PgTaskRepository::find_by_id", skip_all, fields(task.id = %id, batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]
     async fn find_by_id(&self, id: Uuid) -> Result<Option<Task>, DomainError> {
         match self
             .lookups
@@ -154,6 +156,7 @@ impl TaskRepository for PgTaskRepository {
         }
     }
 
+    #[tracing::instrument(name = "PgTaskRepository::list", skip_all, fields(batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]
     async fn list(
         &self,
         filter: &TaskFilter,
@@ -170,6 +173,7 @@ impl TaskRepository for PgTaskRepository {
         to_page(rows, total, page)
     }
 
+    #[tracing::instrument(name = "PgTaskRepository::update", skip_all, fields(task.id = %task.id, batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]
     async fn update(&self, task: &Task, expected_version: i64) -> Result<(), DomainError> {
         let change = Change {
             row: to_row(task),
@@ -205,6 +209,7 @@ impl TaskRepository for PgTaskRepository {
         write_result(task.id, outcome)
     }
 
+    #[tracing::instrument(name = "PgTaskRepository::delete", skip_all, fields(task.id = %id))]
     async fn delete(&self, id: Uuid, expected_version: Option<i64>) -> Result<(), DomainError> {
         let mut wait = LockWait::new(id);
         loop {

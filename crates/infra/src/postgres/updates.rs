@@ -59,7 +59,7 @@ pub(crate) type TaskUpdates = Batcher<TaskUpdate, UpdateOutcome>;
 
 /// The update batcher of `db`.
 pub(crate) fn batcher(db: &Database) -> Arc<TaskUpdates> {
-    super::batcher(db, |db, updates| async move {
+    super::batcher("updates", db, |db, updates| async move {
         Ok(update_batch(&db, updates).await)
     })
 }
@@ -98,7 +98,9 @@ async fn update_batch(
     updates: Vec<TaskUpdate>,
 ) -> HashMap<TaskUpdate, UpdateOutcome> {
     let mut outcomes = HashMap::with_capacity(updates.len());
-    for round in rounds(updates) {
+    let rounds = rounds(updates);
+    tracing::Span::current().record("batch.rounds", rounds.len());
+    for round in rounds {
         let changes: Vec<&Change> = round.iter().map(|update| &update.value).collect();
         match run(db, &BATCH_UPDATE_SQL, &changes).await {
             Ok(found) => {
