@@ -189,3 +189,179 @@ async fn docs_pages_are_served_offline_under_a_relaxed_but_tight_policy() {
         "default-src 'none'; frame-ancestors 'none'"
     );
 }
+
+/// Every list operation, the page component it answers with, and that page's item.
+const LISTS: &[(&str, &str, &str)] = &[
+    ("/api/v1/tasks", "TaskPage", "Task"),
+    ("/api/v1/users/{user_id}/tasks", "TaskPage", "Task"),
+    ("/api/{user_id}/tasks", "TaskPage", "Task"),
+    ("/api/v1/users", "UserPage", "User"),
+];
+
+/// Calls `visit` with the JSON pointer of every object in `value`, depth first.
+fn walk_objects<'a>(
+    value: &'a Value,
+    pointer: &str,
+    visit: &mut impl FnMut(&str, &'a serde_json::Map<String, Value>),
+) {
+    match value {
+        Value::Object(map) => {
+            visit(pointer, map);
+            for (key, child) in map {
+                let key = key.replace('~', "~0").replace('/', "~1");
+                walk_objects(child, &format!("{pointer}/{key}"), visit);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                walk_objects(child, &format!("{pointer}/{i}"), visit);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn property_names(schema: &serde_json::Map<String, Value>) -> Option<Vec<&str>> {
+    let mut names: Vec<&str> = schema
+        .get("properties")?
+        .as_object()?
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    Some(names)
+}
+
+#[tokio::test]
+async fn lists_answer_named_pages_whose_items_refer_to_the_item_schema() {
+    let doc = document().await;
+    let schemas = &doc["components"]["schemas"];
+    for (path, page, item) in LISTS {
+        assert_eq!(
+            doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+                ["$ref"],
+            format!("#/components/schemas/{page}").as_str(),
+            "GET {path} answers a {page}"
+        );
+        let items = &schemas[page]["properties"]["items"];
+        assert_eq!(items["type"], "array", "{page}.items");
+        assert_eq!(
+            items["items"]["$ref"],
+            format!("#/components/schemas/{item}").as_str(),
+            "{page}.items holds {item}s by reference"
+        );
+        assert_eq!(
+            schemas[page]["required"],
+            serde_json::json!(["items", "total", "limit", "offset"]),
+            "{page}"
+        );
+    }
+    let generic: Vec<&String> = schemas
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|name| name.contains('_') || name.starts_with("PageResponse"))
+        .collect();
+    assert!(generic.is_empty(), "no generic page schemas: {generic:?}");
+}
+
+#[tokio::test]
+async fn every_reused_schema_is_a_reference_never_an_inline_copy() {
+    let doc = document().await;
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut faults = Vec::new();
+    for name in [
+        "Task",
+        "User",
+        "Problem",
+        "FieldError",
+        "TokenPair",
+        "TaskStatus",
+        "Priority",
+        "Role",
+        "TaskPage",
+        "UserPage",
+        "TaskBody",
+        "PatchTaskBody",
+        "RegisterBody",
+        "LoginBody",
+        "LoginForm",
+        "RefreshBody",
+        "CreateUserBody",
+        "UpdateMeBody",
+        "UpdateUserBody",
+    ] {
+        if !schemas.contains_key(name) {
+            faults.push(format!("{name} is not a named component"));
+        }
+    }
+    let shapes: Vec<(&String, Vec<&str>)> = schemas
+        .iter()
+        .filter_map(|(name, s)| Some((name, property_names(s.as_object()?)?)))
+        .collect();
+    let enums: Vec<(&String, &Value)> = schemas
+        .iter()
+        .filter_map(|(name, s)| Some((name, s.get("enum")?)))
+        .collect();
+    // Anywhere but a component's own top level: no copy of a component's shape or enum,
+    // and every `$ref` resolves.
+    walk_objects(&doc, "", &mut |pointer, node| {
+        let is_component = pointer
+            .strip_prefix("/components/schemas/")
+            .is_some_and(|name| !name.contains('/'));
+        if is_component {
+            return;
+        }
+        if let Some(target) = node.get("$ref") {
+            let name = target
+                .as_str()
+                .and_then(|r| r.strip_prefix("#/components/schemas/"));
+            if !name.is_some_and(|name| schemas.contains_key(name)) {
+                faults.push(format!("{pointer}: dangling $ref {target}"));
+            }
+        }
+        if let Some(names) = property_names(node) {
+            if names.contains(&"owner_id") || names.contains(&"email") {
+                faults.push(format!("{pointer}: an inline object with {names:?}"));
+            }
+            for (component, shape) in &shapes {
+                if *shape == names {
+                    faults.push(format!("{pointer}: an inline copy of {component}"));
+                }
+            }
+        }
+        if let Some(values) = node.get("enum") {
+            for (component, own) in &enums {
+                if *own == values {
+                    faults.push(format!("{pointer}: an inline copy of the enum {component}"));
+                }
+            }
+        }
+    });
+    // Every object body of an operation is a named component: a generator names an
+    // inline body after its operation, one more type per operation for the same thing.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let request = op["requestBody"]["content"].as_object();
+            let responses = op["responses"].as_object().into_iter().flat_map(|r| {
+                r.iter()
+                    .filter_map(|(status, res)| Some((status, res["content"].as_object()?)))
+            });
+            let bodies = request
+                .map(|c| ("request".to_owned(), c))
+                .into_iter()
+                .chain(responses.map(|(status, c)| (status.clone(), c)));
+            for (what, content) in bodies {
+                for (media, body) in content {
+                    let schema = &body["schema"];
+                    if schema.get("properties").is_some() || schema["type"] == "object" {
+                        faults.push(format!(
+                            "{method} {path} {what} {media}: an inline object, not a $ref"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(faults.is_empty(), "{}", faults.join("\n"));
+}

@@ -163,8 +163,9 @@ pub struct ProblemBody<'a> {
     pub timestamp: String,
     /// The request id (also in `X-Request-ID`).
     pub request_id: &'a str,
-    /// Field errors, on 422 only.
+    /// Field errors, on 422 only (absent otherwise, never null).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub errors: Option<Vec<FieldErrorBody<'a>>>,
 }
 

@@ -24,6 +24,7 @@ pub struct TaskResponse {
     /// 1–200 characters.
     pub title: String,
     /// Up to 10 000 characters, or null.
+    #[schema(required = true)]
     pub description: Option<String>,
     /// `todo`, `in_progress` or `done` (the domain's own wire name).
     #[schema(value_type = StatusDto)]
@@ -35,9 +36,11 @@ pub struct TaskResponse {
     pub priority: &'static str,
     /// Deadline or null.
     #[serde(serialize_with = "super::rfc3339::option")]
+    #[schema(required = true)]
     pub due_date: Option<DateTime<Utc>>,
     /// When it became done, or null.
     #[serde(serialize_with = "super::rfc3339::option")]
+    #[schema(required = true)]
     pub completed_at: Option<DateTime<Utc>>,
     /// Creation instant.
     #[serde(serialize_with = "super::rfc3339::serialize")]

@@ -22,8 +22,10 @@ pub struct UserResponse {
     /// Normalised email.
     pub email: String,
     /// Username or null.
+    #[schema(required = true)]
     pub username: Option<String>,
     /// Display name or null.
+    #[schema(required = true)]
     pub full_name: Option<String>,
     /// `user` or `admin` (the domain's own wire name).
     #[schema(value_type = RoleDto)]

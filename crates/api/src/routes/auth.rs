@@ -2,9 +2,9 @@
 //! logout — and the deprecated compatibility paths. Every response of these routes,
 //! errors included, carries `Cache-Control: no-store`.
 
+use actix_governor::Governor;
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
-use actix_governor::Governor;
 use actix_web::web::post;
 use actix_web::{HttpRequest, HttpResponse, Route, web};
 use taskforge_domain::DomainError;
@@ -139,7 +139,7 @@ pub async fn refresh(
 /// ends every session of the bearer's user (the body may then be omitted).
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "logout",
     params(("all" = Option<bool>, Query, description = "With a bearer token: end every session of the bearer's user")),
-    request_body(content = Option<RefreshBody>, description = "Required unless `all=true`"),
+    request_body(content = RefreshBody, description = "Required unless `all=true`"),
     responses(
         (status = 204, description = "Logged out (also for unknown tokens)"),
         (status = 401, description = "`all=true` without a valid bearer token"),
@@ -178,8 +178,18 @@ pub fn configure(limits: &RateLimits) -> impl FnOnce(&mut web::ServiceConfig) {
         auth_route(cfg, register_, "/api/v1/auth/register", post().to(register));
         auth_route(cfg, register_, "/api/v1/auth/signup", post().to(register));
         auth_route(cfg, login_, "/api/v1/auth/login", post().to(login));
-        auth_route(cfg, &limits.refresh, "/api/v1/auth/refresh", post().to(refresh));
-        auth_route(cfg, &limits.logout, "/api/v1/auth/logout", post().to(logout));
+        auth_route(
+            cfg,
+            &limits.refresh,
+            "/api/v1/auth/refresh",
+            post().to(refresh),
+        );
+        auth_route(
+            cfg,
+            &limits.logout,
+            "/api/v1/auth/logout",
+            post().to(logout),
+        );
         // Compatibility paths, counted with their groups.
         auth_route(cfg, register_, "/api/auth/signup", post().to(register));
         auth_route(cfg, login_, "/api/auth/login", post().to(login));

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use utoipa::IntoParams;
 
 use crate::dto::enums::{PriorityDto, StatusDto};
-use crate::dto::page::PageResponse;
+use crate::dto::page::TaskPage;
 use crate::dto::task::{PatchTaskBody, TaskBody, TaskResponse};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{Authenticated, JsonBody, QueryParams, if_match};
@@ -100,7 +100,7 @@ pub struct TaskListParams {
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", operation_id = "list_tasks",
     params(TaskListParams),
     responses(
-        (status = 200, description = "A page of tasks", body = PageResponse<TaskResponse>),
+        (status = 200, description = "A page of tasks", body = TaskPage),
         (status = 403, description = "A non-admin asked for another owner's tasks"),
     ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn list_tasks(
@@ -127,7 +127,7 @@ pub async fn list_tasks(
         .tasks
         .list(&me, scope, filter, sort, page.unwrap_or_default())
         .await?;
-    Ok(HttpResponse::Ok().json(PageResponse::from_page(page, TaskResponse::from)))
+    Ok(HttpResponse::Ok().json(TaskPage::from_page(page, TaskResponse::from)))
 }
 
 /// `POST …/tasks`: 201 + `Location` + `ETag`.
@@ -171,7 +171,7 @@ pub async fn get_task(
 }
 
 /// `PUT …/tasks/{id}`: full replace, honouring `If-Match`.
-#[utoipa::path(put, path = "/api/v1/tasks/{id}", tag = "tasks", operation_id = "replace_task", params(("id" = Uuid, Path, description = "Task id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`, `W/\"<version>\"` or `*`; a stale value gets 412 and changes nothing")),
+#[utoipa::path(put, path = "/api/v1/tasks/{id}", tag = "tasks", operation_id = "replace_task", params(("id" = Uuid, Path, description = "Task id"), ("If-Match" = Option<String>, Header, nullable = false, description = "`\"<version>\"`, `W/\"<version>\"` or `*`; a stale value gets 412 and changes nothing")),
     request_body = TaskBody,
     responses(
         (status = 200, description = "Updated", body = TaskResponse, headers(("ETag" = String, description = "`\"<version>\"`"))),
@@ -196,7 +196,7 @@ pub async fn replace_task(
 }
 
 /// `PATCH …/tasks/{id}`: partial update, honouring `If-Match`.
-#[utoipa::path(patch, path = "/api/v1/tasks/{id}", tag = "tasks", operation_id = "patch_task", params(("id" = Uuid, Path, description = "Task id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`, `W/\"<version>\"` or `*`; a stale value gets 412 and changes nothing")),
+#[utoipa::path(patch, path = "/api/v1/tasks/{id}", tag = "tasks", operation_id = "patch_task", params(("id" = Uuid, Path, description = "Task id"), ("If-Match" = Option<String>, Header, nullable = false, description = "`\"<version>\"`, `W/\"<version>\"` or `*`; a stale value gets 412 and changes nothing")),
     request_body = PatchTaskBody,
     responses(
         (status = 200, description = "Updated", body = TaskResponse, headers(("ETag" = String, description = "`\"<version>\"`"))),
@@ -221,7 +221,7 @@ pub async fn patch_task(
 }
 
 /// `PATCH …/tasks/{id}/complete`: done ↔ todo, honouring `If-Match`.
-#[utoipa::path(patch, path = "/api/v1/tasks/{id}/complete", tag = "tasks", operation_id = "toggle_task", params(("id" = Uuid, Path, description = "Task id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`, `W/\"<version>\"` or `*`; a stale value gets 412 and changes nothing")),
+#[utoipa::path(patch, path = "/api/v1/tasks/{id}/complete", tag = "tasks", operation_id = "toggle_task", params(("id" = Uuid, Path, description = "Task id"), ("If-Match" = Option<String>, Header, nullable = false, description = "`\"<version>\"`, `W/\"<version>\"` or `*`; a stale value gets 412 and changes nothing")),
     responses(
         (status = 200, description = "Toggled: done → todo, anything else → done", body = TaskResponse, headers(("ETag" = String, description = "`\"<version>\"`"))),
         (status = 404, description = "No such task, or not yours"),
@@ -242,7 +242,7 @@ pub async fn toggle_task(
 }
 
 /// `DELETE …/tasks/{id}`: 204, honouring `If-Match`.
-#[utoipa::path(delete, path = "/api/v1/tasks/{id}", tag = "tasks", operation_id = "delete_task", params(("id" = Uuid, Path, description = "Task id"), ("If-Match" = Option<String>, Header, description = "`\"<version>\"`, `W/\"<version>\"` or `*`; a stale value gets 412 and changes nothing")),
+#[utoipa::path(delete, path = "/api/v1/tasks/{id}", tag = "tasks", operation_id = "delete_task", params(("id" = Uuid, Path, description = "Task id"), ("If-Match" = Option<String>, Header, nullable = false, description = "`\"<version>\"`, `W/\"<version>\"` or `*`; a stale value gets 412 and changes nothing")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such task, or not yours"),

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use utoipa::IntoParams;
 
 use crate::dto::enums::RoleDto;
-use crate::dto::page::PageResponse;
+use crate::dto::page::UserPage;
 use crate::dto::user::{CreateUserBody, UpdateMeBody, UpdateUserBody, UserResponse};
 use crate::error::ApiError;
 use crate::extract::{Authenticated, JsonBody, QueryParams};
@@ -80,7 +80,7 @@ pub struct UserListParams {
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", operation_id = "list_users",
     params(UserListParams),
     responses(
-        (status = 200, description = "A page of users, newest first", body = PageResponse<UserResponse>),
+        (status = 200, description = "A page of users, newest first", body = UserPage),
         (status = 403, description = "Admins only"),
     ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn list_users(
@@ -100,7 +100,7 @@ pub async fn list_users(
         .users
         .list(&me, &filter, page.unwrap_or_default())
         .await?;
-    Ok(HttpResponse::Ok().json(PageResponse::from_page(page, UserResponse::from)))
+    Ok(HttpResponse::Ok().json(UserPage::from_page(page, UserResponse::from)))
 }
 
 /// `POST /users` (admin): 201 + `Location`.
