@@ -23,7 +23,7 @@ use actix_web::{App, web};
 
 pub use error::{ApiError, ErrorCode};
 pub use metrics::Metrics;
-pub use state::{AppState, DatabaseProbe, PoolStats, TraceContext};
+pub use state::{AppState, DatabaseProbe, Lifecycle, PoolStats, TraceContext};
 
 /// HTTP settings from configuration.
 #[derive(Clone)]
@@ -34,6 +34,8 @@ pub struct HttpSettings {
     pub allowed_origins: Vec<String>,
     /// The auth route groups' limiters, built once per process.
     pub rate_limits: rate_limit::RateLimits,
+    /// The most a request may take before it answers 503 (`REQUEST_TIMEOUT_MS`).
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for HttpSettings {
@@ -42,6 +44,7 @@ impl Default for HttpSettings {
             max_body_bytes: 64 * 1024,
             allowed_origins: Vec::new(),
             rate_limits: rate_limit::RateLimits::disabled(),
+            request_timeout: std::time::Duration::from_secs(15),
         }
     }
 }
@@ -100,6 +103,9 @@ pub fn build_app(
         .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(settings.max_body_bytes))
         .app_data(extract::path_config())
+        .app_data(middleware::deadline::RequestTimeout(
+            settings.request_timeout,
+        ))
         .configure(routes::health::configure)
         .configure(routes::docs::configure)
         .configure(routes::metrics::configure)
@@ -108,7 +114,9 @@ pub fn build_app(
         .configure(routes::tasks::configure)
         // Innermost first: trailing slashes are trimmed in place (never redirected)
         // before routing; errors of everything inside are rendered as problem+json;
-        // the request context wraps it all so every log line has the request id.
+        // the request context wraps it all so every log line has the request id. (The
+        // request deadline wraps each resource that waits on anything: see
+        // `middleware::deadline`.)
         .wrap(NormalizePath::trim())
         .wrap(cors(settings.allowed_origins))
         .wrap(from_fn(middleware::problem::render_problems))

@@ -2,6 +2,7 @@
 //! metrics.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::http::header::HeaderMap;
 use async_trait::async_trait;
@@ -35,6 +36,25 @@ pub trait TraceContext: Send + Sync {
     fn name_span(&self, span: &tracing::Span, name: String);
 }
 
+/// Where the server is in its life: serving, or draining before it stops.
+#[derive(Debug, Default)]
+pub struct Lifecycle {
+    draining: AtomicBool,
+}
+
+impl Lifecycle {
+    /// Starts draining: readiness answers 503 and every response closes its
+    /// connection, so clients and load balancers move away before the server stops.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Whether the server is draining.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+}
+
 /// A snapshot of the database pool.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolStats {
@@ -61,4 +81,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Joins requests to their callers' traces when traces are exported.
     pub trace_context: Option<Arc<dyn TraceContext>>,
+    /// Serving or draining, shared by every worker.
+    pub lifecycle: Arc<Lifecycle>,
 }

@@ -7,7 +7,7 @@ use sea_orm_migration::MigratorTrait;
 use taskforge_migration::Migrator;
 
 use crate::settings::Settings;
-use crate::startup::{self, Application, StartupError};
+use crate::startup::{self, Application};
 
 /// Taskforge: a task-management REST API.
 #[derive(Debug, Parser)]
@@ -86,9 +86,7 @@ async fn migrate(
     settings: Settings,
     action: MigrateAction,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let db = taskforge_infra::db::connect(&settings.database_url, 1)
-        .await
-        .map_err(StartupError::Database)?;
+    let db = startup::connect_for_migrations(&settings).await?;
     match action {
         MigrateAction::Up => Migrator::up(&db, None).await?,
         MigrateAction::Down => Migrator::down(&db, Some(1)).await?,

@@ -5,7 +5,11 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use std::time::Duration;
+
 use secrecy::SecretString;
+use taskforge_infra::db::Deadlines;
+use taskforge_infra::password::HashingLimits;
 
 /// A configuration error: which variable, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +73,18 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// `DB_FAST_PATH`.
     pub db_fast_path: FastPath,
+    /// `DB_STATEMENT_TIMEOUT_MS`, `DB_LOCK_TIMEOUT_MS`, `DB_ACQUIRE_TIMEOUT_MS`,
+    /// `DB_KEEPALIVE_SECS`.
+    pub db_deadlines: Deadlines,
+    /// `REQUEST_TIMEOUT_MS`: the most a request may take before it answers 503.
+    pub request_timeout: Duration,
+    /// `HASH_QUEUE_CAPACITY`, `HASH_QUEUE_TIMEOUT_MS`, `HASH_RESCUE_AFTER_MS`.
+    pub hashing: HashingLimits,
+    /// `SHUTDOWN_DRAIN_MS`: after SIGTERM, how long the server keeps serving (answering
+    /// `Connection: close`, readiness 503) before it stops accepting.
+    pub shutdown_drain: Duration,
+    /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests get to finish after that.
+    pub shutdown_timeout: Duration,
     /// `AUTO_MIGRATE`.
     pub auto_migrate: bool,
     /// `JWT_SECRET_KEY`, or a random one (development only).
@@ -321,6 +337,25 @@ impl Settings {
             database_url: raw.string("DATABASE_URL", "sqlite://taskforge.db"),
             db_max_connections: raw.number("DB_MAX_CONNECTIONS", 10, 1, 1000)?,
             db_fast_path,
+            db_deadlines: Deadlines {
+                statement: millis(raw.number("DB_STATEMENT_TIMEOUT_MS", 5_000, 100, 600_000)?),
+                lock: millis(raw.number("DB_LOCK_TIMEOUT_MS", 2_000, 10, 600_000)?),
+                acquire: millis(raw.number("DB_ACQUIRE_TIMEOUT_MS", 3_000, 100, 600_000)?),
+                keepalive: Duration::from_secs(raw.number("DB_KEEPALIVE_SECS", 30, 1, 7_200)?),
+            },
+            request_timeout: millis(raw.number("REQUEST_TIMEOUT_MS", 15_000, 100, 3_600_000)?),
+            hashing: HashingLimits {
+                capacity: raw.number("HASH_QUEUE_CAPACITY", 64, 1, 100_000)?,
+                queue_timeout: millis(raw.number("HASH_QUEUE_TIMEOUT_MS", 10_000, 100, 600_000)?),
+                rescue_after: millis(raw.number("HASH_RESCUE_AFTER_MS", 1_000, 10, 600_000)?),
+            },
+            shutdown_drain: millis(raw.number("SHUTDOWN_DRAIN_MS", 1_000, 0, 600_000)?),
+            shutdown_timeout: Duration::from_secs(raw.number(
+                "SHUTDOWN_TIMEOUT_SECS",
+                20,
+                1,
+                3_600,
+            )?),
             auto_migrate: raw.boolean("AUTO_MIGRATE", true)?,
             jwt_secret_key,
             jwt_secret_is_ephemeral,
@@ -357,6 +392,11 @@ impl Settings {
             otel_service_name: raw.string("OTEL_SERVICE_NAME", "taskforge"),
         })
     }
+}
+
+/// A whole number of milliseconds as a duration.
+fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms)
 }
 
 /// 256 random bits for a development secret that dies with the process.
@@ -422,6 +462,9 @@ mod tests {
             ("JWT_ALGORITHM", "none"),
             ("DB_FAST_PATH", "on"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+            ("DB_STATEMENT_TIMEOUT_MS", "0"),
+            ("REQUEST_TIMEOUT_MS", "soon"),
+            ("HASH_QUEUE_CAPACITY", "0"),
             ("TRUSTED_PROXIES", "10.0.0.1,proxy"),
             ("ALLOWED_ORIGINS", "*"),
         ] {

@@ -12,13 +12,13 @@ use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 use taskforge_api::rate_limit::{RateLimitSettings, RateLimits};
-use taskforge_api::{AppState, DatabaseProbe, HttpSettings, Metrics, PoolStats};
+use taskforge_api::{AppState, DatabaseProbe, HttpSettings, Lifecycle, Metrics, PoolStats};
 use taskforge_domain::auth::{AuthService, SessionRepository, TokenLifetimes};
 use taskforge_domain::clock::Clock;
 use taskforge_domain::ids::IdSource;
 use taskforge_domain::task::{TaskRepository, TaskService};
 use taskforge_domain::user::{Email, Password, UserRepository, UserService};
-use taskforge_infra::db::Database;
+use taskforge_infra::db::{Database, Deadlines};
 use taskforge_infra::postgres::{self, FastPath};
 use taskforge_infra::{
     BcryptHasher, JwtTokenService, SeaSessionRepository, SeaTaskRepository, SeaUserRepository,
@@ -30,8 +30,6 @@ use crate::settings::{self, Settings};
 
 /// How often expired and revoked sessions are deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
-/// How long in-flight requests may take to finish on shutdown.
-const SHUTDOWN_TIMEOUT_SECS: u64 = 20;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -83,15 +81,50 @@ async fn open_database_with(
     settings: &Settings,
     max_connections: u32,
 ) -> Result<DatabaseConnection, StartupError> {
-    let db = taskforge_infra::db::connect(&settings.database_url, max_connections)
-        .await
-        .map_err(StartupError::Database)?;
-    if settings.auto_migrate {
+    let sqlite = taskforge_infra::db::is_sqlite(&settings.database_url);
+    if settings.auto_migrate && !sqlite {
+        migrate_up(settings).await?;
+    }
+    let db = taskforge_infra::db::connect_with(
+        &settings.database_url,
+        max_connections,
+        &settings.db_deadlines,
+    )
+    .await
+    .map_err(StartupError::Database)?;
+    // SQLite has no statement deadline to lift, and `sqlite::memory:` is a database
+    // per connection: migrate on the pool itself.
+    if settings.auto_migrate && sqlite {
         Migrator::up(&db, None)
             .await
             .map_err(StartupError::Migration)?;
     }
     Ok(db)
+}
+
+/// Applies pending migrations on a connection of their own, without the requests'
+/// deadlines (building an index over a large table may rightly take minutes).
+///
+/// # Errors
+/// [`StartupError::Database`] or [`StartupError::Migration`].
+pub async fn migrate_up(settings: &Settings) -> Result<(), StartupError> {
+    let db = connect_for_migrations(settings).await?;
+    Migrator::up(&db, None)
+        .await
+        .map_err(StartupError::Migration)?;
+    db.close().await.map_err(StartupError::Database)
+}
+
+/// A one-connection pool for schema changes (see [`migrate_up`]).
+///
+/// # Errors
+/// [`StartupError::Database`].
+pub async fn connect_for_migrations(
+    settings: &Settings,
+) -> Result<DatabaseConnection, StartupError> {
+    taskforge_infra::db::connect_with(&settings.database_url, 1, &Deadlines::for_migrations())
+        .await
+        .map_err(StartupError::Database)
 }
 
 /// The adapters that hold no connection, built once and shared by the services of
@@ -111,7 +144,10 @@ pub struct Adapters {
 /// [`StartupError::Config`] when the bcrypt cost or the JWT algorithm is refused.
 pub fn build_adapters(settings: &Settings) -> Result<Adapters, StartupError> {
     Ok(Adapters {
-        hasher: Arc::new(BcryptHasher::new(settings.bcrypt_cost).map_err(StartupError::Config)?),
+        hasher: Arc::new(
+            BcryptHasher::new(settings.bcrypt_cost, settings.hashing)
+                .map_err(StartupError::Config)?,
+        ),
         tokens: Arc::new(
             JwtTokenService::new(
                 settings.jwt_secret_key.expose_secret().as_bytes(),
@@ -213,7 +249,7 @@ pub fn build_services(
 async fn request_pools(settings: &Settings, workers: usize) -> Result<Vec<Database>, StartupError> {
     let mut pools = Vec::new();
     for size in postgres::split_connections(settings.db_max_connections, workers) {
-        let pool = postgres::request_pool(&settings.database_url, size)
+        let pool = postgres::request_pool(&settings.database_url, size, &settings.db_deadlines)
             .await
             .map_err(StartupError::Database)?;
         pools.push(pool);
@@ -296,6 +332,8 @@ pub struct Application {
     /// The PostgreSQL pools of the HTTP workers (none on SQLite: they use `db`).
     request_pools: Vec<Database>,
     services: Arc<Services>,
+    lifecycle: Arc<Lifecycle>,
+    drain: Duration,
 }
 
 impl Application {
@@ -316,7 +354,8 @@ impl Application {
         };
         let db = open_database_with(&settings, background).await?;
         let adapters = build_adapters(&settings)?;
-        let services = services_over(&adapters, &Repositories::plain(&db.clone().into()));
+        let plain = Database::new(db.clone(), settings.db_deadlines);
+        let services = services_over(&adapters, &Repositories::plain(&plain));
         if let Some((email, password)) = &settings.first_admin {
             ensure_admin(&services, email, password.expose_secret()).await?;
         }
@@ -335,7 +374,7 @@ impl Application {
             let pools = request_pools(&settings, workers).await?;
             (pools.clone(), pools)
         } else {
-            (Vec::new(), vec![Database::from(db.clone())])
+            (Vec::new(), vec![plain])
         };
         // One registry per process: the server's closure below runs once per worker.
         let metrics = Arc::new(Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?);
@@ -343,6 +382,7 @@ impl Application {
             background: db.clone(),
             requests: serving.clone(),
         });
+        let lifecycle = Arc::new(Lifecycle::default());
         // Callers' traces are continued only when spans are exported.
         let trace_context = settings.otlp_endpoint.as_ref().map(|_| {
             Arc::new(crate::telemetry::otel::W3cTraceContext::default())
@@ -364,6 +404,7 @@ impl Application {
                     database: probe.clone(),
                     metrics: metrics.clone(),
                     trace_context: trace_context.clone(),
+                    lifecycle: lifecycle.clone(),
                 }
             })
             .collect();
@@ -378,6 +419,7 @@ impl Application {
                 logout_per_min: settings.rate_limit_logout_per_min,
                 trusted_proxies: settings.trusted_proxies.clone(),
             }),
+            request_timeout: settings.request_timeout,
         };
         // The closure runs once per worker (again for a worker restarted after a
         // panic): each takes the next pool's state in turn.
@@ -397,7 +439,9 @@ impl Application {
             address: format!("{}:{port}", settings.host),
             source,
         })?
-        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        // SIGTERM and SIGINT are handled in `run_until_stopped`: drain first, then stop.
+        .disable_signals()
         .run();
         Ok(Self {
             port,
@@ -405,6 +449,8 @@ impl Application {
             db,
             request_pools,
             services: Arc::new(services),
+            lifecycle,
+            drain: settings.shutdown_drain,
         })
     }
 
@@ -419,12 +465,25 @@ impl Application {
         &self.db
     }
 
-    /// Serves until SIGTERM/SIGINT: stops accepting, lets in-flight requests finish
-    /// (bounded), then closes the pool. Meanwhile a background job purges dead sessions.
+    /// Serves until SIGTERM/SIGINT, then shuts down without losing a request: readiness
+    /// turns 503 and every answer closes its connection for `SHUTDOWN_DRAIN_MS` (a load
+    /// balancer takes the instance out, clients reconnect elsewhere); then the listener
+    /// stops accepting, in-flight requests finish (at most `SHUTDOWN_TIMEOUT_SECS`), and
+    /// the pools close. Meanwhile a background job purges dead sessions.
     ///
     /// # Errors
     /// The server's I/O error.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let (lifecycle, drain) = (self.lifecycle.clone(), self.drain);
+        let shutdown = tokio::spawn(async move {
+            stop_signal().await;
+            tracing::info!(drain_ms = drain.as_millis(), "stop signal: draining");
+            lifecycle.start_draining();
+            tokio::time::sleep(drain).await;
+            tracing::info!("no longer accepting; finishing the requests in flight");
+            handle.stop(true).await;
+        });
         let auth = self.services.auth.clone();
         let purge = tokio::spawn(async move {
             let mut tick = tokio::time::interval(PURGE_INTERVAL);
@@ -441,6 +500,7 @@ impl Application {
         });
         let result = self.server.await;
         purge.abort();
+        shutdown.abort();
         for pool in self.request_pools.into_iter().chain([self.db.into()]) {
             if let Err(err) = pool.close().await {
                 tracing::warn!(error = %err, "closing a database pool failed");
@@ -448,5 +508,29 @@ impl Application {
         }
         tracing::info!("server stopped");
         result
+    }
+}
+
+/// SIGTERM or SIGINT, whichever comes first.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; only SIGINT stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -8,6 +8,7 @@ use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::settings::LogFormat;
@@ -36,6 +37,34 @@ impl Telemetry {
     }
 }
 
+/// The log layer: JSON lines written by a thread of their own (see [`init`]), or
+/// human-readable lines.
+fn log_layer<S>(format: LogFormat) -> (Box<dyn Layer<S> + Send + Sync>, Option<WorkerGuard>)
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    match format {
+        LogFormat::Json => {
+            let (writer, guard) = NonBlockingBuilder::default()
+                .lossy(false)
+                .buffered_lines_limit(QUEUED_LINES)
+                .thread_name("taskforge-log")
+                .finish(BufWriter::with_capacity(
+                    LOG_BUFFER_BYTES,
+                    std::io::stdout(),
+                ));
+            let layer = tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_writer(writer);
+            (layer.boxed(), Some(guard))
+        }
+        LogFormat::Pretty => (tracing_subscriber::fmt::layer().boxed(), None),
+    }
+}
+
 /// Installs the global subscriber. `RUST_LOG` filters (default `info`, with the SQL
 /// driver's per-statement logs kept quiet). With `otlp_endpoint`, spans also go to
 /// `<endpoint>/v1/traces`; without it no span is exported and nothing is paid for it.
@@ -56,47 +85,31 @@ pub fn init(
     } else {
         LogFormat::Json
     });
-    let traces =
-        otlp_endpoint.and_then(
-            |endpoint| match otel::Exporter::new(endpoint, service_name) {
-                Ok(exporter) => Some(exporter),
-                Err(err) => {
-                    eprintln!("traces are not exported: {err}");
-                    None
-                }
-            },
-        );
-    // Each layer filters for itself: `RUST_LOG` decides what is logged, not which
-    // spans are exported (a quiet log must not silence the traces).
-    let trace_layer = traces
-        .as_ref()
-        .map(|traces| traces.layer().with_filter(otel::spans_filter()));
-    let registry = tracing_subscriber::registry().with(trace_layer);
-    let log_writer = match format {
-        LogFormat::Json => {
-            let (writer, guard) = NonBlockingBuilder::default()
-                .lossy(false)
-                .buffered_lines_limit(QUEUED_LINES)
-                .thread_name("taskforge-log")
-                .finish(BufWriter::with_capacity(
-                    LOG_BUFFER_BYTES,
-                    std::io::stdout(),
-                ));
-            let layer = tracing_subscriber::fmt::layer()
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(false)
-                .with_writer(writer)
-                .with_filter(filter);
-            registry.with(layer).try_init().ok().map(|()| guard)
+    let traces = otlp_endpoint.and_then(|endpoint| {
+        otel::Exporter::new(endpoint, service_name)
+            .inspect_err(|err| eprintln!("traces are not exported: {err}"))
+            .ok()
+    });
+    let installed = match &traces {
+        // Each layer filters for itself: `RUST_LOG` decides what is logged, not which
+        // spans are exported (a quiet log must not silence the traces).
+        Some(traces) => {
+            let base = tracing_subscriber::registry()
+                .with(traces.layer().with_filter(otel::spans_filter()));
+            let (log, writer) = log_layer(format);
+            base.with(log.with_filter(filter))
+                .try_init()
+                .map(|()| writer)
         }
-        LogFormat::Pretty => {
-            let layer = tracing_subscriber::fmt::layer().with_filter(filter);
-            let _ = registry.with(layer).try_init();
-            None
+        // One global filter: a span or event nobody wants is not even created (the
+        // services' and adapters' spans are `debug`), which per-layer filters cost.
+        None => {
+            let base = tracing_subscriber::registry().with(filter);
+            let (log, writer) = log_layer(format);
+            base.with(log).try_init().map(|()| writer)
         }
     };
+    let log_writer = installed.ok().flatten();
     Telemetry {
         _log_writer: log_writer,
         traces,

@@ -115,3 +115,19 @@ impl Validator {
         }
     }
 }
+
+/// Text may hold any character but NUL, which no SQL database stores (PostgreSQL
+/// refuses it; SQLite cuts strings at it in places).
+///
+/// # Errors
+/// [`DomainError::Validation`] on `field` when `text` holds a NUL character.
+pub(crate) fn refuse_nul(field: &str, text: &str) -> Result<(), DomainError> {
+    if text.contains('\0') {
+        Err(DomainError::invalid(
+            field,
+            "must not contain NUL characters",
+        ))
+    } else {
+        Ok(())
+    }
+}

@@ -1,14 +1,16 @@
 //! bcrypt password hashing, as the domain's [`PasswordHasher`] port.
 
 use std::num::NonZero;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use taskforge_domain::DomainError;
 use taskforge_domain::auth::PasswordHasher;
 use taskforge_domain::user::{Password, PasswordHash};
 
-use idle_pool::{Delivery, IdlePool};
+use idle_pool::{Delivery, Full, IdlePool, Work};
 
 mod idle_pool;
 
@@ -24,13 +26,39 @@ const MAX_COST: u32 = 31;
 /// time as a real check.
 const DUMMY_PASSWORD: &str = "taskforge timing-equaliser";
 
+/// The bounds of the hashing queue (`HASH_QUEUE_CAPACITY`, `HASH_QUEUE_TIMEOUT_MS`,
+/// `HASH_RESCUE_AFTER_MS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingLimits {
+    /// Hashes queued or running at most; beyond it a login answers 503 at once.
+    pub capacity: usize,
+    /// How long a caller waits for its hash, queue included; then 503.
+    pub queue_timeout: Duration,
+    /// How long the oldest job may wait while the idle-priority workers make no
+    /// progress before it runs at normal priority (see the pool's documentation).
+    pub rescue_after: Duration,
+}
+
+impl Default for HashingLimits {
+    fn default() -> Self {
+        Self {
+            capacity: 64,
+            queue_timeout: Duration::from_secs(10),
+            rescue_after: Duration::from_secs(1),
+        }
+    }
+}
+
 /// bcrypt at a configured cost. Hashing and verifying run on a pool of their own, one
 /// thread per core at the lowest CPU priority there is: at cost 12 one check takes a
 /// few hundred milliseconds of CPU, which must never stall an async worker nor crowd
-/// out the requests that are not logins.
+/// out the requests that are not logins. The queue is bounded in size and in time, and
+/// a job the idle-priority threads cannot get to for want of CPU is run at normal
+/// priority after [`HashingLimits::rescue_after`].
 #[derive(Clone)]
 pub struct BcryptHasher {
     cost: u32,
+    limits: HashingLimits,
     /// A hash made at construction with the same cost, verified against when there is
     /// no account (or the password is too long), so every answer takes as long.
     dummy_hash: Arc<str>,
@@ -43,15 +71,16 @@ impl BcryptHasher {
     ///
     /// # Errors
     /// A message when `cost` is outside bcrypt's range.
-    pub fn new(cost: u32) -> Result<Self, String> {
+    pub fn new(cost: u32, limits: HashingLimits) -> Result<Self, String> {
         // One thread per core: more would only queue in the kernel instead of here.
         Self::with_threads(
             cost,
+            limits,
             std::thread::available_parallelism().map_or(1, NonZero::get),
         )
     }
 
-    fn with_threads(cost: u32, threads: usize) -> Result<Self, String> {
+    fn with_threads(cost: u32, limits: HashingLimits, threads: usize) -> Result<Self, String> {
         if !(MIN_COST..=MAX_COST).contains(&cost) {
             return Err(format!(
                 "bcrypt cost must be between {MIN_COST} and {MAX_COST}, got {cost}"
@@ -61,29 +90,64 @@ impl BcryptHasher {
         Ok(Self {
             cost,
             dummy_hash: dummy_hash.into(),
-            pool: Arc::new(IdlePool::new("bcrypt", threads)?),
+            limits,
+            pool: Arc::new(IdlePool::new(
+                "bcrypt",
+                threads,
+                limits.capacity,
+                limits.rescue_after,
+            )?),
         })
     }
 
     /// Runs `job` on the hashing pool and waits for it without blocking the caller.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`] when the queue is full or the answer does not come
+    /// within [`HashingLimits::queue_timeout`] (the job is then skipped if it has not
+    /// started); [`DomainError::Unexpected`] when the job panicked.
     async fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce() -> T + Send + 'static,
+        job: impl Fn() -> T + Send + Sync + 'static,
     ) -> Result<T, DomainError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.pool.spawn(Box::new(move || {
+        let reply = Mutex::new(Some(reply));
+        let work: Work = Arc::new(move |done: &AtomicBool| {
             // The receiver is gone when the request was dropped while the job queued
-            // (its client went away). Nobody would get the answer: under a login
-            // flood whose clients time out, this is most of the queue.
-            if reply.is_closed() {
+            // (its client went away, or its wait ran out). Nobody would get the answer:
+            // under a login flood whose clients time out, this is most of the queue.
+            let abandoned = reply
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .is_none_or(|reply| reply.is_closed());
+            if abandoned {
+                done.store(true, Ordering::Release);
                 return None;
             }
             let value = job();
+            // The job may run twice (see the pool); only the first to finish answers.
+            if done.swap(true, Ordering::AcqRel) {
+                return None;
+            }
+            let reply = reply
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()?;
             Some(Box::new(move || {
                 let _ = reply.send(value);
             }) as Delivery)
-        }));
-        answer.await.map_err(DomainError::unexpected)
+        });
+        self.pool.submit(work).map_err(|Full| {
+            DomainError::Unavailable("too many password checks are waiting; retry".into())
+        })?;
+        match tokio::time::timeout(self.limits.queue_timeout, answer).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(closed)) => Err(DomainError::unexpected(closed)),
+            Err(_) => Err(DomainError::Unavailable(
+                "password checks are taking too long; retry".into(),
+            )),
+        }
     }
 
     /// The configured cost.
@@ -110,7 +174,7 @@ impl PasswordHasher for BcryptHasher {
         }
         let cost = self.cost;
         let hash = self
-            .run(move || bcrypt::hash(secret, cost))
+            .run(move || bcrypt::hash(&secret, cost))
             .await?
             .map_err(DomainError::unexpected)?;
         Ok(PasswordHash::new(hash))
@@ -131,7 +195,7 @@ impl PasswordHasher for BcryptHasher {
         };
         let secret = password.to_owned();
         let matched = self
-            .run(move || bcrypt::verify(secret, &target))
+            .run(move || bcrypt::verify(&secret, &target))
             .await?
             .map_err(DomainError::unexpected)?;
         Ok(counts && matched)
@@ -143,7 +207,7 @@ mod tests {
     use super::*;
 
     fn hasher() -> BcryptHasher {
-        BcryptHasher::new(4).expect("cost 4 is valid")
+        BcryptHasher::new(4, HashingLimits::default()).expect("cost 4 is valid")
     }
 
     fn password(raw: &str) -> Password {
@@ -211,8 +275,8 @@ mod tests {
 
     #[test]
     fn a_cost_outside_bcrypts_range_is_refused() {
-        assert!(BcryptHasher::new(3).is_err());
-        assert!(BcryptHasher::new(32).is_err());
+        assert!(BcryptHasher::new(3, HashingLimits::default()).is_err());
+        assert!(BcryptHasher::new(32, HashingLimits::default()).is_err());
     }
 
     /// The scheduling policy of the calling thread (field 41 of `/proc/thread-self/stat`;
@@ -258,10 +322,11 @@ mod tests {
         use futures_util::FutureExt;
         use std::sync::atomic::{AtomicBool, Ordering};
 
-        let hasher = BcryptHasher::with_threads(4, 1).unwrap();
+        let hasher = BcryptHasher::with_threads(4, patient(), 1).unwrap();
         let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
         // Holds the only hashing thread until released; polled once to queue it.
-        let mut busy = Box::pin(hasher.run(move || gate.recv().is_ok()));
+        let mut busy = Box::pin(hasher.run(move || gate.lock().unwrap().recv().is_ok()));
         assert!((&mut busy).now_or_never().is_none());
         let ran = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&ran);
@@ -274,6 +339,65 @@ mod tests {
         // given-up one has had its turn.
         hasher.run(|| ()).await.unwrap();
         assert!(!ran.load(Ordering::SeqCst));
+    }
+
+    /// Limits that never rescue and wait long, for tests that hold the only thread.
+    fn patient() -> HashingLimits {
+        HashingLimits {
+            capacity: 8,
+            queue_timeout: Duration::from_secs(30),
+            rescue_after: Duration::from_secs(3600),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_and_a_wait_past_its_deadline_are_unavailable() {
+        let limits = HashingLimits {
+            capacity: 2,
+            queue_timeout: Duration::from_millis(200),
+            ..patient()
+        };
+        let hasher = BcryptHasher::with_threads(4, limits, 1).unwrap();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        let first = tokio::spawn({
+            let hasher = hasher.clone();
+            async move {
+                hasher
+                    .run(move || gate.lock().unwrap().recv().is_ok())
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let second = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.run(|| ()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Two jobs unfinished: a third is refused at once.
+        let refused = hasher.run(|| ()).await.unwrap_err();
+        assert!(
+            matches!(refused, DomainError::Unavailable(_)),
+            "{refused:?}"
+        );
+        // The first never answers in time, nor the second queued behind it.
+        let first = first.await.unwrap().map(|_| ()).unwrap_err();
+        let second = second.await.unwrap().unwrap_err();
+        for err in [first, second] {
+            assert!(matches!(err, DomainError::Unavailable(_)), "{err:?}");
+        }
+        release.send(()).unwrap();
+        // Once the stuck job ends (and the given-up one is skipped), there is room.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match hasher.run(|| 7).await {
+                Ok(seven) => break assert_eq!(seven, 7),
+                Err(_) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(err) => panic!("no room after the queue drained: {err:?}"),
+            }
+        }
     }
 
     #[test]

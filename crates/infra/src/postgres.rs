@@ -36,7 +36,7 @@ use std::sync::Arc;
 use sea_orm::DbErr;
 
 use crate::SeaSessionRepository;
-use crate::db::{self, Database, POSTGRES_TIMEOUT};
+use crate::db::{self, Database, Deadlines};
 use batch::{BatchFuture, Batcher};
 use kept::KeptConnections;
 
@@ -46,6 +46,9 @@ pub use tasks::PgTaskRepository;
 /// Batches of one kind that may run at once on one pool. Each holds a connection for
 /// one round trip; more would only make the batches smaller.
 const CONCURRENT_BATCHES: usize = 2;
+/// Lookup batches that may run at once on one pool: a read takes two in turn (its
+/// session, then its task), so they get the room of two kinds.
+const CONCURRENT_LOOKUPS: usize = 2 * CONCURRENT_BATCHES;
 
 /// The fewest connections a fast-path pool works with: one kept for single
 /// statements and batches, one left in the pool for transactions.
@@ -59,23 +62,27 @@ pub const MIN_POOL_CONNECTIONS: u32 = 2;
 ///
 /// # Errors
 /// The [`DbErr`] of a URL that is not PostgreSQL's or does not parse.
-pub async fn request_pool(url: &str, max_connections: u32) -> Result<Database, DbErr> {
+pub async fn request_pool(
+    url: &str,
+    max_connections: u32,
+    deadlines: &Deadlines,
+) -> Result<Database, DbErr> {
     if db::is_sqlite(url) {
         return Err(DbErr::Custom(
             "the fast path is for PostgreSQL; SQLite keeps its one shared connection".into(),
         ));
     }
     let size = max_connections.max(MIN_POOL_CONNECTIONS);
-    let mut options = db::options(url, size);
+    let mut options = db::options(url, size, deadlines);
     options.connect_lazy(true);
     let pool = sea_orm::Database::connect(options).await?;
     let keep = usize::try_from(size - 1).unwrap_or(usize::MAX);
     let kept = KeptConnections::new(
         pool.get_postgres_connection_pool().clone(),
         keep,
-        POSTGRES_TIMEOUT,
+        deadlines.acquire,
     );
-    Ok(Database::keeping(pool, kept))
+    Ok(Database::keeping(pool, kept, *deadlines))
 }
 
 /// `total` connections split between at most `workers` pools of at least
@@ -119,9 +126,13 @@ impl FastPath {
     }
 }
 
-/// A batcher of `kind` whose batches run `load` on `db`, [`CONCURRENT_BATCHES`] at a
-/// time.
-fn batcher<K, V, F, Fut>(kind: &'static str, db: &Database, load: F) -> Arc<Batcher<K, V>>
+/// A batcher of `kind` whose batches run `load` on `db`, `concurrency` at a time.
+fn batcher<K, V, F, Fut>(
+    kind: &'static str,
+    concurrency: usize,
+    db: &Database,
+    load: F,
+) -> Arc<Batcher<K, V>>
 where
     K: Hash + Eq + Clone + Send + 'static,
     V: Clone + Send + 'static,
@@ -129,7 +140,7 @@ where
     Fut: Future<Output = Result<HashMap<K, V>, DbErr>> + Send + 'static,
 {
     let db = db.clone();
-    Arc::new(Batcher::new(kind, CONCURRENT_BATCHES, move |keys| {
+    Arc::new(Batcher::new(kind, concurrency, move |keys| {
         Box::pin(load(db.clone(), keys)) as BatchFuture<K, V>
     }))
 }

@@ -67,7 +67,7 @@ async fn revoke_where<C: ConnectionTrait>(
 
 #[async_trait]
 impl SessionRepository for SeaSessionRepository {
-    #[tracing::instrument(name = "SeaSessionRepository::insert", skip_all, fields(session.id = %session.id))]
+    #[tracing::instrument(level = "debug", name = "SeaSessionRepository::insert", skip_all, fields(session.id = %session.id))]
     async fn insert(&self, session: &Session) -> Result<(), DomainError> {
         let row = session::ActiveModel {
             id: Set(session.id),
@@ -84,7 +84,7 @@ impl SessionRepository for SeaSessionRepository {
         Ok(())
     }
 
-    #[tracing::instrument(name = "SeaSessionRepository::rotate", skip_all, fields(session.id = %session_id))]
+    #[tracing::instrument(level = "debug", name = "SeaSessionRepository::rotate", skip_all, fields(session.id = %session_id))]
     async fn rotate(
         &self,
         session_id: Uuid,
@@ -136,7 +136,7 @@ impl SessionRepository for SeaSessionRepository {
         Ok(outcome)
     }
 
-    #[tracing::instrument(name = "SeaSessionRepository::find_session_user", skip_all, fields(session.id = %session_id))]
+    #[tracing::instrument(level = "debug", name = "SeaSessionRepository::find_session_user", skip_all, fields(session.id = %session_id))]
     async fn find_session_user(&self, session_id: Uuid) -> Result<Option<User>, DomainError> {
         // One round trip: the user row, joined to the live session.
         let row = user::Entity::find()
@@ -150,17 +150,17 @@ impl SessionRepository for SeaSessionRepository {
         row.map(crate::user_repository::user_from_row).transpose()
     }
 
-    #[tracing::instrument(name = "SeaSessionRepository::revoke", skip_all, fields(session.id = %session_id))]
+    #[tracing::instrument(level = "debug", name = "SeaSessionRepository::revoke", skip_all, fields(session.id = %session_id))]
     async fn revoke(&self, session_id: Uuid, now: DateTime<Utc>) -> Result<(), DomainError> {
         revoke_where(&self.db, session::Column::Id.eq(session_id).into(), now).await
     }
 
-    #[tracing::instrument(name = "SeaSessionRepository::revoke_all", skip_all, fields(user.id = %user_id))]
+    #[tracing::instrument(level = "debug", name = "SeaSessionRepository::revoke_all", skip_all, fields(user.id = %user_id))]
     async fn revoke_all(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<(), DomainError> {
         revoke_all_sessions(&self.db, user_id, now).await
     }
 
-    #[tracing::instrument(name = "SeaSessionRepository::purge", skip_all)]
+    #[tracing::instrument(level = "debug", name = "SeaSessionRepository::purge", skip_all)]
     async fn purge(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
         let result = session::Entity::delete_many()
             .filter(

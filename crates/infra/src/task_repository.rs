@@ -250,12 +250,12 @@ async fn explain_miss(db: &Database, id: Uuid) -> Result<WriteOutcome, DbErr> {
 
 #[async_trait]
 impl TaskRepository for SeaTaskRepository {
-    #[tracing::instrument(name = "SeaTaskRepository::insert", skip_all, fields(task.id = %task.id))]
+    #[tracing::instrument(level = "debug", name = "SeaTaskRepository::insert", skip_all, fields(task.id = %task.id))]
     async fn insert(&self, task: &Task) -> Result<(), DomainError> {
         insert_one(&self.db, to_row(task)).await.map_err(db_error)
     }
 
-    #[tracing::instrument(name = "SeaTaskRepository::find_by_id", skip_all, fields(task.id = %id))]
+    #[tracing::instrument(level = "debug", name = "SeaTaskRepository::find_by_id", skip_all, fields(task.id = %id))]
     async fn find_by_id(&self, id: Uuid) -> Result<Option<Task>, DomainError> {
         task::Entity::find_by_id(id)
             .one(&self.db)
@@ -265,7 +265,7 @@ impl TaskRepository for SeaTaskRepository {
             .transpose()
     }
 
-    #[tracing::instrument(name = "SeaTaskRepository::list", skip_all)]
+    #[tracing::instrument(level = "debug", name = "SeaTaskRepository::list", skip_all)]
     async fn list(
         &self,
         filter: &TaskFilter,
@@ -278,7 +278,7 @@ impl TaskRepository for SeaTaskRepository {
         to_page(rows, total, page)
     }
 
-    #[tracing::instrument(name = "SeaTaskRepository::update", skip_all, fields(task.id = %task.id))]
+    #[tracing::instrument(level = "debug", name = "SeaTaskRepository::update", skip_all, fields(task.id = %task.id))]
     async fn update(&self, task: &Task, expected_version: i64) -> Result<(), DomainError> {
         // One conditional statement: of parallel writers holding the same version, the
         // first to commit changes the version and every other matches no row.
@@ -288,7 +288,7 @@ impl TaskRepository for SeaTaskRepository {
         write_result(task.id, outcome)
     }
 
-    #[tracing::instrument(name = "SeaTaskRepository::delete", skip_all, fields(task.id = %id))]
+    #[tracing::instrument(level = "debug", name = "SeaTaskRepository::delete", skip_all, fields(task.id = %id))]
     async fn delete(&self, id: Uuid, expected_version: Option<i64>) -> Result<(), DomainError> {
         let mut query = task::Entity::delete_many().filter(task::Column::Id.eq(id));
         if let Some(version) = expected_version {

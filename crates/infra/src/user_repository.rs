@@ -109,7 +109,7 @@ async fn another_active_admin_exists(
 
 #[async_trait]
 impl UserRepository for SeaUserRepository {
-    #[tracing::instrument(name = "SeaUserRepository::insert", skip_all, fields(user.id = %user.id))]
+    #[tracing::instrument(level = "debug", name = "SeaUserRepository::insert", skip_all, fields(user.id = %user.id))]
     async fn insert(&self, user: &User, password_hash: &PasswordHash) -> Result<(), DomainError> {
         let mut row = to_active_model(user);
         row.password_hash = Set(password_hash.as_str().to_owned());
@@ -120,7 +120,7 @@ impl UserRepository for SeaUserRepository {
         Ok(())
     }
 
-    #[tracing::instrument(name = "SeaUserRepository::find_by_id", skip_all, fields(user.id = %id))]
+    #[tracing::instrument(level = "debug", name = "SeaUserRepository::find_by_id", skip_all, fields(user.id = %id))]
     async fn find_by_id(&self, id: Uuid) -> Result<Option<User>, DomainError> {
         user::Entity::find_by_id(id)
             .one(&self.db)
@@ -130,7 +130,7 @@ impl UserRepository for SeaUserRepository {
             .transpose()
     }
 
-    #[tracing::instrument(name = "SeaUserRepository::find_by_email", skip_all)]
+    #[tracing::instrument(level = "debug", name = "SeaUserRepository::find_by_email", skip_all)]
     async fn find_by_email(&self, email: &str) -> Result<Option<User>, DomainError> {
         user::Entity::find()
             .filter(user::Column::Email.eq(email))
@@ -141,7 +141,11 @@ impl UserRepository for SeaUserRepository {
             .transpose()
     }
 
-    #[tracing::instrument(name = "SeaUserRepository::find_credentials", skip_all)]
+    #[tracing::instrument(
+        level = "debug",
+        name = "SeaUserRepository::find_credentials",
+        skip_all
+    )]
     async fn find_credentials(
         &self,
         identifier: &LoginIdentifier,
@@ -168,7 +172,7 @@ impl UserRepository for SeaUserRepository {
         }))
     }
 
-    #[tracing::instrument(name = "SeaUserRepository::password_hash", skip_all, fields(user.id = %id))]
+    #[tracing::instrument(level = "debug", name = "SeaUserRepository::password_hash", skip_all, fields(user.id = %id))]
     async fn password_hash(&self, id: Uuid) -> Result<Option<PasswordHash>, DomainError> {
         let hash: Option<String> = user::Entity::find_by_id(id)
             .select_only()
@@ -180,7 +184,7 @@ impl UserRepository for SeaUserRepository {
         Ok(hash.map(PasswordHash::new))
     }
 
-    #[tracing::instrument(name = "SeaUserRepository::list", skip_all)]
+    #[tracing::instrument(level = "debug", name = "SeaUserRepository::list", skip_all)]
     async fn list(
         &self,
         filter: &UserFilter,
@@ -224,7 +228,7 @@ impl UserRepository for SeaUserRepository {
         })
     }
 
-    #[tracing::instrument(name = "SeaUserRepository::update", skip_all, fields(user.id = %user.id))]
+    #[tracing::instrument(level = "debug", name = "SeaUserRepository::update", skip_all, fields(user.id = %user.id))]
     async fn update(
         &self,
         user: &User,
@@ -260,7 +264,7 @@ impl UserRepository for SeaUserRepository {
         user_from_row(updated)
     }
 
-    #[tracing::instrument(name = "SeaUserRepository::delete", skip_all, fields(user.id = %id))]
+    #[tracing::instrument(level = "debug", name = "SeaUserRepository::delete", skip_all, fields(user.id = %id))]
     async fn delete(&self, id: Uuid) -> Result<(), DomainError> {
         let txn = self.db.begin().await.map_err(db_error)?;
         let stored = user::Entity::find_by_id(id)

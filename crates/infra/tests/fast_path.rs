@@ -22,7 +22,7 @@ async fn kept(test: &str, max_connections: u32) -> Option<Database> {
     };
     common::record_run("fast-path");
     Some(
-        postgres::request_pool(&url, max_connections)
+        postgres::request_pool(&url, max_connections, &Default::default())
             .await
             .expect("connect to TEST_DATABASE_URL"),
     )

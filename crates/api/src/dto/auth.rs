@@ -36,6 +36,23 @@ pub struct LoginForm {
     pub client_secret: Option<String>,
 }
 
+impl LoginForm {
+    /// 422 naming `username` or `password` when it holds a NUL character (the JSON
+    /// bodies are checked as they are parsed).
+    ///
+    /// # Errors
+    /// As above.
+    pub fn refuse_nul(&self) -> Result<(), crate::error::ApiError> {
+        let mut errors = taskforge_domain::Validator::new();
+        for (field, value) in [("username", &self.username), ("password", &self.password)] {
+            if value.contains('\0') {
+                errors.push(field, crate::extract::json::NUL_MESSAGE);
+            }
+        }
+        errors.finish().map_err(Into::into)
+    }
+}
+
 /// `{refresh_token}` for `/refresh` and `/logout`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

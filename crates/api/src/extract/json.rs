@@ -100,11 +100,52 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "must be a JSON object",
         )]));
     }
+    let mut nul = Vec::new();
+    find_nul(&value, "", &mut nul);
+    if !nul.is_empty() {
+        return Err(ApiError::validation(nul));
+    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let message = err.inner().to_string();
         ApiError::validation(vec![field_error(&path, &message)])
     })
+}
+
+/// The message for text holding a NUL character.
+pub(crate) const NUL_MESSAGE: &str = "must not contain NUL characters";
+
+/// Every string (value or key) of `value` holding a NUL character, named by its path
+/// (`title`, `tags[2]`): neither database can store one, and refusing it here gives
+/// the same 422 on both instead of an error deep in the driver.
+fn find_nul(value: &serde_json::Value, path: &str, found: &mut Vec<FieldError>) {
+    let join = |key: &str| match path {
+        "" => key.to_owned(),
+        _ => format!("{path}.{key}"),
+    };
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => {
+            found.push(FieldError::new(path, NUL_MESSAGE));
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                find_nul(item, &format!("{path}[{i}]"), found);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                if key.contains('\0') {
+                    found.push(FieldError::new(
+                        "body",
+                        "keys must not contain NUL characters",
+                    ));
+                } else {
+                    find_nul(item, &join(key), found);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Names the field of a serde error: its path, or for errors raised on the object
@@ -168,6 +209,18 @@ mod tests {
             (422, vec!["count".to_owned()])
         );
         assert_eq!(field_of("[1]"), (422, vec!["body".to_owned()]));
+    }
+
+    #[test]
+    fn nul_characters_anywhere_are_named_by_their_field() {
+        assert_eq!(
+            field_of("{\"title\":\"a\\u0000b\"}"),
+            (422, vec!["title".to_owned()])
+        );
+        assert_eq!(
+            field_of("{\"title\":\"ok\",\"count\":1,\"x\":{\"y\":[\"\\u0000\"]}}"),
+            (422, vec!["x.y[0]".to_owned()])
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use taskforge_domain::Validator;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::extract::json::NUL_MESSAGE;
 
 /// The decoded query string, with typed accessors that collect errors.
 #[derive(Debug, Default)]
@@ -90,9 +91,11 @@ impl QueryParams {
         self.typed(name, "must be a UUID", |s| Uuid::parse_str(s).ok())
     }
 
-    /// Free text.
-    pub fn text(&self, name: &str) -> Option<String> {
-        self.raw(name).map(str::to_owned)
+    /// Free text: anything but a NUL character, which no database stores.
+    pub fn text(&mut self, name: &str) -> Option<String> {
+        self.typed(name, NUL_MESSAGE, |s| {
+            (!s.contains('\0')).then(|| s.to_owned())
+        })
     }
 
     /// A value parsed by a domain parser (enums, sort keys); its field errors are

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::{ConnectionType, Method};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 use tracing::Instrument;
@@ -75,20 +75,27 @@ pub async fn request_context(
         id: id.clone(),
         path: req.path().to_owned(),
     });
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        otel.kind = "server",
-        http.request.method = %method,
-        http.route = tracing::field::Empty,
-        http.response.status_code = tracing::field::Empty,
-    );
     let trace = req
         .app_data::<web::Data<AppState>>()
         .and_then(|state| state.trace_context.clone());
-    if let Some(trace) = &trace {
-        trace.continue_trace(req.headers(), &span);
-    }
+    // The log lines carry the request id; an exported span also says what it was.
+    // (A span's fields are formatted for the log as it is created: only pay for the
+    // attributes when spans are exported.)
+    let span = match &trace {
+        Some(trace) => {
+            let span = tracing::info_span!(
+                "request",
+                request_id = %id,
+                otel.kind = "server",
+                http.request.method = %method,
+                http.route = tracing::field::Empty,
+                http.response.status_code = tracing::field::Empty,
+            );
+            trace.continue_trace(req.headers(), &span);
+            span
+        }
+        None => tracing::info_span!("request", request_id = %id),
+    };
     let unanswered = Unanswered {
         method: &method,
         started,
@@ -108,10 +115,21 @@ pub async fn request_context(
         .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
-    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
-        state
-            .metrics
-            .observe_request(&method, &route, status, elapsed);
+    let draining = match res.request().app_data::<web::Data<AppState>>() {
+        Some(state) => {
+            state
+                .metrics
+                .observe_request(&method, &route, status, elapsed);
+            state.lifecycle.is_draining()
+        }
+        None => false,
+    };
+    if draining {
+        // Shutting down: the client opens its next connection elsewhere (or finds
+        // this server gone), rather than sending on one about to be closed.
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
     }
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     if let Some(trace) = &trace {

@@ -15,9 +15,11 @@ use crate::dto::user::{RegisterBody, UserResponse};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::json::{field_error, is_json, read_body};
 use crate::extract::{JsonBody, QueryParams, authenticate_request, parse_json};
+use crate::middleware::deadline;
 use crate::rate_limit::{GroupLimit, RateLimits};
 use crate::routes::created;
 use crate::state::AppState;
+use actix_web::middleware::from_fn;
 
 /// `POST /register`: 201 + the user + `Location`. `is_admin: true` needs an admin's token.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", operation_id = "register",
@@ -92,6 +94,7 @@ pub async fn login(
         }
         let form: LoginForm = serde_urlencoded::from_bytes(&body)
             .map_err(|err| ApiError::validation(vec![field_error(".", &err.to_string())]))?;
+        form.refuse_nul()?;
         (form.username, form.password)
     } else {
         let login: LoginBody = parse_json(&body)?;
@@ -203,7 +206,9 @@ pub fn configure(limits: &RateLimits) -> impl FnOnce(&mut web::ServiceConfig) {
 /// `Cache-Control: no-store`.
 fn auth_route(cfg: &mut web::ServiceConfig, group: &GroupLimit, path: &str, route: Route) {
     let no_store = || DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store"));
-    let resource = web::resource(path).route(route);
+    let resource = web::resource(path)
+        .route(route)
+        .wrap(from_fn(deadline::deadline));
     match group {
         Some(limit) => cfg.service(resource.wrap(Governor::new(limit)).wrap(no_store())),
         None => cfg.service(resource.wrap(no_store())),

@@ -5,7 +5,8 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
+use crate::middleware::deadline::bounded;
 use crate::state::AppState;
 
 /// The crate version reported by `/health`.
@@ -48,23 +49,27 @@ pub async fn live_probe() -> HttpResponse {
     live().await
 }
 
-/// `GET /health/ready`: the process can serve, i.e. the database answers.
+/// `GET /health/ready`: the process can serve, i.e. it is not shutting down and the
+/// database answers.
 #[utoipa::path(get, path = "/health/ready", tag = "health", responses(
     (status = 200, description = "Ready", body = ReadyResponse),
-    (status = 503, description = "The database cannot be reached (`checks.database` is `unavailable`)"),
+    (status = 503, description = "The database cannot be reached (`checks.database` is `unavailable`), or the server is shutting down (`checks.server` is `draining`)"),
 ))]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.lifecycle.is_draining() {
+        // First thing on SIGTERM: a load balancer stops sending new requests here
+        // while the ones in flight finish.
+        return Err(ApiError::unavailable("the server is shutting down")
+            .with_extra("checks", json!({"server": "draining"})));
+    }
     if state.database.is_reachable().await {
         Ok(HttpResponse::Ok().json(ReadyResponse {
             status: "ok",
             checks: json!({"database": "ok"}),
         }))
     } else {
-        Err(ApiError::new(
-            ErrorCode::ServiceUnavailable,
-            "the database cannot be reached",
-        )
-        .with_extra("checks", json!({"database": "unavailable"})))
+        Err(ApiError::unavailable("the database cannot be reached")
+            .with_extra("checks", json!({"database": "unavailable"})))
     }
 }
 
@@ -73,5 +78,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Resources (not bare routes), so another method gets 405 rather than 404.
     cfg.service(web::resource("/health").route(web::get().to(live)))
         .service(web::resource("/health/live").route(web::get().to(live_probe)))
-        .service(web::resource("/health/ready").route(web::get().to(ready)));
+        .service(bounded(
+            web::resource("/health/ready").route(web::get().to(ready)),
+        ));
 }

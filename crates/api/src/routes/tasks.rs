@@ -18,8 +18,10 @@ use crate::dto::page::TaskPage;
 use crate::dto::task::{PatchTaskBody, TaskBody, TaskResponse};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{Authenticated, JsonBody, QueryParams, if_match};
+use crate::middleware::deadline::bounded;
 use crate::routes::created;
 use crate::state::AppState;
+use actix_web::dev::HttpServiceFactory;
 
 /// A path segment that must be a UUID; anything else cannot exist (404).
 fn path_uuid(req: &HttpRequest, name: &str) -> Result<Option<Uuid>, ApiError> {
@@ -274,22 +276,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// `GET` (list) and `POST` (create) on a collection path.
-fn collection(path: &str) -> actix_web::Resource {
-    web::resource(path)
-        .route(web::get().to(list_tasks))
-        .route(web::post().to(create_task))
+fn collection(path: &str) -> impl HttpServiceFactory {
+    bounded(
+        web::resource(path)
+            .route(web::get().to(list_tasks))
+            .route(web::post().to(create_task)),
+    )
 }
 
 /// `GET`, `PUT`, `PATCH` and `DELETE` on one task's path.
-fn item(path: &str) -> actix_web::Resource {
-    web::resource(path)
-        .route(web::get().to(get_task))
-        .route(web::put().to(replace_task))
-        .route(web::patch().to(patch_task))
-        .route(web::delete().to(delete_task))
+fn item(path: &str) -> impl HttpServiceFactory {
+    bounded(
+        web::resource(path)
+            .route(web::get().to(get_task))
+            .route(web::put().to(replace_task))
+            .route(web::patch().to(patch_task))
+            .route(web::delete().to(delete_task)),
+    )
 }
 
 /// `PATCH` on a task's `…/complete` path.
-fn toggle(path: &str) -> actix_web::Resource {
-    web::resource(path).route(web::patch().to(toggle_task))
+fn toggle(path: &str) -> impl HttpServiceFactory {
+    bounded(web::resource(path).route(web::patch().to(toggle_task)))
 }

@@ -12,6 +12,7 @@ use crate::dto::page::UserPage;
 use crate::dto::user::{CreateUserBody, UpdateMeBody, UpdateUserBody, UserResponse};
 use crate::error::ApiError;
 use crate::extract::{Authenticated, JsonBody, QueryParams};
+use crate::middleware::deadline::bounded;
 use crate::routes::created;
 use crate::state::AppState;
 
@@ -179,21 +180,21 @@ pub async fn delete_user(
 
 /// Registers the user routes (`/me` before `/{user_id}`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
+    cfg.service(bounded(
         web::resource("/api/v1/users")
             .route(web::get().to(list_users))
             .route(web::post().to(create_user)),
-    )
-    .service(
+    ))
+    .service(bounded(
         web::resource("/api/v1/users/me")
             .route(web::get().to(get_me))
             .route(web::patch().to(update_me))
             .route(web::delete().to(delete_me)),
-    )
-    .service(
+    ))
+    .service(bounded(
         web::resource("/api/v1/users/{user_id}")
             .route(web::get().to(get_user))
             .route(web::patch().to(update_user))
             .route(web::delete().to(delete_user)),
-    );
+    ));
 }

@@ -31,14 +31,15 @@ const EXPORT_DELAY: Duration = Duration::from_millis(500);
 /// slowed down.
 const MAX_QUEUED_SPANS: usize = 4096;
 
-/// The spans exported: Taskforge's own (requests, services, adapters, batches) at
-/// `info` and above, whatever `RUST_LOG` says about logging.
+/// The spans exported: Taskforge's own — requests (`info`), services, adapters and
+/// batches (`debug`, so that they cost nothing while no span is exported) — whatever
+/// `RUST_LOG` says about logging.
 pub fn spans_filter() -> Targets {
     Targets::new()
-        .with_target("taskforge", Level::INFO)
-        .with_target("taskforge_api", Level::INFO)
-        .with_target("taskforge_domain", Level::INFO)
-        .with_target("taskforge_infra", Level::INFO)
+        .with_target("taskforge", Level::DEBUG)
+        .with_target("taskforge_api", Level::DEBUG)
+        .with_target("taskforge_domain", Level::DEBUG)
+        .with_target("taskforge_infra", Level::DEBUG)
 }
 
 /// The tracer provider; dropping it (at exit) sends what is still queued.

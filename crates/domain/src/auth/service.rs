@@ -67,7 +67,7 @@ impl AuthService {
     /// # Errors
     /// [`DomainError::Unauthorized`] for wrong credentials; [`DomainError::Forbidden`]
     /// for an inactive account, only after a correct password.
-    #[tracing::instrument(name = "AuthService::login", skip_all, fields(user.id = tracing::field::Empty))]
+    #[tracing::instrument(level = "debug", name = "AuthService::login", skip_all, fields(user.id = tracing::field::Empty))]
     pub async fn login(&self, identifier: &str, password: &str) -> Result<TokenPair, DomainError> {
         let identifier = LoginIdentifier::parse(identifier);
         let credentials = self.users.find_credentials(&identifier).await?;
@@ -94,7 +94,7 @@ impl AuthService {
     /// # Errors
     /// [`DomainError::Unauthorized`] for an invalid, expired, revoked or reused token,
     /// or an access token.
-    #[tracing::instrument(name = "AuthService::refresh", skip_all, fields(session.id = tracing::field::Empty))]
+    #[tracing::instrument(level = "debug", name = "AuthService::refresh", skip_all, fields(session.id = tracing::field::Empty))]
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, DomainError> {
         let claims = self.tokens.verify(refresh_token, TokenKind::Refresh)?;
         tracing::Span::current().record("session.id", tracing::field::display(claims.sid));
@@ -123,7 +123,7 @@ impl AuthService {
     ///
     /// # Errors
     /// [`DomainError::Unexpected`] on storage failure only.
-    #[tracing::instrument(name = "AuthService::logout", skip_all)]
+    #[tracing::instrument(level = "debug", name = "AuthService::logout", skip_all)]
     pub async fn logout(&self, refresh_token: &str) -> Result<(), DomainError> {
         match self.tokens.verify(refresh_token, TokenKind::Refresh) {
             Ok(claims) => self.sessions.revoke(claims.sid, self.clock.now()).await,
@@ -135,7 +135,7 @@ impl AuthService {
     ///
     /// # Errors
     /// [`DomainError::Unexpected`] on storage failure.
-    #[tracing::instrument(name = "AuthService::logout_everywhere", skip_all, fields(user.id = %user_id))]
+    #[tracing::instrument(level = "debug", name = "AuthService::logout_everywhere", skip_all, fields(user.id = %user_id))]
     pub async fn logout_everywhere(&self, user_id: Uuid) -> Result<(), DomainError> {
         self.sessions.revoke_all(user_id, self.clock.now()).await
     }
@@ -146,7 +146,7 @@ impl AuthService {
     /// # Errors
     /// [`DomainError::Unauthorized`] for an invalid, expired or revoked token, a
     /// refresh token, or a deleted or inactive user.
-    #[tracing::instrument(name = "AuthService::authenticate", skip_all, fields(session.id = tracing::field::Empty, user.id = tracing::field::Empty))]
+    #[tracing::instrument(level = "debug", name = "AuthService::authenticate", skip_all, fields(session.id = tracing::field::Empty, user.id = tracing::field::Empty))]
     pub async fn authenticate(&self, access_token: &str) -> Result<User, DomainError> {
         let claims = self.tokens.verify(access_token, TokenKind::Access)?;
         let span = tracing::Span::current();
@@ -160,7 +160,7 @@ impl AuthService {
     ///
     /// # Errors
     /// [`DomainError::Unexpected`] on storage failure.
-    #[tracing::instrument(name = "AuthService::purge_sessions", skip_all)]
+    #[tracing::instrument(level = "debug", name = "AuthService::purge_sessions", skip_all)]
     pub async fn purge_sessions(&self) -> Result<u64, DomainError> {
         self.sessions.purge(self.clock.now()).await
     }

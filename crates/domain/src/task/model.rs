@@ -110,8 +110,10 @@ impl Title {
     /// Trims and validates.
     ///
     /// # Errors
-    /// [`DomainError::Validation`] on `title` when empty or too long.
+    /// [`DomainError::Validation`] on `title` when empty, too long, or holding a NUL
+    /// character.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        crate::error::refuse_nul("title", raw)?;
         let title = raw.trim();
         let count = title.chars().count();
         if (1..=Self::MAX_CHARS).contains(&count) {
@@ -138,8 +140,10 @@ impl Description {
     /// Validates the length.
     ///
     /// # Errors
-    /// [`DomainError::Validation`] on `description` when longer than 10 000 characters.
+    /// [`DomainError::Validation`] on `description` when longer than 10 000 characters
+    /// or holding a NUL character.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        crate::error::refuse_nul("description", raw)?;
         if raw.chars().count() <= Self::MAX_CHARS {
             Ok(Self(raw.to_owned()))
         } else {

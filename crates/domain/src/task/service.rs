@@ -149,7 +149,7 @@ impl TaskService {
     /// their scope; [`DomainError::Validation`] on `owner_id` for an owner that does not
     /// exist or contradicts the scope; [`DomainError::NotFound`] for a scoped user that
     /// does not exist.
-    #[tracing::instrument(name = "TaskService::create", skip_all, fields(user.id = %actor.id, task.id = tracing::field::Empty))]
+    #[tracing::instrument(level = "debug", name = "TaskService::create", skip_all, fields(user.id = %actor.id, task.id = tracing::field::Empty))]
     pub async fn create(
         &self,
         actor: &User,
@@ -203,7 +203,7 @@ impl TaskService {
     /// # Errors
     /// [`DomainError::Forbidden`] outside the actor's scope; [`DomainError::NotFound`]
     /// when the task does not exist or is not visible (another user's task is "not found").
-    #[tracing::instrument(name = "TaskService::get", skip_all, fields(user.id = %actor.id, task.id = %id))]
+    #[tracing::instrument(level = "debug", name = "TaskService::get", skip_all, fields(user.id = %actor.id, task.id = %id))]
     pub async fn get(&self, actor: &User, scope: TaskScope, id: Uuid) -> Result<Task, DomainError> {
         check_scope(actor, scope)?;
         self.find_visible(actor, scope, id).await
@@ -214,7 +214,7 @@ impl TaskService {
     /// # Errors
     /// [`DomainError::Forbidden`] for a non-admin asking for another owner or scope;
     /// [`DomainError::Validation`] on `owner_id` when it contradicts the scope.
-    #[tracing::instrument(name = "TaskService::list", skip_all, fields(user.id = %actor.id))]
+    #[tracing::instrument(level = "debug", name = "TaskService::list", skip_all, fields(user.id = %actor.id))]
     pub async fn list(
         &self,
         actor: &User,
@@ -248,7 +248,7 @@ impl TaskService {
     /// # Errors
     /// As [`TaskService::get`], plus [`DomainError::PreconditionFailed`] for a stale
     /// `If-Match`, [`DomainError::Forbidden`] for a reassignment by a non-admin.
-    #[tracing::instrument(name = "TaskService::replace", skip_all, fields(user.id = %actor.id, task.id = %id))]
+    #[tracing::instrument(level = "debug", name = "TaskService::replace", skip_all, fields(user.id = %actor.id, task.id = %id))]
     pub async fn replace(
         &self,
         actor: &User,
@@ -278,7 +278,7 @@ impl TaskService {
     ///
     /// # Errors
     /// As [`TaskService::replace`].
-    #[tracing::instrument(name = "TaskService::patch", skip_all, fields(user.id = %actor.id, task.id = %id))]
+    #[tracing::instrument(level = "debug", name = "TaskService::patch", skip_all, fields(user.id = %actor.id, task.id = %id))]
     pub async fn patch(
         &self,
         actor: &User,
@@ -318,7 +318,7 @@ impl TaskService {
     ///
     /// # Errors
     /// As [`TaskService::replace`].
-    #[tracing::instrument(name = "TaskService::toggle_complete", skip_all, fields(user.id = %actor.id, task.id = %id))]
+    #[tracing::instrument(level = "debug", name = "TaskService::toggle_complete", skip_all, fields(user.id = %actor.id, task.id = %id))]
     pub async fn toggle_complete(
         &self,
         actor: &User,
@@ -341,7 +341,7 @@ impl TaskService {
     ///
     /// # Errors
     /// As [`TaskService::get`], plus [`DomainError::PreconditionFailed`] for a stale `If-Match`.
-    #[tracing::instrument(name = "TaskService::delete", skip_all, fields(user.id = %actor.id, task.id = %id))]
+    #[tracing::instrument(level = "debug", name = "TaskService::delete", skip_all, fields(user.id = %actor.id, task.id = %id))]
     pub async fn delete(
         &self,
         actor: &User,

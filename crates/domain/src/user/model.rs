@@ -144,8 +144,10 @@ impl FullName {
     /// Trims and validates; a blank name becomes `None`.
     ///
     /// # Errors
-    /// [`DomainError::Validation`] on `full_name` when longer than 100 characters.
+    /// [`DomainError::Validation`] on `full_name` when longer than 100 characters or
+    /// holding a NUL character.
     pub fn parse(raw: &str) -> Result<Option<Self>, DomainError> {
+        crate::error::refuse_nul("full_name", raw)?;
         let name = raw.trim();
         if name.chars().count() > Self::MAX_CHARS {
             return Err(DomainError::invalid(

@@ -76,7 +76,7 @@ impl UserService {
     /// # Errors
     /// [`DomainError::Forbidden`] for an admin account without an admin caller;
     /// [`DomainError::Conflict`] for a taken email or username.
-    #[tracing::instrument(name = "UserService::register", skip_all, fields(created.id = tracing::field::Empty))]
+    #[tracing::instrument(level = "debug", name = "UserService::register", skip_all, fields(created.id = tracing::field::Empty))]
     pub async fn register(
         &self,
         account: NewAccount,
@@ -95,7 +95,7 @@ impl UserService {
     /// # Errors
     /// [`DomainError::Forbidden`] for a non-admin actor; [`DomainError::Conflict`] for a
     /// taken email or username.
-    #[tracing::instrument(name = "UserService::create", skip_all, fields(user.id = %actor.id, created.id = tracing::field::Empty))]
+    #[tracing::instrument(level = "debug", name = "UserService::create", skip_all, fields(user.id = %actor.id, created.id = tracing::field::Empty))]
     pub async fn create(&self, actor: &User, account: NewAccount) -> Result<User, DomainError> {
         require_admin(actor)?;
         self.insert(account).await
@@ -108,7 +108,7 @@ impl UserService {
     ///
     /// # Errors
     /// [`DomainError::Unexpected`] on storage failure.
-    #[tracing::instrument(name = "UserService::ensure_admin", skip_all)]
+    #[tracing::instrument(level = "debug", name = "UserService::ensure_admin", skip_all)]
     pub async fn ensure_admin(
         &self,
         email: Email,
@@ -155,7 +155,7 @@ impl UserService {
     ///
     /// # Errors
     /// [`DomainError::Forbidden`] for a non-admin actor; [`DomainError::NotFound`].
-    #[tracing::instrument(name = "UserService::get", skip_all, fields(user.id = %actor.id, target.id = %id))]
+    #[tracing::instrument(level = "debug", name = "UserService::get", skip_all, fields(user.id = %actor.id, target.id = %id))]
     pub async fn get(&self, actor: &User, id: Uuid) -> Result<User, DomainError> {
         require_admin(actor)?;
         self.users
@@ -168,7 +168,7 @@ impl UserService {
     ///
     /// # Errors
     /// [`DomainError::Forbidden`] for a non-admin actor.
-    #[tracing::instrument(name = "UserService::list", skip_all, fields(user.id = %actor.id))]
+    #[tracing::instrument(level = "debug", name = "UserService::list", skip_all, fields(user.id = %actor.id))]
     pub async fn list(
         &self,
         actor: &User,
@@ -186,7 +186,7 @@ impl UserService {
     /// [`DomainError::Forbidden`] for a missing or wrong `current_password`, or an
     /// attempt to change role or active flag; [`DomainError::Conflict`] for a taken
     /// email or username.
-    #[tracing::instrument(name = "UserService::update_me", skip_all, fields(user.id = %actor.id))]
+    #[tracing::instrument(level = "debug", name = "UserService::update_me", skip_all, fields(user.id = %actor.id))]
     pub async fn update_me(
         &self,
         actor: &User,
@@ -211,7 +211,7 @@ impl UserService {
     /// # Errors
     /// [`DomainError::Forbidden`] for a non-admin actor; [`DomainError::NotFound`];
     /// [`DomainError::Conflict`] for the last active admin or a taken email/username.
-    #[tracing::instrument(name = "UserService::update", skip_all, fields(user.id = %actor.id, target.id = %id))]
+    #[tracing::instrument(level = "debug", name = "UserService::update", skip_all, fields(user.id = %actor.id, target.id = %id))]
     pub async fn update(
         &self,
         actor: &User,
@@ -231,7 +231,7 @@ impl UserService {
     ///
     /// # Errors
     /// [`DomainError::Conflict`] for the last active admin.
-    #[tracing::instrument(name = "UserService::delete_me", skip_all, fields(user.id = %actor.id))]
+    #[tracing::instrument(level = "debug", name = "UserService::delete_me", skip_all, fields(user.id = %actor.id))]
     pub async fn delete_me(&self, actor: &User) -> Result<(), DomainError> {
         self.users.delete(actor.id).await
     }
@@ -241,7 +241,7 @@ impl UserService {
     /// # Errors
     /// [`DomainError::Forbidden`] for a non-admin actor; [`DomainError::NotFound`];
     /// [`DomainError::Conflict`] for the last active admin.
-    #[tracing::instrument(name = "UserService::delete", skip_all, fields(user.id = %actor.id, target.id = %id))]
+    #[tracing::instrument(level = "debug", name = "UserService::delete", skip_all, fields(user.id = %actor.id, target.id = %id))]
     pub async fn delete(&self, actor: &User, id: Uuid) -> Result<(), DomainError> {
         require_admin(actor)?;
         match self.users.delete(id).await {

@@ -2,11 +2,9 @@
 
 use sea_orm::entity::prelude::*;
 
-/// One task, with the lower-cased search copies of its texts. `Serialize` writes the
-/// row as a JSON object keyed by column name: the fast path's batched statements read
-/// rows that way (`jsonb_populate_recordset`), so this struct is the one definition of
-/// the row (see `postgres::rows`).
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+/// One task, with the lower-cased search copies of its texts: the one definition of the
+/// row, from which the fast path's batched statements derive theirs (`postgres::rows`).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tasks")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

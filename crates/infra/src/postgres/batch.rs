@@ -117,7 +117,7 @@ where
             id: BATCHES.fetch_add(1, Ordering::Relaxed),
             size: keys.len(),
         };
-        let span = tracing::info_span!(
+        let span = tracing::debug_span!(
             parent: None,
             "batch",
             batch.kind = self.kind,

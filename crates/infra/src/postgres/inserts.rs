@@ -2,8 +2,8 @@
 //!
 //! A lone `INSERT` is a transaction of its own: an executor started, a commit, a wait
 //! for the write-ahead log to reach the disk. The insert batcher writes every new task
-//! queued on one pool with one multi-row `INSERT … SELECT … FROM
-//! jsonb_populate_recordset(…)`: one commit for the lot. If the database refuses that
+//! queued on one pool with one multi-row `INSERT … SELECT * FROM unnest(…)` (see
+//! [`super::rows`]): one commit for the lot. If the database refuses that
 //! statement (a row's owner was deleted meanwhile, say), it wrote nothing, and each row
 //! is inserted alone, so every request gets the outcome its own insert would have had —
 //! never a partial write.
@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::future::join_all;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+use sea_orm::{DbErr, sqlx};
 
 use super::batch::{Batcher, Ticketed};
-use super::rows;
+use super::rows::{self, TaskArrays};
 use crate::db::Database;
 use crate::entities::task;
 use crate::error::refused_by_database;
@@ -31,9 +31,12 @@ pub(crate) type TaskInserts = Batcher<NewTask, Result<(), DbErr>>;
 
 /// The insert batcher of `db`.
 pub(crate) fn batcher(db: &Database) -> Arc<TaskInserts> {
-    super::batcher("inserts", db, |db, rows| async move {
-        Ok(insert_batch(&db, rows).await)
-    })
+    super::batcher(
+        "inserts",
+        super::CONCURRENT_BATCHES,
+        db,
+        |db, rows| async move { Ok(insert_batch(&db, rows).await) },
+    )
 }
 
 /// Every row in one statement; if the database refuses it, each row alone. Any other
@@ -63,10 +66,9 @@ async fn insert_batch(db: &Database, rows: Vec<NewTask>) -> HashMap<NewTask, Res
 
 /// All rows by one `INSERT`.
 async fn insert_all(db: &Database, rows: &[NewTask]) -> Result<(), DbErr> {
-    let statement = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        rows::INSERT_ROWS_SQL.as_str(),
-        [rows::json_rows(rows.iter().map(|row| &row.value))?],
-    );
-    db.execute_raw(statement).await.map(|_| ())
+    let models: Vec<&task::Model> = rows.iter().map(|row| &row.value).collect();
+    let arrays = TaskArrays::of(&models)?;
+    db.execute_sqlx(|| arrays.bind(sqlx::query(rows::INSERT_ROWS_SQL.as_str())))
+        .await
+        .map(|_| ())
 }

@@ -65,8 +65,20 @@ impl KeptConnections {
 
     /// Runs a statement that changes rows.
     pub(crate) async fn execute(&self, mut stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.execute_sqlx(sqlx_query(&mut stmt)).await
+    }
+
+    /// Runs a statement, built with sqlx's own binds, that changes rows: for values
+    /// SeaORM cannot bind, such as arrays with NULLs in them.
+    pub(crate) async fn execute_sqlx<A>(
+        &self,
+        query: sqlx::query::Query<'_, Postgres, A>,
+    ) -> Result<ExecResult, DbErr>
+    where
+        A: sqlx::IntoArguments<Postgres> + Send,
+    {
         let (_permit, mut kept) = self.check_out().await?;
-        let result = sqlx_query(&mut stmt).execute(&mut *kept.conn).await;
+        let result = query.execute(&mut *kept.conn).await;
         self.check_in(kept, &result);
         result.map(Into::into).map_err(exec_error)
     }
@@ -84,8 +96,19 @@ impl KeptConnections {
 
     /// Runs a query for all its rows.
     pub(crate) async fn query_all(&self, mut stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.query_all_sqlx(sqlx_query(&mut stmt)).await
+    }
+
+    /// Runs a query built with sqlx's own binds for all its rows.
+    pub(crate) async fn query_all_sqlx<A>(
+        &self,
+        query: sqlx::query::Query<'_, Postgres, A>,
+    ) -> Result<Vec<QueryResult>, DbErr>
+    where
+        A: sqlx::IntoArguments<Postgres> + Send,
+    {
         let (_permit, mut kept) = self.check_out().await?;
-        let result = sqlx_query(&mut stmt).fetch_all(&mut *kept.conn).await;
+        let result = query.fetch_all(&mut *kept.conn).await;
         self.check_in(kept, &result);
         result
             .map(|rows| rows.into_iter().map(Into::into).collect())
@@ -152,11 +175,19 @@ impl KeptConnections {
 
     /// Keeps the connection of a statement that finished. A server-side error (a
     /// constraint, a bad value) completes the exchange and leaves the connection
-    /// usable; any other error (I/O, protocol, TLS) may have left it anywhere, so it
-    /// goes back to sqlx to be checked.
+    /// usable, unless the server ended the session with it; any other error (I/O,
+    /// protocol, TLS) may have left it anywhere, so it goes back to sqlx to be checked.
     fn check_in<T>(&self, mut kept: Kept, result: &Result<T, sqlx::Error>) {
-        if !matches!(result, Ok(_) | Err(sqlx::Error::Database(_))) {
-            return;
+        match result {
+            Ok(_) => {}
+            // The server ended the session (shutdown, restart, terminated backend) or
+            // the connection broke: never used again, not even for sqlx's check.
+            Err(sqlx::Error::Database(err)) if ends_session(err.code().as_deref()) => {
+                kept.conn.close_on_drop();
+                return;
+            }
+            Err(sqlx::Error::Database(_)) => {}
+            Err(_) => return,
         }
         let now = Instant::now();
         if now.duration_since(kept.kept_since) >= KEEP_AT_MOST {
@@ -197,4 +228,10 @@ fn acquire_error(err: sqlx::Error) -> DbErr {
         sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
         other => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(other))),
     }
+}
+
+/// Whether a SQLSTATE means the server ended the session: 57P01–57P03 (shutting down,
+/// crashed, not accepting connections) or class 08 (connection exception).
+fn ends_session(code: Option<&str>) -> bool {
+    code.is_some_and(|code| code.starts_with("57P") || code.starts_with("08"))
 }

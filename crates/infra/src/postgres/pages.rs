@@ -26,6 +26,7 @@ pub(crate) type Pages = Batcher<PageKey, Result<PageRows, DbErr>>;
 pub(crate) fn batcher(db: &Database) -> Arc<Pages> {
     super::batcher(
         "pages",
+        super::CONCURRENT_BATCHES,
         db,
         |db, keys| async move { Ok(load(&db, keys).await) },
     )

@@ -56,7 +56,7 @@ impl SessionRepository for PgSessionRepository {
             .await
     }
 
-    #[tracing::instrument(name = "PgSessionRepository::find_session_user", skip_all, fields(session.id = %session_id, batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]
+    #[tracing::instrument(level = "debug", name = "PgSessionRepository::find_session_user", skip_all, fields(session.id = %session_id, batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]
     async fn find_session_user(&self, session_id: Uuid) -> Result<Option<User>, DomainError> {
         match self
             .lookups

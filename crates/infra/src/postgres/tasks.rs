@@ -1,7 +1,7 @@
 //! [`TaskRepository`] on the fast path: reads, pages, inserts and updates batched with
 //! those of concurrent requests; deletes one statement each. No write waits for a row
 //! lock while holding a connection: a row held by another transaction is tried again
-//! after a pause, until [`LOCK_WAIT`] has passed.
+//! after a pause, until the lock deadline has passed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,9 +21,6 @@ use crate::db::Database;
 use crate::error::{db_error, lock_not_available};
 use crate::task_repository::{WriteOutcome, to_page, to_row, to_task, write_result};
 
-/// How long a write waits for a task row that another transaction holds before it
-/// gives up (`503`); it holds no connection while it waits.
-const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// The first pause between two tries at a held row; doubled up to [`MAX_LOCK_PAUSE`].
 const FIRST_LOCK_PAUSE: Duration = Duration::from_millis(5);
 /// The longest pause between two tries at a held row.
@@ -60,7 +57,7 @@ impl PgTaskRepository {
 }
 
 /// Pauses between tries at a row another transaction holds, without a connection,
-/// until [`LOCK_WAIT`] has passed.
+/// until the database's lock deadline ([`crate::db::Deadlines::lock`]) has passed.
 struct LockWait {
     id: Uuid,
     deadline: Instant,
@@ -68,10 +65,10 @@ struct LockWait {
 }
 
 impl LockWait {
-    fn new(id: Uuid) -> Self {
+    fn new(id: Uuid, wait: Duration) -> Self {
         Self {
             id,
-            deadline: Instant::now() + LOCK_WAIT,
+            deadline: Instant::now() + wait,
             pause: FIRST_LOCK_PAUSE,
         }
     }
@@ -132,7 +129,7 @@ async fn delete_once(
 
 #[async_trait]
 impl TaskRepository for PgTaskRepository {
-    #[tracing::instrument(name = "PgTaskRepository::insert", skip_all, fields(task.id = %task.id, batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]
+    #[tracing::instrument(level = "debug", name = "PgTaskRepository::insert", skip_all, fields(task.id = %task.id, batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]
     async fn insert(&self, task: &Task) -> Result<(), DomainError> {
         self.inserts
             .load(NewTask::new(to_row(task)))
@@ -142,7 +139,7 @@ impl TaskRepository for PgTaskRepository {
             .map_err(db_error)
     }
 
-    #[tracing::instrument(name = "PgTaskRepository::find_by_id", skip_all, fields(task.id = %id, batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]
+    #[tracing::instrument(level = "debug", name = "PgTaskRepository::find_by_id", skip_all, fields(task.id = %id, batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]
     async fn find_by_id(&self, id: Uuid) -> Result<Option<Task>, DomainError> {
         match self
             .lookups
@@ -156,7 +153,7 @@ impl TaskRepository for PgTaskRepository {
         }
     }
 
-    #[tracing::instrument(name = "PgTaskRepository::list", skip_all, fields(batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]
+    #[tracing::instrument(level = "debug", name = "PgTaskRepository::list", skip_all, fields(batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]
     async fn list(
         &self,
         filter: &TaskFilter,
@@ -173,7 +170,7 @@ impl TaskRepository for PgTaskRepository {
         to_page(rows, total, page)
     }
 
-    #[tracing::instrument(name = "PgTaskRepository::update", skip_all, fields(task.id = %task.id, batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]
+    #[tracing::instrument(level = "debug", name = "PgTaskRepository::update", skip_all, fields(task.id = %task.id, batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]
     async fn update(&self, task: &Task, expected_version: i64) -> Result<(), DomainError> {
         let change = Change {
             row: to_row(task),
@@ -189,7 +186,7 @@ impl TaskRepository for PgTaskRepository {
             // Held by another transaction, or gone: settled alone, waiting for the
             // lock here rather than in the batch.
             UpdateOutcome::Contended => {
-                let mut wait = LockWait::new(task.id);
+                let mut wait = LockWait::new(task.id, self.db.deadlines().lock);
                 loop {
                     match update_alone(&self.db, &change).await {
                         UpdateOutcome::Contended => wait.pause().await?,
@@ -209,9 +206,9 @@ impl TaskRepository for PgTaskRepository {
         write_result(task.id, outcome)
     }
 
-    #[tracing::instrument(name = "PgTaskRepository::delete", skip_all, fields(task.id = %id))]
+    #[tracing::instrument(level = "debug", name = "PgTaskRepository::delete", skip_all, fields(task.id = %id))]
     async fn delete(&self, id: Uuid, expected_version: Option<i64>) -> Result<(), DomainError> {
-        let mut wait = LockWait::new(id);
+        let mut wait = LockWait::new(id, self.db.deadlines().lock);
         loop {
             match delete_once(&self.db, id, expected_version).await {
                 Ok(Some(outcome)) => return write_result(id, outcome),

@@ -19,11 +19,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock};
 
 use futures_util::future::join_all;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
+use sea_orm::{DbErr, QueryResult, sqlx};
 use uuid::Uuid;
 
 use super::batch::{Batcher, Ticketed};
-use super::rows;
+use super::rows::{self, TaskArrays};
 use crate::db::Database;
 use crate::entities::task;
 use crate::error::refused_by_database;
@@ -59,32 +59,37 @@ pub(crate) type TaskUpdates = Batcher<TaskUpdate, UpdateOutcome>;
 
 /// The update batcher of `db`.
 pub(crate) fn batcher(db: &Database) -> Arc<TaskUpdates> {
-    super::batcher("updates", db, |db, updates| async move {
-        Ok(update_batch(&db, updates).await)
-    })
+    super::batcher(
+        "updates",
+        super::CONCURRENT_BATCHES,
+        db,
+        |db, updates| async move { Ok(update_batch(&db, updates).await) },
+    )
 }
 
-/// The conditional update of `v`'s rows, each locked first in id order (`{lock}`:
-/// `SKIP LOCKED` or `NOWAIT`), reporting for each row whether it was updated and the
-/// version it had.
+/// The conditional update of `v`'s rows (the arrays of [`rows::TaskArrays`], then the
+/// expected versions), each locked first in id order (`{lock}`: `SKIP LOCKED` or
+/// `NOWAIT`), reporting for each row whether it was updated and the version it had.
 fn update_sql(lock: &str) -> String {
     format!(
         "WITH v AS MATERIALIZED (\
-           SELECT r.*, e.expected FROM jsonb_populate_recordset(NULL::tasks, $1::jsonb) AS r \
-           JOIN unnest($2::uuid[], $3::int8[]) AS e(id, expected) ON e.id = r.id\
+           SELECT * FROM unnest({arrays}, ${expected}::int8[]) AS v({columns}, expected)\
          ), locked AS MATERIALIZED (\
            SELECT tasks.id, tasks.version FROM tasks WHERE tasks.id IN (SELECT id FROM v) \
            ORDER BY tasks.id FOR UPDATE {lock}\
          ), updated AS (\
-           UPDATE tasks SET ({columns}) = ({values}) \
+           UPDATE tasks SET ({updatable}) = ({values}) \
            FROM v JOIN locked ON locked.id = v.id \
            WHERE tasks.id = v.id AND tasks.version = v.expected \
            RETURNING tasks.id\
          ) \
          SELECT v.id, locked.version AS current_version, updated.id IS NOT NULL AS updated \
          FROM v LEFT JOIN locked ON locked.id = v.id LEFT JOIN updated ON updated.id = v.id",
-        columns = rows::updatable_columns(""),
-        values = rows::updatable_columns("v"),
+        arrays = rows::array_parameters(),
+        expected = rows::column_count() + 1,
+        columns = rows::columns("", false),
+        updatable = rows::columns("", true),
+        values = rows::columns("v", true),
     )
 }
 
@@ -102,7 +107,7 @@ async fn update_batch(
     tracing::Span::current().record("batch.rounds", rounds.len());
     for round in rounds {
         let changes: Vec<&Change> = round.iter().map(|update| &update.value).collect();
-        match run(db, &BATCH_UPDATE_SQL, &changes).await {
+        match run(db, BATCH_UPDATE_SQL.as_str(), &changes).await {
             Ok(found) => {
                 for update in round {
                     let outcome = match found.get(&update.value.row.id) {
@@ -139,7 +144,7 @@ async fn update_batch(
 /// another transaction holds it (the database's `lock_not_available`), so the caller
 /// can wait without holding a connection.
 pub(crate) async fn update_alone(db: &Database, change: &Change) -> UpdateOutcome {
-    match run(db, &NOWAIT_UPDATE_SQL, &[change]).await {
+    match run(db, NOWAIT_UPDATE_SQL.as_str(), &[change]).await {
         Ok(found) => match found.get(&change.row.id) {
             Some((_, true)) => UpdateOutcome::Updated,
             Some((Some(_), false)) => UpdateOutcome::Stale,
@@ -154,21 +159,13 @@ pub(crate) async fn update_alone(db: &Database, change: &Change) -> UpdateOutcom
 /// the row had when locked (none when it was not locked) and whether it was updated.
 async fn run(
     db: &Database,
-    sql: &str,
+    sql: &'static str,
     changes: &[&Change],
 ) -> Result<HashMap<Uuid, (Option<i64>, bool)>, DbErr> {
-    let ids: Vec<Uuid> = changes.iter().map(|c| c.row.id).collect();
+    let models: Vec<&task::Model> = changes.iter().map(|c| &c.row).collect();
+    let arrays = TaskArrays::of(&models)?;
     let expected: Vec<i64> = changes.iter().map(|c| c.expected).collect();
-    let statement = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        sql,
-        [
-            rows::json_rows(changes.iter().map(|c| &c.row))?,
-            Value::from(ids),
-            Value::from(expected),
-        ],
-    );
-    db.query_all_raw(statement)
+    db.query_all_sqlx(|| arrays.bind(sqlx::query(sql)).bind(expected.clone()))
         .await?
         .iter()
         .map(outcome_row)
@@ -254,6 +251,7 @@ mod tests {
     fn the_batch_skips_locked_rows_and_the_lone_update_never_waits_for_one() {
         assert!(BATCH_UPDATE_SQL.contains("FOR UPDATE SKIP LOCKED"));
         assert!(NOWAIT_UPDATE_SQL.contains("FOR UPDATE NOWAIT"));
-        assert!(BATCH_UPDATE_SQL.contains(&rows::updatable_columns("v")));
+        assert!(BATCH_UPDATE_SQL.contains(&rows::columns("v", true)));
+        assert!(BATCH_UPDATE_SQL.contains(&rows::array_parameters()));
     }
 }

@@ -215,7 +215,7 @@ impl TestDb {
     async fn fast_path(test: &str) -> Option<Self> {
         let (conn, url, cleanup) = Self::postgres_database(test).await?;
         common::record_run("contract-fast-path");
-        let pool = postgres::request_pool(&url, 5)
+        let pool = postgres::request_pool(&url, 5, &Default::default())
             .await
             .expect("connect to the test database");
         let fast = FastPath::new(&pool);

@@ -257,3 +257,13 @@ fn task_draft_new_holds_the_defaults() {
         }
     );
 }
+
+#[test]
+fn title_and_description_with_a_nul_character_are_rejected_on_their_field() {
+    assert_eq!(invalid_fields(Title::parse("a\0b")), ["title"]);
+    assert_eq!(invalid_fields(Description::parse("\0")), ["description"]);
+    assert!(
+        Title::parse("a\u{1}b").is_ok(),
+        "other control characters are text"
+    );
+}

@@ -278,3 +278,9 @@ fn login_identifier_without_an_at_sign_is_a_username() {
         other => panic!("expected a username, got {other:?}"),
     }
 }
+
+#[test]
+fn full_name_and_email_with_a_nul_character_are_rejected_on_their_field() {
+    assert_eq!(invalid_fields(FullName::parse("Ada\0")), ["full_name"]);
+    assert_eq!(invalid_fields(Email::parse("a\0@example.com")), ["email"]);
+}
