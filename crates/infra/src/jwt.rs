@@ -1,8 +1,5 @@
 //! HMAC-signed JWTs, as the domain's [`TokenService`] port.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Serialize};
@@ -22,8 +19,10 @@ struct WireClaims {
     exp: i64,
 }
 
-/// How many verified tokens are remembered; past it, the memory starts afresh.
-const REMEMBERED_TOKENS: usize = 1024;
+/// How many verified access tokens are remembered: one per live client is the working
+/// set; past it the least useful are evicted one by one (quick_cache's CLOCK-Pro), so
+/// the hit rate holds with many live tokens.
+const REMEMBERED_TOKENS: usize = 16_384;
 
 /// Signs and verifies tokens with one HMAC algorithm and one secret. Only that
 /// algorithm is accepted on verification, so `alg: none` and algorithm-confusion
@@ -33,14 +32,16 @@ const REMEMBERED_TOKENS: usize = 1024;
 /// checking it (two base64 decodes, two JSON parses, an HMAC) took ~9 % of the
 /// server's CPU under load. So the service remembers the claims of the tokens it
 /// verified, by their exact text, and serves them again while they are unexpired.
-/// Only verified tokens are remembered, under this service's own key; the session
+/// Only verified access tokens are remembered (a refresh token is spent once), under
+/// this service's own key, in a bounded cache whose entries expire with their tokens;
+/// the session
 /// behind a token is still checked in storage on every request, so revocation is as
 /// exact as before.
 pub struct JwtTokenService {
     algorithm: Algorithm,
     secret: SecretSlice<u8>,
     validation: Validation,
-    verified: Mutex<HashMap<Box<str>, Claims>>,
+    verified: quick_cache::sync::Cache<Box<str>, Claims>,
 }
 
 impl JwtTokenService {
@@ -84,25 +85,28 @@ impl JwtTokenService {
             algorithm,
             secret: SecretSlice::from(secret.to_vec()),
             validation,
-            verified: Mutex::new(HashMap::new()),
+            verified: quick_cache::sync::Cache::new(REMEMBERED_TOKENS),
         }
     }
 
-    /// The claims of a token verified before and not expired since.
+    /// The claims of a token verified before and not expired since; an expired one is
+    /// forgotten.
     fn remembered(&self, token: &str) -> Option<Claims> {
-        let verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
-        let claims = verified.get(token)?;
+        let claims = self.verified.get(token)?;
         // The same rule as `jsonwebtoken`'s with no leeway: expired once `exp` is past.
         let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
-        (claims.exp >= now).then(|| claims.clone())
+        if claims.exp >= now {
+            Some(claims)
+        } else {
+            self.verified.remove(token);
+            None
+        }
     }
 
     fn remember(&self, token: &str, claims: &Claims) {
-        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
-        if verified.len() >= REMEMBERED_TOKENS {
-            verified.clear();
+        if claims.kind == TokenKind::Access {
+            self.verified.insert(token.into(), claims.clone());
         }
-        verified.insert(token.into(), claims.clone());
     }
 
     /// Checks signature, algorithm and expiry of `token`.
@@ -294,9 +298,9 @@ mod tests {
     }
 
     #[test]
-    fn past_its_capacity_the_memory_starts_afresh_and_tokens_still_verify() {
+    fn past_its_capacity_the_memory_stays_bounded_keeps_most_tokens_and_all_still_verify() {
         let service = JwtTokenService::hs256(SECRET);
-        let tokens: Vec<(String, Claims)> = (0..REMEMBERED_TOKENS + 10)
+        let tokens: Vec<(String, Claims)> = (0..REMEMBERED_TOKENS + 1000)
             .map(|_| {
                 let claims = claims(TokenKind::Access, 60);
                 (service.issue(&claims).unwrap(), claims)
@@ -304,8 +308,21 @@ mod tests {
             .collect();
         for (token, claims) in tokens.iter().chain(tokens.iter()) {
             assert_eq!(&service.verify(token, TokenKind::Access).unwrap(), claims);
-            assert!(service.verified.lock().unwrap().len() <= REMEMBERED_TOKENS);
+            assert!(service.verified.len() <= REMEMBERED_TOKENS);
         }
+        // Full, it evicts one by one rather than emptying itself.
+        assert!(service.verified.len() > REMEMBERED_TOKENS * 9 / 10);
+    }
+
+    #[test]
+    fn only_access_tokens_are_remembered() {
+        let service = JwtTokenService::hs256(SECRET);
+        let refresh = service.issue(&claims(TokenKind::Refresh, 60)).unwrap();
+        let access = service.issue(&claims(TokenKind::Access, 60)).unwrap();
+        service.verify(&refresh, TokenKind::Refresh).unwrap();
+        service.verify(&access, TokenKind::Access).unwrap();
+        assert!(service.verified.get(refresh.as_str()).is_none());
+        assert!(service.verified.get(access.as_str()).is_some());
     }
 
     #[test]

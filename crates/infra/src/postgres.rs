@@ -46,9 +46,6 @@ pub use tasks::PgTaskRepository;
 /// Batches of one kind that may run at once on one pool. Each holds a connection for
 /// one round trip; more would only make the batches smaller.
 const CONCURRENT_BATCHES: usize = 2;
-/// Lookup batches that may run at once on one pool: a read takes two in turn (its
-/// session, then its task), so they get the room of two kinds.
-const CONCURRENT_LOOKUPS: usize = 2 * CONCURRENT_BATCHES;
 
 /// The fewest connections a fast-path pool works with: one kept for single
 /// statements and batches, one left in the pool for transactions.

@@ -49,7 +49,7 @@ pub(crate) type Lookups = Batcher<Lookup, Found>;
 pub(crate) fn batcher(db: &Database) -> Arc<Lookups> {
     super::batcher(
         "lookups",
-        super::CONCURRENT_LOOKUPS,
+        super::CONCURRENT_BATCHES,
         db,
         |db, keys| async move { load(&db, keys).await },
     )

@@ -16,13 +16,14 @@ use uuid::Uuid;
 use super::inserts::{self, NewTask, TaskInserts};
 use super::lookups::{Found, Lookup, Lookups};
 use super::pages::{self, Pages};
-use super::updates::{self, Change, TaskUpdate, TaskUpdates, UpdateOutcome, update_alone};
+use super::updates::{self, Change, TaskUpdate, TaskUpdates, UpdateOutcome};
 use crate::db::Database;
 use crate::error::{db_error, lock_not_available};
 use crate::task_repository::{WriteOutcome, to_page, to_row, to_task, write_result};
 
 /// The first pause between two tries at a held row; doubled up to [`MAX_LOCK_PAUSE`].
-const FIRST_LOCK_PAUSE: Duration = Duration::from_millis(5);
+/// Short: most held rows are another batch's, free again within its statement.
+const FIRST_LOCK_PAUSE: Duration = Duration::from_millis(1);
 /// The longest pause between two tries at a held row.
 const MAX_LOCK_PAUSE: Duration = Duration::from_millis(100);
 
@@ -176,25 +177,21 @@ impl TaskRepository for PgTaskRepository {
             row: to_row(task),
             expected: expected_version,
         };
-        let batched = self
-            .updates
-            .load(TaskUpdate::new(change.clone()))
-            .await
-            .map_err(db_error)?
-            .ok_or_else(|| lost("updates"))?;
-        let outcome = match batched {
-            // Held by another transaction, or gone: settled alone, waiting for the
-            // lock here rather than in the batch.
-            UpdateOutcome::Contended => {
-                let mut wait = LockWait::new(task.id, self.db.deadlines().lock);
-                loop {
-                    match update_alone(&self.db, &change).await {
-                        UpdateOutcome::Contended => wait.pause().await?,
-                        settled => break settled,
-                    }
-                }
+        // A row another transaction holds is tried again in a later batch: a batch of
+        // another pool lets go within its statement, an outside transaction maybe not
+        // before the lock deadline, and then only this request waits.
+        let mut wait = LockWait::new(task.id, self.db.deadlines().lock);
+        let outcome = loop {
+            let outcome = self
+                .updates
+                .load(TaskUpdate::new(change.clone()))
+                .await
+                .map_err(db_error)?
+                .ok_or_else(|| lost("updates"))?;
+            match outcome {
+                UpdateOutcome::Contended => wait.pause().await?,
+                settled => break settled,
             }
-            settled => settled,
         };
         let outcome = match outcome {
             UpdateOutcome::Updated => WriteOutcome::Written,

@@ -8,10 +8,10 @@
 //! other, in rounds of distinct tasks, so each still meets the version its writer read.
 //!
 //! A batch never waits for a row lock: it locks its rows with `SKIP LOCKED`, and an
-//! update whose row another transaction holds (or that is gone) comes back
-//! [`UpdateOutcome::Contended`] for its own request to settle alone
-//! ([`update_alone`]), so a row held by someone else delays only the requests for that
-//! row. If the database refuses the statement (a new owner does not exist, say), it
+//! update whose row another transaction holds comes back [`UpdateOutcome::Contended`]
+//! for its request to queue again (a batch of another pool holds a row for a moment; an
+//! outside transaction may hold it long, and then only that request waits, up to the
+//! lock deadline). If the database refuses the statement (a new owner does not exist, say), it
 //! wrote nothing and each update runs alone, with the outcome it would have had on its
 //! own; any other failure is every member's, and nothing is sent again.
 
@@ -37,7 +37,7 @@ pub(crate) enum UpdateOutcome {
     Stale,
     /// There is no such row.
     Gone,
-    /// Another transaction holds the row, or it is gone: settle it alone.
+    /// Another transaction holds the row: try again.
     Contended,
     /// The statement failed.
     Failed(DbErr),
@@ -68,22 +68,24 @@ pub(crate) fn batcher(db: &Database) -> Arc<TaskUpdates> {
 }
 
 /// The conditional update of `v`'s rows (the arrays of [`rows::TaskArrays`], then the
-/// expected versions), each locked first in id order (`{lock}`: `SKIP LOCKED` or
-/// `NOWAIT`), reporting for each row whether it was updated and the version it had.
-fn update_sql(lock: &str) -> String {
+/// expected versions), each locked first in id order without waiting (`SKIP LOCKED`),
+/// reporting for each row whether it exists, the version it had when locked (none
+/// when another transaction holds it) and whether it was updated.
+fn update_sql() -> String {
     format!(
         "WITH v AS MATERIALIZED (\
            SELECT * FROM unnest({arrays}, ${expected}::int8[]) AS v({columns}, expected)\
          ), locked AS MATERIALIZED (\
            SELECT tasks.id, tasks.version FROM tasks WHERE tasks.id IN (SELECT id FROM v) \
-           ORDER BY tasks.id FOR UPDATE {lock}\
+           ORDER BY tasks.id FOR UPDATE SKIP LOCKED\
          ), updated AS (\
            UPDATE tasks SET ({updatable}) = ({values}) \
            FROM v JOIN locked ON locked.id = v.id \
            WHERE tasks.id = v.id AND tasks.version = v.expected \
            RETURNING tasks.id\
          ) \
-         SELECT v.id, locked.version AS current_version, updated.id IS NOT NULL AS updated \
+         SELECT v.id, EXISTS (SELECT 1 FROM tasks WHERE tasks.id = v.id) AS present, \
+           locked.version AS current_version, updated.id IS NOT NULL AS updated \
          FROM v LEFT JOIN locked ON locked.id = v.id LEFT JOIN updated ON updated.id = v.id",
         arrays = rows::array_parameters(),
         expected = rows::column_count() + 1,
@@ -93,8 +95,7 @@ fn update_sql(lock: &str) -> String {
     )
 }
 
-static BATCH_UPDATE_SQL: LazyLock<String> = LazyLock::new(|| update_sql("SKIP LOCKED"));
-static NOWAIT_UPDATE_SQL: LazyLock<String> = LazyLock::new(|| update_sql("NOWAIT"));
+static UPDATE_SQL: LazyLock<String> = LazyLock::new(update_sql);
 
 /// Every update of the batch, a statement per round of distinct tasks; a round the
 /// database refuses runs its updates alone.
@@ -107,22 +108,26 @@ async fn update_batch(
     tracing::Span::current().record("batch.rounds", rounds.len());
     for round in rounds {
         let changes: Vec<&Change> = round.iter().map(|update| &update.value).collect();
-        match run(db, BATCH_UPDATE_SQL.as_str(), &changes).await {
+        match run(db, &changes).await {
             Ok(found) => {
                 for update in round {
-                    let outcome = match found.get(&update.value.row.id) {
-                        Some((_, true)) => UpdateOutcome::Updated,
-                        Some((Some(_), false)) => UpdateOutcome::Stale,
-                        Some((None, false)) | None => UpdateOutcome::Contended,
-                    };
+                    let outcome = found
+                        .get(&update.value.row.id)
+                        .copied()
+                        .map_or(UpdateOutcome::Gone, Found::outcome);
                     outcomes.insert(update, outcome);
                 }
             }
             Err(err) if refused_by_database(&err) => {
-                // Nothing was written: each update alone, with its own outcome. A
-                // row locked meanwhile is settled by its own request.
+                // Nothing was written: each update alone, with its own outcome.
                 let alone = join_all(round.into_iter().map(|update| async move {
-                    let outcome = update_alone(db, &update.value).await;
+                    let outcome = match run(db, &[&update.value]).await {
+                        Ok(found) => found
+                            .get(&update.value.row.id)
+                            .copied()
+                            .map_or(UpdateOutcome::Gone, Found::outcome),
+                        Err(err) => UpdateOutcome::Failed(err),
+                    };
                     (update, outcome)
                 }))
                 .await;
@@ -140,45 +145,52 @@ async fn update_batch(
     outcomes
 }
 
-/// One update, never waiting for its row's lock: [`UpdateOutcome::Contended`] while
-/// another transaction holds it (the database's `lock_not_available`), so the caller
-/// can wait without holding a connection.
-pub(crate) async fn update_alone(db: &Database, change: &Change) -> UpdateOutcome {
-    match run(db, NOWAIT_UPDATE_SQL.as_str(), &[change]).await {
-        Ok(found) => match found.get(&change.row.id) {
-            Some((_, true)) => UpdateOutcome::Updated,
-            Some((Some(_), false)) => UpdateOutcome::Stale,
-            Some((None, false)) | None => UpdateOutcome::Gone,
-        },
-        Err(err) if crate::error::lock_not_available(&err) => UpdateOutcome::Contended,
-        Err(err) => UpdateOutcome::Failed(err),
+/// What the statement found of one row.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    present: bool,
+    current_version: Option<i64>,
+    updated: bool,
+}
+
+impl Found {
+    fn outcome(self) -> UpdateOutcome {
+        match self {
+            Found { updated: true, .. } => UpdateOutcome::Updated,
+            Found {
+                current_version: Some(_),
+                ..
+            } => UpdateOutcome::Stale,
+            Found { present: true, .. } => UpdateOutcome::Contended,
+            Found { present: false, .. } => UpdateOutcome::Gone,
+        }
     }
 }
 
-/// Runs one update statement over `changes` (distinct tasks): by task id, the version
-/// the row had when locked (none when it was not locked) and whether it was updated.
-async fn run(
-    db: &Database,
-    sql: &'static str,
-    changes: &[&Change],
-) -> Result<HashMap<Uuid, (Option<i64>, bool)>, DbErr> {
+/// Runs the update statement over `changes` (distinct tasks): what it found, by task id.
+async fn run(db: &Database, changes: &[&Change]) -> Result<HashMap<Uuid, Found>, DbErr> {
     let models: Vec<&task::Model> = changes.iter().map(|c| &c.row).collect();
     let arrays = TaskArrays::of(&models)?;
     let expected: Vec<i64> = changes.iter().map(|c| c.expected).collect();
-    db.query_all_sqlx(|| arrays.bind(sqlx::query(sql)).bind(expected.clone()))
-        .await?
-        .iter()
-        .map(outcome_row)
-        .collect()
+    db.query_all_sqlx(|| {
+        arrays
+            .bind(sqlx::query(UPDATE_SQL.as_str()))
+            .bind(expected.clone())
+    })
+    .await?
+    .iter()
+    .map(outcome_row)
+    .collect()
 }
 
-fn outcome_row(row: &QueryResult) -> Result<(Uuid, (Option<i64>, bool)), DbErr> {
+fn outcome_row(row: &QueryResult) -> Result<(Uuid, Found), DbErr> {
     Ok((
         row.try_get("", "id")?,
-        (
-            row.try_get("", "current_version")?,
-            row.try_get("", "updated")?,
-        ),
+        Found {
+            present: row.try_get("", "present")?,
+            current_version: row.try_get("", "current_version")?,
+            updated: row.try_get("", "updated")?,
+        },
     ))
 }
 
@@ -248,10 +260,34 @@ mod tests {
     }
 
     #[test]
-    fn the_batch_skips_locked_rows_and_the_lone_update_never_waits_for_one() {
-        assert!(BATCH_UPDATE_SQL.contains("FOR UPDATE SKIP LOCKED"));
-        assert!(NOWAIT_UPDATE_SQL.contains("FOR UPDATE NOWAIT"));
-        assert!(BATCH_UPDATE_SQL.contains(&rows::columns("v", true)));
-        assert!(BATCH_UPDATE_SQL.contains(&rows::array_parameters()));
+    fn the_batch_never_waits_for_a_lock_and_writes_every_column_but_the_id() {
+        assert!(UPDATE_SQL.contains("FOR UPDATE SKIP LOCKED"));
+        assert!(UPDATE_SQL.contains(&rows::columns("v", true)));
+        assert!(UPDATE_SQL.contains(&rows::array_parameters()));
+    }
+
+    #[test]
+    fn what_the_statement_found_says_what_happened() {
+        let found = |present, current_version, updated| Found {
+            present,
+            current_version,
+            updated,
+        };
+        assert!(matches!(
+            found(true, Some(1), true).outcome(),
+            UpdateOutcome::Updated
+        ));
+        assert!(matches!(
+            found(true, Some(3), false).outcome(),
+            UpdateOutcome::Stale
+        ));
+        assert!(matches!(
+            found(true, None, false).outcome(),
+            UpdateOutcome::Contended
+        ));
+        assert!(matches!(
+            found(false, None, false).outcome(),
+            UpdateOutcome::Gone
+        ));
     }
 }
