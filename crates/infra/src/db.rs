@@ -96,10 +96,17 @@ pub async fn connect_with(
     max_connections: u32,
     deadlines: &Deadlines,
 ) -> Result<DatabaseConnection, DbErr> {
-    sea_orm::Database::connect(options(url, max_connections, deadlines)).await
+    sea_orm::Database::connect(options(url, max_connections, deadlines, &[])).await
 }
 
-pub(crate) fn options(url: &str, max_connections: u32, deadlines: &Deadlines) -> ConnectOptions {
+/// Connect options for `url`; `settings` are PostgreSQL settings for every connection
+/// of the pool, beside the deadlines'.
+pub(crate) fn options(
+    url: &str,
+    max_connections: u32,
+    deadlines: &Deadlines,
+    settings: &[(&'static str, &'static str)],
+) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     // Statements are not logged: they could carry personal data, and request logs
     // already say what happened.
@@ -125,7 +132,7 @@ pub(crate) fn options(url: &str, max_connections: u32, deadlines: &Deadlines) ->
             });
     } else {
         let millis = |d: Duration| d.as_millis().to_string();
-        let server_settings = [
+        let mut server_settings = vec![
             ("statement_timeout", millis(deadlines.statement)),
             ("lock_timeout", millis(deadlines.lock)),
             // A transaction whose request was dropped is rolled back when its
@@ -141,6 +148,7 @@ pub(crate) fn options(url: &str, max_connections: u32, deadlines: &Deadlines) ->
             ("tcp_keepalives_interval", "10".to_owned()),
             ("tcp_keepalives_count", "3".to_owned()),
         ];
+        server_settings.extend(settings.iter().map(|(k, v)| (*k, (*v).to_owned())));
         options
             .max_connections(max_connections.max(1))
             .connect_timeout(deadlines.acquire)

@@ -13,10 +13,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
-use sea_orm::{
-    ConnectionTrait, DbBackend, DbErr, FromQueryResult, IdenStatic, Iterable, QueryResult,
-    Statement, Value,
-};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, QueryResult, Statement, Value};
 use uuid::Uuid;
 
 use super::batch::Batcher;
@@ -55,43 +52,36 @@ pub(crate) fn batcher(db: &Database) -> Arc<Lookups> {
     )
 }
 
-/// `users.<column> AS u_<column>, ...`: the user row, prefixed so that a task's
-/// columns can sit beside it.
-fn user_columns() -> String {
-    user::Column::iter()
-        .map(|column| format!("users.{0} AS u_{0}", column.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Each key is an id and whether it names a session (else a task); a row comes back
-/// for every key that found something.
+/// The users of live sessions (`$1`) and the tasks (`$2`) asked for, one result shape:
+/// each branch finds its rows by primary key (`= ANY`), whatever the tables' sizes, and
+/// pads the other entity's columns with typed NULLs.
 static LOOKUPS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT k.id AS k_id, k.is_session AS k_is_session, {users}, {tasks} \
-         FROM unnest($1::uuid[], $2::bool[]) AS k(id, is_session) \
-         LEFT JOIN sessions ON k.is_session AND sessions.id = k.id \
-           AND sessions.revoked_at IS NULL \
-         LEFT JOIN users ON users.id = sessions.user_id \
-         LEFT JOIN tasks ON NOT k.is_session AND tasks.id = k.id \
-         WHERE users.id IS NOT NULL OR tasks.id IS NOT NULL",
-        users = user_columns(),
-        tasks = rows::aliased_columns("t_"),
+        "SELECT sessions.id AS k_id, true AS k_is_session, {users}, {no_task} \
+         FROM sessions JOIN users ON users.id = sessions.user_id \
+         WHERE sessions.id = ANY($1::uuid[]) AND sessions.revoked_at IS NULL \
+         UNION ALL \
+         SELECT tasks.id, false, {no_user}, {tasks} \
+         FROM tasks WHERE tasks.id = ANY($2::uuid[])",
+        users = rows::entity_columns::<user::Entity>(Some("users"), "u_"),
+        no_task = rows::entity_columns::<task::Entity>(None, "t_"),
+        no_user = rows::entity_columns::<user::Entity>(None, "u_"),
+        tasks = rows::entity_columns::<task::Entity>(Some("tasks"), "t_"),
     )
 });
 
 async fn load(db: &Database, keys: Vec<Lookup>) -> Result<HashMap<Lookup, Found>, DbErr> {
-    let (ids, sessions): (Vec<Uuid>, Vec<bool>) = keys
-        .iter()
-        .map(|key| match key {
-            Lookup::SessionUser(id) => (*id, true),
-            Lookup::Task(id) => (*id, false),
-        })
-        .unzip();
+    let (mut sessions, mut tasks) = (Vec::new(), Vec::new());
+    for key in keys {
+        match key {
+            Lookup::SessionUser(id) => sessions.push(id),
+            Lookup::Task(id) => tasks.push(id),
+        }
+    }
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
         LOOKUPS_SQL.as_str(),
-        [Value::from(ids), Value::from(sessions)],
+        [Value::from(sessions), Value::from(tasks)],
     );
     db.query_all_raw(statement)
         .await?

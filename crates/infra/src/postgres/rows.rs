@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::ArrayType;
-use sea_orm::{DbErr, IdenStatic, Iterable, ModelTrait, Value};
+use sea_orm::{DbErr, EntityTrait, IdenStatic, Iterable, ModelTrait, Value};
 use uuid::Uuid;
 
 use crate::db::SqlxQuery;
@@ -76,16 +76,40 @@ fn unsupported(ty: &ArrayType) -> DbErr {
     ))
 }
 
-/// The PostgreSQL type of an array of `ty`.
-fn sql_array_type(ty: &ArrayType) -> Result<&'static str, DbErr> {
+/// The PostgreSQL type of values of `ty`.
+fn sql_type(ty: &ArrayType) -> Result<&'static str, DbErr> {
     Ok(match ty {
-        ArrayType::Uuid => "uuid[]",
-        ArrayType::String => "text[]",
-        ArrayType::SmallInt => "int2[]",
-        ArrayType::BigInt => "int8[]",
-        ArrayType::ChronoDateTimeUtc => "timestamptz[]",
+        ArrayType::Uuid => "uuid",
+        ArrayType::String => "text",
+        ArrayType::SmallInt => "int2",
+        ArrayType::BigInt => "int8",
+        ArrayType::Bool => "bool",
+        ArrayType::ChronoDateTimeUtc => "timestamptz",
         other => return Err(unsupported(other)),
     })
+}
+
+/// `<table>.<column> AS <alias><column>, …` for every column of entity `E`, or, with
+/// `table = None`, typed NULLs in their place (`NULL::uuid AS <alias>id, …`): one
+/// entity's row beside another's in a `UNION ALL`.
+pub(crate) fn entity_columns<E>(table: Option<&str>, alias: &str) -> String
+where
+    E: EntityTrait,
+    E::Model: ModelTrait<Entity = E>,
+{
+    E::Column::iter()
+        .map(|column| {
+            let name = column.as_str();
+            match table {
+                Some(table) => format!("{table}.{name} AS {alias}{name}"),
+                None => {
+                    let ty = sql_type(&E::Model::get_value_type(column)).unwrap_or("unknown");
+                    format!("NULL::{ty} AS {alias}{name}")
+                }
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The columns of some task rows, one array per column of the entity, in its order.
@@ -134,23 +158,14 @@ pub(crate) fn columns(prefix: &str, except_id: bool) -> String {
         .join(", ")
 }
 
-/// `tasks.<column> AS <alias_prefix><column>, …`: the task row beside other tables'
-/// columns in one result row.
-pub(crate) fn aliased_columns(alias_prefix: &str) -> String {
-    task::Column::iter()
-        .map(|column| format!("tasks.{0} AS {alias_prefix}{0}", column.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// `$1::uuid[], $2::text[], …`: one typed array parameter per column of the entity.
 /// Only a column type no statement handles fails; the tests prove none does.
 pub(crate) fn array_parameters() -> String {
     task::Column::iter()
         .enumerate()
         .map(|(i, column)| {
-            let ty = sql_array_type(&task::Model::get_value_type(column)).unwrap_or("unknown[]");
-            format!("${}::{ty}", i + 1)
+            let ty = sql_type(&task::Model::get_value_type(column)).unwrap_or("unknown");
+            format!("${}::{ty}[]", i + 1)
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -197,13 +212,20 @@ mod tests {
     }
 
     #[test]
-    fn every_column_of_the_entity_has_a_typed_array_and_a_parameter() {
+    fn every_column_of_the_entities_has_a_sql_type() {
         for column in task::Column::iter() {
             let ty = task::Model::get_value_type(column);
-            assert!(sql_array_type(&ty).is_ok(), "{}: {ty:?}", column.as_str());
+            assert!(sql_type(&ty).is_ok(), "{}: {ty:?}", column.as_str());
+        }
+        for column in crate::entities::user::Column::iter() {
+            let ty = crate::entities::user::Model::get_value_type(column);
+            assert!(sql_type(&ty).is_ok(), "{}: {ty:?}", column.as_str());
         }
         assert!(!array_parameters().contains("unknown"));
         assert_eq!(array_parameters().matches("::").count(), column_count());
+        let nulls = entity_columns::<crate::entities::user::Entity>(None, "u_");
+        assert!(!nulls.contains("unknown"), "{nulls}");
+        assert!(nulls.contains("NULL::bool AS u_is_active"), "{nulls}");
     }
 
     #[test]

@@ -76,7 +76,7 @@ fn update_sql() -> String {
         "WITH v AS MATERIALIZED (\
            SELECT * FROM unnest({arrays}, ${expected}::int8[]) AS v({columns}, expected)\
          ), locked AS MATERIALIZED (\
-           SELECT tasks.id, tasks.version FROM tasks WHERE tasks.id IN (SELECT id FROM v) \
+           SELECT tasks.id, tasks.version FROM tasks WHERE tasks.id = ANY($1::uuid[]) \
            ORDER BY tasks.id FOR UPDATE SKIP LOCKED\
          ), updated AS (\
            UPDATE tasks SET ({updatable}) = ({values}) \
