@@ -48,16 +48,22 @@ pub use tasks::PgTaskRepository;
 const CONCURRENT_BATCHES: usize = 2;
 
 /// Planner settings of the fast path's connections. Every statement here finds rows by
-/// key or by index, and its generic plan is cached per connection for as long as the
-/// connection lives: planned while a table is still small, a hash join or sequential
-/// scan would be kept after the table has grown a thousandfold (seen: a lookup batch
-/// reading 968 pages instead of 30, reads at a tenth of their speed, until the next
-/// ANALYZE). Without those, the planner can only choose index scans in nested loops,
-/// which cost the same at every size.
-const PLANNER_SETTINGS: [(&str, &str); 3] = [
+/// key or by index, and its plan is cached per connection for as long as the
+/// connection lives:
+/// - planned while a table is still small, a hash join or sequential scan would be kept
+///   after the table has grown a thousandfold (seen: a lookup batch reading 968 pages
+///   instead of 30 after a burst of inserts, reads at a fifth of their speed, until the
+///   next ANALYZE). Without those, the planner can only choose index scans in nested
+///   loops, which cost the same at every size;
+/// - a statement whose plan for some values looks cheaper than the cached one (a batch
+///   with no task to look up, say) would be planned afresh on every execution (seen: a
+///   sixth of PostgreSQL's CPU in the planner on W-create). These statements are
+///   written for their one generic plan.
+const PLANNER_SETTINGS: [(&str, &str); 4] = [
     ("enable_seqscan", "off"),
     ("enable_hashjoin", "off"),
     ("enable_mergejoin", "off"),
+    ("plan_cache_mode", "force_generic_plan"),
 ];
 
 /// The fewest connections a fast-path pool works with: one kept for single
