@@ -2,6 +2,7 @@
 //! and from domain values. Every response key is always present (`null` when empty).
 
 pub mod auth;
+pub mod change;
 pub mod enums;
 pub mod page;
 pub mod task;

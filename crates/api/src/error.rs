@@ -32,6 +32,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 409
     Conflict,
+    /// 410
+    Gone,
     /// 412
     PreconditionFailed,
     /// 413
@@ -58,6 +60,7 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::Gone => StatusCode::GONE,
             ErrorCode::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -77,6 +80,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::Gone => "gone",
             ErrorCode::PreconditionFailed => "precondition_failed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
@@ -96,6 +100,7 @@ impl ErrorCode {
             404 => ErrorCode::NotFound,
             405 => ErrorCode::MethodNotAllowed,
             409 => ErrorCode::Conflict,
+            410 => ErrorCode::Gone,
             412 => ErrorCode::PreconditionFailed,
             413 => ErrorCode::PayloadTooLarge,
             415 => ErrorCode::UnsupportedMediaType,
@@ -116,6 +121,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "no resource at this path",
             ErrorCode::MethodNotAllowed => "this method is not allowed on this path",
             ErrorCode::Conflict => "the request conflicts with the current state",
+            ErrorCode::Gone => "what was asked for is gone for good",
             ErrorCode::PreconditionFailed => "a precondition failed",
             ErrorCode::PayloadTooLarge => "the request body is too large",
             ErrorCode::UnsupportedMediaType => "the request body must be application/json",
@@ -357,6 +363,7 @@ impl From<DomainError> for ApiError {
             DomainError::PreconditionFailed(detail) => {
                 ApiError::new(ErrorCode::PreconditionFailed, detail)
             }
+            DomainError::Gone(detail) => ApiError::new(ErrorCode::Gone, detail),
             DomainError::Unavailable(detail) => ApiError::unavailable(detail),
             DomainError::Unexpected(source) => ApiError::internal(source),
             // A kind of failure this version does not know: never leak it.

@@ -75,12 +75,15 @@ fn cors(allowed: Vec<String>) -> Cors {
             header::CONTENT_TYPE,
             header::IF_MATCH,
             header::ACCEPT,
+            header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static("last-event-id"),
             middleware::request_context::REQUEST_ID,
         ])
         .expose_headers([
             header::ETAG,
             header::LOCATION,
             header::RETRY_AFTER,
+            routes::tasks::REPLAYED,
             middleware::request_context::REQUEST_ID,
         ])
         .max_age(600)

@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ProblemBody;
 use crate::middleware::problem::PROBLEM_JSON;
-use crate::routes::{auth, docs, health, metrics, tasks, users};
+use crate::routes::{auth, changes, docs, events, health, metrics, tasks, users};
 
 /// The document's root.
 #[derive(OpenApi)]
@@ -34,9 +34,10 @@ use crate::routes::{auth, docs, health, metrics, tasks, users};
         users::get_user, users::update_user, users::delete_user,
         tasks::list_tasks, tasks::create_task, tasks::get_task, tasks::replace_task, tasks::patch_task,
         tasks::delete_task, tasks::toggle_task,
+        changes::task_changes, changes::task_history, events::task_events,
     ),
     components(schemas(ProblemBody)),
-    modifiers(&SecuritySchemes, &OptionalBodies, &DerivedPaths, &ErrorResponses),
+    modifiers(&SecuritySchemes, &OptionalBodies, &IdempotentWrites, &DerivedPaths, &ErrorResponses),
     tags(
         (name = "auth", description = "Register, log in (JSON or OAuth2 form), refresh, log out"),
         (name = "users", description = "The caller's account; user administration (admins)"),
@@ -68,6 +69,90 @@ impl Modify for OptionalBodies {
             // Without `all=true` the refresh token is required, which the server says
             // with a 422 naming `refresh_token`.
             body.required = Some(Required::False);
+        }
+    }
+}
+
+/// `Idempotency-Key` on every task write (before the derived paths copy them): the
+/// header, the replay marker on success, and what a reused or busy key gets.
+struct IdempotentWrites;
+
+impl Modify for IdempotentWrites {
+    fn modify(&self, doc: &mut OpenApiDoc) {
+        for path in [
+            "/api/v1/tasks",
+            "/api/v1/tasks/{id}",
+            "/api/v1/tasks/{id}/complete",
+        ] {
+            let Some(item) = doc.paths.paths.get_mut(path) else {
+                continue;
+            };
+            let writes = [
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.patch.as_mut(),
+                item.delete.as_mut(),
+            ];
+            for op in writes.into_iter().flatten() {
+                let key: Parameter = ParameterBuilder::new()
+                    .name(crate::extract::idempotency::HEADER)
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::False)
+                    .description(Some(
+                        "1–255 visible ASCII characters, yours for 24 hours. A repeat with the \
+                         same key, method, path and body gets the first answer again \
+                         (`Idempotent-Replayed: true`) and writes nothing; only 2xx answers \
+                         are kept, so a failed request leaves its key unused.",
+                    ))
+                    .schema(Some(
+                        utoipa::openapi::schema::ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::schema::Type::String)
+                            .min_length(Some(1))
+                            .max_length(Some(255))
+                            .pattern(Some("^[\\x21-\\x7E]+$")),
+                    ))
+                    .build();
+                op.parameters.get_or_insert_with(Vec::new).push(key);
+                for (status, response) in op.responses.responses.iter_mut() {
+                    if let (true, utoipa::openapi::RefOr::T(response)) =
+                        (status.starts_with('2'), response)
+                    {
+                        response.headers.insert(
+                            "Idempotent-Replayed".to_owned(),
+                            utoipa::openapi::HeaderBuilder::new()
+                                .schema(
+                                    utoipa::openapi::schema::ObjectBuilder::new()
+                                        .schema_type(utoipa::openapi::schema::Type::Boolean),
+                                )
+                                .description(Some(
+                                    "`true` when this is the stored answer to an earlier \
+                                     request with the same `Idempotency-Key`",
+                                ))
+                                .build(),
+                        );
+                    }
+                }
+                for (status, description) in [
+                    (
+                        "409",
+                        "A request with this `Idempotency-Key` is still running; retry later",
+                    ),
+                    (
+                        "422",
+                        "Invalid field, or an `Idempotency-Key` that is malformed or was used for another method, path or body (`errors[].field` = `Idempotency-Key`)",
+                    ),
+                ] {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| {
+                            ResponseBuilder::new()
+                                .description(description)
+                                .build()
+                                .into()
+                        });
+                }
+            }
         }
     }
 }

@@ -2,7 +2,9 @@
 //! response helpers they share.
 
 pub mod auth;
+pub mod changes;
 pub mod docs;
+pub mod events;
 pub mod health;
 pub mod metrics;
 pub mod tasks;

@@ -2,13 +2,13 @@
 //! metrics.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::http::header::HeaderMap;
 use async_trait::async_trait;
 use taskforge_domain::auth::AuthService;
-use taskforge_domain::task::TaskService;
+use taskforge_domain::task::{TaskEvents, TaskService};
 use taskforge_domain::user::UserService;
+use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 
@@ -37,21 +37,37 @@ pub trait TraceContext: Send + Sync {
 }
 
 /// Where the server is in its life: serving, or draining before it stops.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Lifecycle {
-    draining: AtomicBool,
+    draining: watch::Sender<bool>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self {
+            draining: watch::channel(false).0,
+        }
+    }
 }
 
 impl Lifecycle {
-    /// Starts draining: readiness answers 503 and every response closes its
-    /// connection, so clients and load balancers move away before the server stops.
+    /// Starts draining: readiness answers 503, every response closes its connection
+    /// and event streams end, so clients and load balancers move away before the
+    /// server stops.
     pub fn start_draining(&self) {
-        self.draining.store(true, Ordering::Release);
+        self.draining.send_replace(true);
     }
 
     /// Whether the server is draining.
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Acquire)
+        *self.draining.borrow()
+    }
+
+    /// Resolves once the server drains.
+    pub async fn drained(&self) {
+        let mut draining = self.draining.subscribe();
+        // The sender lives as long as `self`: `wait_for` cannot fail while we wait.
+        let _ = draining.wait_for(|draining| *draining).await;
     }
 }
 
@@ -75,6 +91,10 @@ pub struct AppState {
     pub users: Arc<UserService>,
     /// Tasks.
     pub tasks: Arc<TaskService>,
+    /// Live task events.
+    pub events: Arc<TaskEvents>,
+    /// The event streams open in this process, and their limits.
+    pub streams: Arc<crate::routes::events::Streams>,
     /// Readiness probe and pool statistics.
     pub database: Arc<dyn DatabaseProbe>,
     /// The process's Prometheus metrics, shared by every worker.

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use secrecy::SecretString;
+use taskforge_api::routes::events::StreamSettings;
 use taskforge_infra::db::Deadlines;
 use taskforge_infra::password::HashingLimits;
 
@@ -85,6 +86,13 @@ pub struct Settings {
     pub shutdown_drain: Duration,
     /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests get to finish after that.
     pub shutdown_timeout: Duration,
+    /// `CHANGE_LOG_RETENTION_DAYS`: how long the task change log keeps its events.
+    pub change_log_retention: chrono::Duration,
+    /// `PURGE_INTERVAL_SECS`: how often dead sessions, old changes and expired
+    /// idempotency keys are deleted.
+    pub purge_interval: Duration,
+    /// `EVENTS_HEARTBEAT_SECS`, `EVENTS_MAX_STREAMS_PER_USER`.
+    pub streams: StreamSettings,
     /// `AUTO_MIGRATE`.
     pub auto_migrate: bool,
     /// `JWT_SECRET_KEY`, or a random one (development only).
@@ -356,6 +364,22 @@ impl Settings {
                 1,
                 3_600,
             )?),
+            change_log_retention: chrono::Duration::days(raw.number(
+                "CHANGE_LOG_RETENTION_DAYS",
+                30,
+                1,
+                3650,
+            )?),
+            purge_interval: Duration::from_secs(raw.number(
+                "PURGE_INTERVAL_SECS",
+                600,
+                1,
+                86_400,
+            )?),
+            streams: StreamSettings {
+                heartbeat: Duration::from_secs(raw.number("EVENTS_HEARTBEAT_SECS", 15, 1, 300)?),
+                max_per_user: raw.number("EVENTS_MAX_STREAMS_PER_USER", 5, 1, 10_000)?,
+            },
             auto_migrate: raw.boolean("AUTO_MIGRATE", true)?,
             jwt_secret_key,
             jwt_secret_is_ephemeral,

@@ -12,24 +12,24 @@ use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 use taskforge_api::rate_limit::{RateLimitSettings, RateLimits};
+use taskforge_api::routes::events::Streams;
 use taskforge_api::{AppState, DatabaseProbe, HttpSettings, Lifecycle, Metrics, PoolStats};
 use taskforge_domain::auth::{AuthService, SessionRepository, TokenLifetimes};
 use taskforge_domain::clock::Clock;
+use taskforge_domain::idempotency::IdempotencyRepository;
 use taskforge_domain::ids::IdSource;
-use taskforge_domain::task::{TaskRepository, TaskService};
+use taskforge_domain::task::{TaskChangeLog, TaskEvents, TaskRepository, TaskService};
 use taskforge_domain::user::{Email, Password, UserRepository, UserService};
 use taskforge_infra::db::{Database, Deadlines};
+use taskforge_infra::live::LiveChanges;
 use taskforge_infra::postgres::{self, FastPath};
 use taskforge_infra::{
-    BcryptHasher, JwtTokenService, SeaSessionRepository, SeaTaskRepository, SeaUserRepository,
-    SystemClock, TimeOrderedIds,
+    BcryptHasher, JwtTokenService, SeaIdempotencyRepository, SeaSessionRepository,
+    SeaTaskChangeLog, SeaTaskRepository, SeaUserRepository, SystemClock, TimeOrderedIds,
 };
 use taskforge_migration::Migrator;
 
 use crate::settings::{self, Settings};
-
-/// How often expired and revoked sessions are deleted.
-const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +170,8 @@ pub struct Repositories {
     users: Arc<dyn UserRepository>,
     tasks: Arc<dyn TaskRepository>,
     sessions: Arc<dyn SessionRepository>,
+    changes: Arc<dyn TaskChangeLog>,
+    idempotency: Arc<dyn IdempotencyRepository>,
 }
 
 impl Repositories {
@@ -179,6 +181,8 @@ impl Repositories {
             users: Arc::new(SeaUserRepository::new(db.clone())),
             tasks: Arc::new(SeaTaskRepository::new(db.clone())),
             sessions: Arc::new(SeaSessionRepository::new(db.clone())),
+            changes: Arc::new(SeaTaskChangeLog::new(db.clone())),
+            idempotency: Arc::new(SeaIdempotencyRepository::new(db.clone())),
         }
     }
 
@@ -189,6 +193,8 @@ impl Repositories {
             users: Arc::new(SeaUserRepository::new(db.clone())),
             tasks: Arc::new(fast.tasks()),
             sessions: Arc::new(fast.sessions()),
+            changes: Arc::new(SeaTaskChangeLog::new(db.clone())),
+            idempotency: Arc::new(SeaIdempotencyRepository::new(db.clone())),
         }
     }
 }
@@ -199,6 +205,8 @@ pub fn services_over(adapters: &Adapters, repositories: &Repositories) -> Servic
         users,
         tasks,
         sessions,
+        changes,
+        idempotency,
     } = repositories.clone();
     let Adapters {
         hasher,
@@ -223,7 +231,14 @@ pub fn services_over(adapters: &Adapters, repositories: &Repositories) -> Servic
             clock.clone(),
             ids.clone(),
         )),
-        tasks: Arc::new(TaskService::new(tasks, users, clock, ids)),
+        tasks: Arc::new(TaskService::new(
+            tasks,
+            users,
+            changes,
+            idempotency,
+            clock,
+            ids,
+        )),
     }
 }
 
@@ -334,6 +349,8 @@ pub struct Application {
     services: Arc<Services>,
     lifecycle: Arc<Lifecycle>,
     drain: Duration,
+    purge_interval: Duration,
+    change_log_retention: chrono::Duration,
 }
 
 impl Application {
@@ -374,7 +391,7 @@ impl Application {
             let pools = request_pools(&settings, workers).await?;
             (pools.clone(), pools)
         } else {
-            (Vec::new(), vec![plain])
+            (Vec::new(), vec![plain.clone()])
         };
         // One registry per process: the server's closure below runs once per worker.
         let metrics = Arc::new(Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?);
@@ -383,6 +400,15 @@ impl Application {
             requests: serving.clone(),
         });
         let lifecycle = Arc::new(Lifecycle::default());
+        // One reader of the change log per process feeds every event stream; on
+        // PostgreSQL it also hears the writes of other instances.
+        let listen_url = (!taskforge_infra::db::is_sqlite(&settings.database_url))
+            .then_some(settings.database_url.as_str());
+        let events = Arc::new(TaskEvents::new(Arc::new(LiveChanges::start(
+            plain.clone(),
+            listen_url,
+        ))));
+        let streams = Arc::new(Streams::new(settings.streams));
         // Callers' traces are continued only when spans are exported.
         let trace_context = settings.otlp_endpoint.as_ref().map(|_| {
             Arc::new(crate::telemetry::otel::W3cTraceContext::default())
@@ -401,6 +427,8 @@ impl Application {
                     auth: services.auth,
                     users: services.users,
                     tasks: services.tasks,
+                    events: events.clone(),
+                    streams: streams.clone(),
                     database: probe.clone(),
                     metrics: metrics.clone(),
                     trace_context: trace_context.clone(),
@@ -451,6 +479,8 @@ impl Application {
             services: Arc::new(services),
             lifecycle,
             drain: settings.shutdown_drain,
+            purge_interval: settings.purge_interval,
+            change_log_retention: settings.change_log_retention,
         })
     }
 
@@ -484,18 +514,13 @@ impl Application {
             tracing::info!("no longer accepting; finishing the requests in flight");
             handle.stop(true).await;
         });
-        let auth = self.services.auth.clone();
+        let services = self.services.clone();
+        let (every, retention) = (self.purge_interval, self.change_log_retention);
         let purge = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PURGE_INTERVAL);
+            let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                match auth.purge_sessions().await {
-                    Ok(n) if n > 0 => {
-                        tracing::info!(purged = n, "purged expired and revoked sessions")
-                    }
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!(error = %err, "session purge failed"),
-                }
+                purge(&services, retention).await;
             }
         });
         let result = self.server.await;
@@ -508,6 +533,27 @@ impl Application {
         }
         tracing::info!("server stopped");
         result
+    }
+}
+
+/// The background job: deletes dead sessions, changes older than the retention and
+/// expired idempotency keys.
+async fn purge(services: &Services, retention: chrono::Duration) {
+    match services.auth.purge_sessions().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "purged expired and revoked sessions"),
+        Err(err) => tracing::warn!(error = %err, "session purge failed"),
+    }
+    match services.tasks.purge(retention).await {
+        Ok((0, 0)) => {}
+        Ok((changes, keys)) => {
+            tracing::info!(
+                changes,
+                keys,
+                "purged old task changes and expired idempotency keys"
+            );
+        }
+        Err(err) => tracing::warn!(error = %err, "change log purge failed"),
     }
 }
 

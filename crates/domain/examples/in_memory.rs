@@ -6,6 +6,7 @@
 //! ```
 
 use taskforge_domain::DomainError;
+use taskforge_domain::idempotency::{Idempotency, IdempotencyKey};
 use taskforge_domain::page::PageRequest;
 use taskforge_domain::task::{
     Precondition, TaskDraft, TaskFilter, TaskPatch, TaskScope, TaskSort, TaskStatus, Title,
@@ -47,18 +48,30 @@ async fn main() -> Result<(), DomainError> {
     let me = app.auth.authenticate(&tokens.access_token).await?;
     println!("logged in as {}", me.email.as_str());
 
+    // Sent with an idempotency key, a create is done once however often it is retried.
+    let once = Idempotency {
+        key: IdempotencyKey::parse("create-the-report")?,
+        fingerprint: "POST /api/v1/tasks {\"title\":\"Write the report\"}".to_owned(),
+    };
+    let draft = || Title::parse("Write the report").map(TaskDraft::new);
     let report = app
         .tasks
-        .create(
-            &me,
-            TaskScope::Visible,
-            TaskDraft::new(Title::parse("Write the report")?),
-        )
-        .await?;
+        .create(&me, TaskScope::Visible, draft()?, Some(&once))
+        .await?
+        .value;
     println!(
         "created {:?} at version {}",
         report.title.as_str(),
         report.version
+    );
+    let retried = app
+        .tasks
+        .create(&me, TaskScope::Visible, draft()?, Some(&once))
+        .await?;
+    println!(
+        "retried: the same task ({}), replayed: {}",
+        retried.value.id == report.id,
+        retried.replayed
     );
 
     // A write that names the version it read; a stale one changes nothing.
@@ -74,8 +87,10 @@ async fn main() -> Result<(), DomainError> {
             report.id,
             Some(Precondition::Versions(vec![1])),
             patch.clone(),
+            None,
         )
-        .await?;
+        .await?
+        .value;
     println!(
         "now {} at version {}",
         started.status.as_str(),
@@ -89,6 +104,7 @@ async fn main() -> Result<(), DomainError> {
             report.id,
             Some(Precondition::Versions(vec![1])),
             patch,
+            None,
         )
         .await;
     println!("the same change with the old version: {stale:?}");
@@ -99,8 +115,9 @@ async fn main() -> Result<(), DomainError> {
 
     let done = app
         .tasks
-        .toggle_complete(&me, TaskScope::Visible, report.id, None)
-        .await?;
+        .toggle_complete(&me, TaskScope::Visible, report.id, None, None)
+        .await?
+        .value;
     println!(
         "toggled: {} (completed at {:?})",
         done.status.as_str(),
@@ -118,6 +135,26 @@ async fn main() -> Result<(), DomainError> {
         )
         .await?;
     println!("ada's list: {} task(s) of {}", page.items.len(), page.total);
+
+    // Every write left an event in the change log: a task's history, field by field.
+    let history = app
+        .tasks
+        .history(&me, TaskScope::Visible, report.id, PageRequest::default())
+        .await?;
+    for event in history.items {
+        let fields: Vec<&str> = event
+            .change
+            .changes
+            .iter()
+            .map(|c| c.field.as_str())
+            .collect();
+        println!(
+            "  v{} {:?}: {}",
+            event.change.version,
+            event.change.op,
+            fields.join(", ")
+        );
+    }
 
     // Logging out everywhere revokes the access token at once.
     app.auth.logout_everywhere(me.id).await?;

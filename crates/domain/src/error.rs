@@ -47,6 +47,10 @@ pub enum DomainError {
     /// The caller's precondition (an `If-Match` version) no longer holds.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// What was asked for existed once but is gone for good (a change-log cursor from
+    /// before the log's retention).
+    #[error("{0}")]
+    Gone(String),
     /// Something the operation needs is unavailable for now — storage unreachable, a
     /// deadline passed, a row held too long by another transaction — and nothing was
     /// changed, or whether it was is unknown and it must not be repeated blindly. A

@@ -26,6 +26,7 @@
 pub mod auth;
 pub mod clock;
 mod error;
+pub mod idempotency;
 pub mod ids;
 pub mod page;
 pub mod task;

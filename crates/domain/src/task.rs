@@ -1,9 +1,13 @@
 //! Tasks: what users track, with ownership and optimistic concurrency.
 
+mod changes;
+mod events;
 mod model;
 mod ports;
 mod service;
 
+pub use changes::*;
+pub use events::*;
 pub use model::*;
 pub use ports::*;
 pub use service::*;

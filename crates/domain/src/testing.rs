@@ -26,7 +26,8 @@ pub use crypto::{PlainHasher, PlainTokens};
 pub use fixture::Fixture;
 pub use ids::SequentialIds;
 pub use store::{
-    InMemorySessionRepository, InMemoryStore, InMemoryTaskRepository, InMemoryUserRepository,
+    InMemoryIdempotencyRepository, InMemorySessionRepository, InMemoryStore, InMemoryTaskChangeLog,
+    InMemoryTaskRepository, InMemoryUserRepository,
 };
 
 #[cfg(test)]

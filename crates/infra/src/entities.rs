@@ -2,6 +2,8 @@
 //! repositories map them to and from domain types, so nothing outside `infra` ever
 //! depends on a column layout.
 
+pub(crate) mod idempotency_key;
 pub(crate) mod session;
 pub(crate) mod task;
+pub(crate) mod task_change;
 pub(crate) mod user;

@@ -13,6 +13,7 @@
 //!
 //! The SeaORM entities stay private: nothing outside this crate sees a table layout.
 
+pub mod changes;
 pub mod clock;
 pub mod db;
 mod entities;
@@ -20,12 +21,14 @@ mod error;
 pub mod ids;
 pub mod jwt;
 mod like;
+pub mod live;
 pub mod password;
 pub mod postgres;
 pub mod session_repository;
 pub mod task_repository;
 pub mod user_repository;
 
+pub use changes::{SeaIdempotencyRepository, SeaTaskChangeLog};
 pub use clock::SystemClock;
 pub use ids::TimeOrderedIds;
 pub use jwt::JwtTokenService;

@@ -21,6 +21,7 @@
 pub(crate) mod batch;
 mod inserts;
 pub(crate) mod kept;
+mod logged;
 mod lookups;
 mod pages;
 mod rows;

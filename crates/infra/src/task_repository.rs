@@ -4,17 +4,18 @@ use async_trait::async_trait;
 use sea_orm::ActiveValue::NotSet;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DbErr, EntityTrait, FromQueryResult, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr,
+    EntityTrait, FromQueryResult, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use taskforge_domain::DomainError;
 use taskforge_domain::page::{Page, PageRequest};
 use taskforge_domain::task::{
     Description, Priority, Task, TaskFilter, TaskRepository, TaskSort, TaskSortKey, TaskStatus,
-    Title,
+    Title, WriteLog,
 };
 use uuid::Uuid;
 
+use crate::changes;
 use crate::db::Database;
 use crate::entities::task;
 use crate::error::{corrupt_row, db_error};
@@ -215,7 +216,7 @@ pub(crate) async fn page_rows(
 }
 
 /// Inserts one row.
-pub(crate) async fn insert_one(db: &Database, row: task::Model) -> Result<(), DbErr> {
+pub(crate) async fn insert_one(db: &impl ConnectionTrait, row: task::Model) -> Result<(), DbErr> {
     task::Entity::insert(task::ActiveModel::from(row).reset_all())
         .exec_without_returning(db)
         .await
@@ -223,7 +224,11 @@ pub(crate) async fn insert_one(db: &Database, row: task::Model) -> Result<(), Db
 }
 
 /// Writes every column of `row` only while the stored version is `expected`.
-async fn update_one(db: &Database, row: task::Model, expected: i64) -> Result<WriteOutcome, DbErr> {
+async fn update_one(
+    db: &impl ConnectionTrait,
+    row: task::Model,
+    expected: i64,
+) -> Result<WriteOutcome, DbErr> {
     let id = row.id;
     let mut active = task::ActiveModel::from(row).reset_all();
     active.id = NotSet;
@@ -241,18 +246,36 @@ async fn update_one(db: &Database, row: task::Model, expected: i64) -> Result<Wr
 
 /// What a conditional write that matched no row means: the task is there with another
 /// version, or it is gone.
-async fn explain_miss(db: &Database, id: Uuid) -> Result<WriteOutcome, DbErr> {
+async fn explain_miss(db: &impl ConnectionTrait, id: Uuid) -> Result<WriteOutcome, DbErr> {
     match task::Entity::find_by_id(id).count(db).await? {
         0 => Ok(WriteOutcome::Gone),
         _ => Ok(WriteOutcome::Stale),
     }
 }
 
+/// Commits `txn` with `log` when the write in it succeeded; rolls it back (on drop)
+/// otherwise.
+async fn commit_logged(
+    txn: DatabaseTransaction,
+    id: Uuid,
+    outcome: WriteOutcome,
+    log: &WriteLog,
+) -> Result<(), DomainError> {
+    if matches!(outcome, WriteOutcome::Written) {
+        changes::log::record(&txn, log).await?;
+        txn.commit().await.map_err(db_error)?;
+        changes::signal::committed();
+    }
+    write_result(id, outcome)
+}
+
 #[async_trait]
 impl TaskRepository for SeaTaskRepository {
     #[tracing::instrument(level = "debug", name = "SeaTaskRepository::insert", skip_all, fields(task.id = %task.id))]
-    async fn insert(&self, task: &Task) -> Result<(), DomainError> {
-        insert_one(&self.db, to_row(task)).await.map_err(db_error)
+    async fn insert(&self, task: &Task, log: &WriteLog) -> Result<(), DomainError> {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        insert_one(&txn, to_row(task)).await.map_err(db_error)?;
+        commit_logged(txn, task.id, WriteOutcome::Written, log).await
     }
 
     #[tracing::instrument(level = "debug", name = "SeaTaskRepository::find_by_id", skip_all, fields(task.id = %id))]
@@ -279,30 +302,42 @@ impl TaskRepository for SeaTaskRepository {
     }
 
     #[tracing::instrument(level = "debug", name = "SeaTaskRepository::update", skip_all, fields(task.id = %task.id))]
-    async fn update(&self, task: &Task, expected_version: i64) -> Result<(), DomainError> {
+    async fn update(
+        &self,
+        task: &Task,
+        expected_version: i64,
+        log: &WriteLog,
+    ) -> Result<(), DomainError> {
         // One conditional statement: of parallel writers holding the same version, the
         // first to commit changes the version and every other matches no row.
-        let outcome = update_one(&self.db, to_row(task), expected_version)
+        let txn = self.db.begin().await.map_err(db_error)?;
+        let outcome = update_one(&txn, to_row(task), expected_version)
             .await
             .map_err(db_error)?;
-        write_result(task.id, outcome)
+        commit_logged(txn, task.id, outcome, log).await
     }
 
     #[tracing::instrument(level = "debug", name = "SeaTaskRepository::delete", skip_all, fields(task.id = %id))]
-    async fn delete(&self, id: Uuid, expected_version: Option<i64>) -> Result<(), DomainError> {
+    async fn delete(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+        log: &WriteLog,
+    ) -> Result<(), DomainError> {
+        let txn = self.db.begin().await.map_err(db_error)?;
         let mut query = task::Entity::delete_many().filter(task::Column::Id.eq(id));
         if let Some(version) = expected_version {
             query = query.filter(task::Column::Version.eq(version));
         }
-        let result = query.exec(&self.db).await.map_err(db_error)?;
-        if result.rows_affected > 0 {
-            return Ok(());
-        }
-        let outcome = match expected_version {
-            Some(_) => explain_miss(&self.db, id).await.map_err(db_error)?,
-            None => WriteOutcome::Gone,
+        let result = query.exec(&txn).await.map_err(db_error)?;
+        let outcome = if result.rows_affected > 0 {
+            WriteOutcome::Written
+        } else if expected_version.is_some() {
+            explain_miss(&txn, id).await.map_err(db_error)?
+        } else {
+            WriteOutcome::Gone
         };
-        write_result(id, outcome)
+        commit_logged(txn, id, outcome, log).await
     }
 }
 

@@ -15,6 +15,7 @@ use taskforge_domain::user::{
 };
 use uuid::Uuid;
 
+use crate::changes;
 use crate::db::Database;
 use crate::entities::{session, task, user};
 use crate::error::{corrupt_row, db_error};
@@ -265,7 +266,7 @@ impl UserRepository for SeaUserRepository {
     }
 
     #[tracing::instrument(level = "debug", name = "SeaUserRepository::delete", skip_all, fields(user.id = %id))]
-    async fn delete(&self, id: Uuid) -> Result<(), DomainError> {
+    async fn delete(&self, id: Uuid, actor_id: Uuid, at: DateTime<Utc>) -> Result<(), DomainError> {
         let txn = self.db.begin().await.map_err(db_error)?;
         let stored = user::Entity::find_by_id(id)
             .one(&txn)
@@ -277,6 +278,8 @@ impl UserRepository for SeaUserRepository {
                 "cannot delete the last active admin".to_owned(),
             ));
         }
+        // Each task leaves its deletion in the change log, in this transaction.
+        changes::log::record_owner_deleted(&txn, id, actor_id, at).await?;
         // Explicit deletes rather than trusting ON DELETE CASCADE alone: the outcome
         // does not depend on a database having foreign keys switched on.
         task::Entity::delete_many()
@@ -293,6 +296,8 @@ impl UserRepository for SeaUserRepository {
             .exec(&txn)
             .await
             .map_err(db_error)?;
-        txn.commit().await.map_err(db_error)
+        txn.commit().await.map_err(db_error)?;
+        changes::signal::committed();
+        Ok(())
     }
 }

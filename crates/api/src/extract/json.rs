@@ -51,16 +51,25 @@ impl<T: DeserializeOwned> JsonBody<T> {
     /// # Errors
     /// 415, 413, 400 or 422 as described on the type.
     pub async fn from_payload(req: &HttpRequest, payload: &mut Payload) -> Result<Self, ApiError> {
-        let declared = is_json(req);
-        if declared == Some(false) {
-            return Err(unsupported_media_type());
-        }
-        let body = read_body(req, payload).await?;
-        if declared.is_none() && !body.is_empty() {
-            return Err(unsupported_media_type());
-        }
-        parse_json(&body).map(JsonBody)
+        parse_json(&read_json(req, payload).await?).map(JsonBody)
     }
+}
+
+/// Reads a body that is declared JSON (415 otherwise; no content type is fine only for
+/// an empty body, which is then 400 when parsed) within the size limit (413).
+///
+/// # Errors
+/// As above.
+pub async fn read_json(req: &HttpRequest, payload: &mut Payload) -> Result<Bytes, ApiError> {
+    let declared = is_json(req);
+    if declared == Some(false) {
+        return Err(unsupported_media_type());
+    }
+    let body = read_body(req, payload).await?;
+    if declared.is_none() && !body.is_empty() {
+        return Err(unsupported_media_type());
+    }
+    Ok(body)
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {

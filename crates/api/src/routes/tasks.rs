@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use taskforge_domain::page::PageRequest;
 use taskforge_domain::task::{
-    Priority, Task, TaskDraft, TaskFilter, TaskPatch, TaskScope, TaskSort, TaskStatus,
+    Priority, Task, TaskDraft, TaskFilter, TaskPatch, TaskScope, TaskSort, TaskStatus, Written,
 };
 use uuid::Uuid;
 
@@ -17,9 +17,9 @@ use crate::dto::enums::{PriorityDto, StatusDto};
 use crate::dto::page::TaskPage;
 use crate::dto::task::{PatchTaskBody, TaskBody, TaskResponse};
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::{Authenticated, JsonBody, QueryParams, if_match};
+use crate::extract::{Authenticated, Keyed, QueryParams, idempotency, if_match};
 use crate::middleware::deadline::bounded;
-use crate::routes::created;
+use crate::routes::{changes, created, events};
 use crate::state::AppState;
 use actix_web::dev::HttpServiceFactory;
 
@@ -57,11 +57,24 @@ fn location(task: &Task) -> String {
     format!("/api/v1/tasks/{}", task.id)
 }
 
-/// 200 with the task and its `ETag`.
-fn task_ok(task: Task) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::ETAG, format!("\"{}\"", task.version)))
-        .json(TaskResponse::from(task))
+/// The header that marks the answer to a repeated `Idempotency-Key`.
+pub const REPLAYED: header::HeaderName = header::HeaderName::from_static("idempotent-replayed");
+
+/// Marks `res` as the stored answer of an earlier request with the same key.
+fn mark_replayed<T>(mut res: HttpResponse, written: &Written<T>) -> HttpResponse {
+    if written.replayed {
+        res.headers_mut()
+            .insert(REPLAYED, header::HeaderValue::from_static("true"));
+    }
+    res
+}
+
+/// 200 with the task and its `ETag` (and `Idempotent-Replayed` for a repeat).
+fn task_ok(written: Written<Task>) -> HttpResponse {
+    let res = HttpResponse::Ok()
+        .insert_header((header::ETAG, format!("\"{}\"", written.value.version)))
+        .json(TaskResponse::from(written.value.clone()));
+    mark_replayed(res, &written)
 }
 
 /// Query parameters of the task list.
@@ -144,16 +157,20 @@ pub async fn create_task(
     req: HttpRequest,
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
-    body: JsonBody<TaskBody>,
+    body: Keyed<TaskBody>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = scope_of(&req)?;
-    let draft = TaskDraft::try_from(body.0)?;
-    let task = state.tasks.create(&me, scope, draft).await?;
-    let mut res = created(&location(&task), &TaskResponse::from(task.clone()));
+    let draft = TaskDraft::try_from(body.body)?;
+    let written = state
+        .tasks
+        .create(&me, scope, draft, body.once.as_ref())
+        .await?;
+    let task = &written.value;
+    let mut res = created(&location(task), &TaskResponse::from(task.clone()));
     if let Ok(etag) = header::HeaderValue::from_str(&format!("\"{}\"", task.version)) {
         res.headers_mut().insert(header::ETAG, etag);
     }
-    Ok(res)
+    Ok(mark_replayed(res, &written))
 }
 
 /// `GET …/tasks/{id}`.
@@ -169,7 +186,10 @@ pub async fn get_task(
 ) -> Result<HttpResponse, ApiError> {
     let (scope, id) = target(&req)?;
     let task = state.tasks.get(&me, scope, id).await?;
-    Ok(task_ok(task))
+    Ok(task_ok(Written {
+        value: task,
+        replayed: false,
+    }))
 }
 
 /// `PUT …/tasks/{id}`: full replace, honouring `If-Match`.
@@ -186,15 +206,16 @@ pub async fn replace_task(
     req: HttpRequest,
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
-    body: Result<JsonBody<TaskBody>, ApiError>,
+    body: Result<Keyed<TaskBody>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     let (scope, id) = target(&req)?;
-    let draft = TaskDraft::try_from(body?.0)?;
-    let task = state
+    let body = body?;
+    let draft = TaskDraft::try_from(body.body)?;
+    let written = state
         .tasks
-        .replace(&me, scope, id, if_match(&req), draft)
+        .replace(&me, scope, id, if_match(&req), draft, body.once.as_ref())
         .await?;
-    Ok(task_ok(task))
+    Ok(task_ok(written))
 }
 
 /// `PATCH …/tasks/{id}`: partial update, honouring `If-Match`.
@@ -211,15 +232,16 @@ pub async fn patch_task(
     req: HttpRequest,
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
-    body: Result<JsonBody<PatchTaskBody>, ApiError>,
+    body: Result<Keyed<PatchTaskBody>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     let (scope, id) = target(&req)?;
-    let patch = TaskPatch::try_from(body?.0)?;
-    let task = state
+    let body = body?;
+    let patch = TaskPatch::try_from(body.body)?;
+    let written = state
         .tasks
-        .patch(&me, scope, id, if_match(&req), patch)
+        .patch(&me, scope, id, if_match(&req), patch, body.once.as_ref())
         .await?;
-    Ok(task_ok(task))
+    Ok(task_ok(written))
 }
 
 /// `PATCH …/tasks/{id}/complete`: done ↔ todo, honouring `If-Match`.
@@ -236,11 +258,12 @@ pub async fn toggle_task(
     Authenticated(me): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let (scope, id) = target(&req)?;
-    let task = state
+    let once = idempotency(&req)?;
+    let written = state
         .tasks
-        .toggle_complete(&me, scope, id, if_match(&req))
+        .toggle_complete(&me, scope, id, if_match(&req), once.as_ref())
         .await?;
-    Ok(task_ok(task))
+    Ok(task_ok(written))
 }
 
 /// `DELETE …/tasks/{id}`: 204, honouring `If-Match`.
@@ -256,15 +279,29 @@ pub async fn delete_task(
     Authenticated(me): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let (scope, id) = target(&req)?;
-    state.tasks.delete(&me, scope, id, if_match(&req)).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let once = idempotency(&req)?;
+    let written = state
+        .tasks
+        .delete(&me, scope, id, if_match(&req), once.as_ref())
+        .await?;
+    Ok(mark_replayed(HttpResponse::NoContent().finish(), &written))
 }
 
 /// Registers every task route under each of its three path forms: the canonical
 /// `/api/v1/tasks…`, the user-scoped `/api/v1/users/{user_id}/tasks…`, and the
 /// deprecated `/api/{user_id}/tasks…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // The feed and the event stream before `{id}`, which would take their names for ids.
     cfg.service(collection("/api/v1/tasks"))
+        .service(bounded(
+            web::resource("/api/v1/tasks/changes").route(web::get().to(changes::task_changes)),
+        ))
+        .service(bounded(
+            web::resource("/api/v1/tasks/events").route(web::get().to(events::task_events)),
+        ))
+        .service(bounded(
+            web::resource("/api/v1/tasks/{id}/history").route(web::get().to(changes::task_history)),
+        ))
         .service(item("/api/v1/tasks/{id}"))
         .service(toggle("/api/v1/tasks/{id}/complete"))
         .service(collection("/api/v1/users/{user_id}/tasks"))

@@ -13,6 +13,7 @@
 //! appends `faults` to the file named by `TASKFORGE_PG_MARKER`, which CI checks.
 
 mod cluster;
+mod events;
 mod hashing;
 mod input;
 mod load;

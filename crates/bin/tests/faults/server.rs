@@ -85,6 +85,14 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// Its address and HTTP client, for a background task.
+    pub fn client(&self) -> Client {
+        Client {
+            base: self.base.clone(),
+            http: self.http.clone(),
+        }
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         let sent = Command::new("kill")
@@ -150,6 +158,19 @@ impl Server {
             .await
             .expect("a task");
         created["id"].as_str().expect("a task id").to_owned()
+    }
+}
+
+/// What a background writer needs of a [`Server`]: its address and an HTTP client.
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Client {
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 }
 

@@ -5,13 +5,46 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::changes::{ChangeEvent, FeedCursor, FeedPage, TaskChange, WriteLog};
 use super::model::{Description, Priority, Task, TaskFilter, TaskSort, TaskStatus, Title};
-use super::ports::TaskRepository;
+use super::ports::{TaskChangeLog, TaskRepository};
 use crate::DomainError;
 use crate::clock::{Clock, to_micros};
+use crate::idempotency::{
+    Claim, Completion, Idempotency, IdempotencyKey, IdempotencyRepository, IdempotentOutcome,
+};
 use crate::ids::IdSource;
 use crate::page::{Page, PageRequest};
 use crate::user::{User, UserRepository};
+
+/// How long an idempotency key answers repeats of its request.
+const KEY_LIFETIME: chrono::Duration = chrono::Duration::hours(24);
+/// A key claimed this long ago by a request that never wrote (its server died with it)
+/// may be claimed again.
+const CLAIM_STALE_AFTER: chrono::Duration = chrono::Duration::seconds(60);
+/// The most items a page of the incremental feed holds, and its default.
+pub const MAX_FEED_LIMIT: u64 = 500;
+/// The default size of a page of the incremental feed.
+pub const DEFAULT_FEED_LIMIT: u64 = 100;
+
+/// What a write did: done now, or done before under the same idempotency key, in
+/// which case nothing was written now and `value` is what the first request got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written<T> {
+    /// The outcome.
+    pub value: T,
+    /// Whether it repeats an earlier outcome.
+    pub replayed: bool,
+}
+
+impl<T> Written<T> {
+    fn fresh(value: T) -> Self {
+        Self {
+            value,
+            replayed: false,
+        }
+    }
+}
 
 /// How often a write without `If-Match` re-reads and retries after losing a race.
 /// Each lost race means another writer succeeded, so this bounds only pathological
@@ -122,6 +155,8 @@ pub struct TaskPatch {
 pub struct TaskService {
     tasks: Arc<dyn TaskRepository>,
     users: Arc<dyn UserRepository>,
+    changes: Arc<dyn TaskChangeLog>,
+    idempotency: Arc<dyn IdempotencyRepository>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
 }
@@ -131,15 +166,89 @@ impl TaskService {
     pub fn new(
         tasks: Arc<dyn TaskRepository>,
         users: Arc<dyn UserRepository>,
+        changes: Arc<dyn TaskChangeLog>,
+        idempotency: Arc<dyn IdempotencyRepository>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdSource>,
     ) -> Self {
         Self {
             tasks,
             users,
+            changes,
+            idempotency,
             clock,
             ids,
         }
+    }
+
+    /// Claims the key of an idempotent write: `Ok(None)` to go ahead (the key, if
+    /// any, is now this request's), `Ok(Some(outcome))` to answer a repeat.
+    async fn claim(
+        &self,
+        actor: &User,
+        once: Option<&Idempotency>,
+    ) -> Result<Option<IdempotentOutcome>, DomainError> {
+        let Some(once) = once else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let claim = self
+            .idempotency
+            .claim(
+                actor.id,
+                &once.key,
+                &once.fingerprint,
+                now,
+                now + KEY_LIFETIME,
+                now - CLAIM_STALE_AFTER,
+            )
+            .await?;
+        match claim {
+            Claim::Claimed => Ok(None),
+            Claim::Done(outcome) => Ok(Some(outcome)),
+            Claim::Mismatch => Err(key_reused()),
+            Claim::InProgress => Err(DomainError::Conflict(
+                "a request with this Idempotency-Key is still in progress; retry later".into(),
+            )),
+        }
+    }
+
+    /// Gives a claimed key back when its write failed and wrote nothing, so the
+    /// client may correct the request and retry with the same key. After a failure
+    /// whose outcome is unknown (storage unavailable or failing) the key stays claimed:
+    /// a retry gets 409 until the write is known to be done (its completion then answers
+    /// it) or the claim is stale (it was not), and is never applied twice.
+    async fn settle<T>(
+        &self,
+        actor: &User,
+        once: Option<&Idempotency>,
+        result: Result<T, DomainError>,
+    ) -> Result<T, DomainError> {
+        let wrote_nothing = matches!(
+            &result,
+            Err(err) if !matches!(err, DomainError::Unavailable(_) | DomainError::Unexpected(_))
+        );
+        if wrote_nothing
+            && let Some(once) = once
+            && let Err(err) = self.idempotency.release(actor.id, &once.key).await
+        {
+            // The key stays claimed until it is stale; the client's retry waits.
+            tracing::warn!(error = %err, "could not give back an idempotency key");
+        }
+        result
+    }
+
+    /// The record answering repeats of a write that leaves `outcome`.
+    fn completion(
+        actor: &User,
+        once: Option<&Idempotency>,
+        outcome: impl FnOnce() -> IdempotentOutcome,
+    ) -> Option<Completion> {
+        once.map(|once| Completion {
+            user_id: actor.id,
+            key: once.key.clone(),
+            outcome: outcome(),
+        })
     }
 
     /// Creates a task. The owner is the scope's user, else `draft.owner_id`, else the actor.
@@ -155,7 +264,8 @@ impl TaskService {
         actor: &User,
         scope: TaskScope,
         draft: TaskDraft,
-    ) -> Result<Task, DomainError> {
+        once: Option<&Idempotency>,
+    ) -> Result<Written<Task>, DomainError> {
         check_scope(actor, scope)?;
         if let Some(owner) = draft.owner_id {
             check_owner_change(actor, owner)?;
@@ -186,8 +296,17 @@ impl TaskService {
         };
         task.set_status(draft.status, now);
         tracing::Span::current().record("task.id", tracing::field::display(task.id));
-        match self.tasks.insert(&task).await {
-            Ok(()) => Ok(task),
+        if let Some(done) = self.claim(actor, once).await? {
+            return replayed_task(done);
+        }
+        let log = WriteLog {
+            change: TaskChange::created(&task, actor.id),
+            completion: Self::completion(actor, once, || {
+                IdempotentOutcome::Task(Box::new(task.clone()))
+            }),
+        };
+        let result = match self.tasks.insert(&task, &log).await {
+            Ok(()) => Ok(Written::fresh(task)),
             Err(DomainError::NotFound(_)) => Err(match scope {
                 TaskScope::OwnedBy(user_id) => {
                     DomainError::NotFound(format!("user {user_id} not found"))
@@ -195,7 +314,8 @@ impl TaskService {
                 TaskScope::Visible => DomainError::invalid("owner_id", "no such user"),
             }),
             Err(other) => Err(other),
-        }
+        };
+        self.settle(actor, once, result).await
     }
 
     /// One task the actor may see in this scope.
@@ -256,12 +376,14 @@ impl TaskService {
         id: Uuid,
         precondition: Option<Precondition>,
         draft: TaskDraft,
-    ) -> Result<Task, DomainError> {
+        once: Option<&Idempotency>,
+    ) -> Result<Written<Task>, DomainError> {
         self.modify(
             actor,
             scope,
             id,
             precondition,
+            once,
             draft.owner_id,
             |task, now| {
                 task.title = draft.title.clone();
@@ -286,12 +408,14 @@ impl TaskService {
         id: Uuid,
         precondition: Option<Precondition>,
         patch: TaskPatch,
-    ) -> Result<Task, DomainError> {
+        once: Option<&Idempotency>,
+    ) -> Result<Written<Task>, DomainError> {
         self.modify(
             actor,
             scope,
             id,
             precondition,
+            once,
             patch.owner_id,
             |task, now| {
                 if let Some(title) = &patch.title {
@@ -325,8 +449,9 @@ impl TaskService {
         scope: TaskScope,
         id: Uuid,
         precondition: Option<Precondition>,
-    ) -> Result<Task, DomainError> {
-        self.modify(actor, scope, id, precondition, None, |task, now| {
+        once: Option<&Idempotency>,
+    ) -> Result<Written<Task>, DomainError> {
+        self.modify(actor, scope, id, precondition, once, None, |task, now| {
             let next = if task.completed() {
                 TaskStatus::Todo
             } else {
@@ -348,42 +473,198 @@ impl TaskService {
         scope: TaskScope,
         id: Uuid,
         precondition: Option<Precondition>,
-    ) -> Result<(), DomainError> {
+        once: Option<&Idempotency>,
+    ) -> Result<Written<()>, DomainError> {
         check_scope(actor, scope)?;
+        match self.claim(actor, once).await? {
+            None => {}
+            Some(IdempotentOutcome::Deleted) => {
+                return Ok(Written {
+                    value: (),
+                    replayed: true,
+                });
+            }
+            Some(_) => return Err(key_reused()),
+        }
+        let result = self.delete_once(actor, scope, id, precondition, once).await;
+        self.settle(actor, once, result).await
+    }
+
+    async fn delete_once(
+        &self,
+        actor: &User,
+        scope: TaskScope,
+        id: Uuid,
+        precondition: Option<Precondition>,
+        once: Option<&Idempotency>,
+    ) -> Result<Written<()>, DomainError> {
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let task = self.find_visible(actor, scope, id).await?;
-            let expected = match &precondition {
-                None => None,
-                Some(p) if p.holds_for(task.version) => Some(task.version),
-                Some(_) => return Err(stale(id)),
+            // Deleted only at the version read, so the logged deletion names the
+            // version it removed; a write in between means reading again.
+            if precondition
+                .as_ref()
+                .is_some_and(|p| !p.holds_for(task.version))
+            {
+                return Err(stale(id));
+            }
+            let log = WriteLog {
+                change: TaskChange::deleted(&task, actor.id, self.clock.now()),
+                completion: Self::completion(actor, once, || IdempotentOutcome::Deleted),
             };
-            match self.tasks.delete(id, expected).await {
+            match self.tasks.delete(id, Some(task.version), &log).await {
+                Ok(()) => return Ok(Written::fresh(())),
                 Err(DomainError::PreconditionFailed(_))
-                    if precondition == Some(Precondition::Any) =>
+                    if precondition.is_none() || precondition == Some(Precondition::Any) =>
                 {
                     continue;
                 }
                 Err(DomainError::PreconditionFailed(_)) => return Err(stale(id)),
                 Err(DomainError::NotFound(_)) => return Err(task_not_found(id)),
-                other => return other,
+                Err(other) => return Err(other),
             }
         }
         Err(too_busy(id))
     }
 
+    /// A page of the incremental feed: every task the actor sees (their own; an admin:
+    /// all) that changed after `since` (`None`: from scratch), once, as it is now or as
+    /// a tombstone, in change order.
+    ///
+    /// # Errors
+    /// [`DomainError::Validation`] on `limit` outside 1–500 or on `since` for a cursor
+    /// that is not one; [`DomainError::Gone`] for a cursor older than the log's
+    /// retention.
+    #[tracing::instrument(level = "debug", name = "TaskService::changes", skip_all, fields(user.id = %actor.id))]
+    pub async fn changes(
+        &self,
+        actor: &User,
+        since: Option<&FeedCursor>,
+        limit: Option<u64>,
+    ) -> Result<FeedPage, DomainError> {
+        let limit = limit.unwrap_or(DEFAULT_FEED_LIMIT);
+        if !(1..=MAX_FEED_LIMIT).contains(&limit) {
+            return Err(DomainError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_FEED_LIMIT}"),
+            ));
+        }
+        self.changes.feed(viewer(actor), since, limit).await
+    }
+
+    /// The changes after `after` the actor sees, each with its cursor (a live stream
+    /// catching up); at most `limit`.
+    ///
+    /// # Errors
+    /// As [`TaskService::changes`].
+    pub async fn events_after(
+        &self,
+        actor: &User,
+        after: &FeedCursor,
+        limit: u64,
+    ) -> Result<Vec<ChangeEvent>, DomainError> {
+        self.changes.events_after(viewer(actor), after, limit).await
+    }
+
+    /// Where a stream of changes starts now.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`] or [`DomainError::Unexpected`] on storage failure.
+    pub async fn changes_end(&self) -> Result<FeedCursor, DomainError> {
+        self.changes.end().await
+    }
+
+    /// A page of one task's changes, oldest first. A deleted task's history stays
+    /// readable by its owner and by admins while the log keeps it.
+    ///
+    /// # Errors
+    /// As [`TaskService::get`]: another user's task, or one never seen, is not found.
+    #[tracing::instrument(level = "debug", name = "TaskService::history", skip_all, fields(user.id = %actor.id, task.id = %id))]
+    pub async fn history(
+        &self,
+        actor: &User,
+        scope: TaskScope,
+        id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<ChangeEvent>, DomainError> {
+        check_scope(actor, scope)?;
+        let history = self.changes.history(id, page).await?;
+        match self.tasks.find_by_id(id).await? {
+            Some(task) if visible(actor, scope, &task) => Ok(history),
+            Some(_) => Err(task_not_found(id)),
+            // Deleted: its owner was the owner of its last change, its deletion.
+            None => {
+                let owner = match history.total {
+                    0 => None,
+                    total => self
+                        .changes
+                        .history(id, PageRequest::new(Some(1), Some(total - 1))?)
+                        .await?
+                        .items
+                        .first()
+                        .map(|event| event.change.owner_id),
+                };
+                let seen = owner.is_some_and(|owner| match scope {
+                    TaskScope::OwnedBy(user_id) => owner == user_id,
+                    TaskScope::Visible => actor.is_admin() || owner == actor.id,
+                });
+                if seen {
+                    Ok(history)
+                } else {
+                    Err(task_not_found(id))
+                }
+            }
+        }
+    }
+
+    /// Deletes the changes older than `retention` and the expired idempotency keys
+    /// (the background job); how many of each.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`] or [`DomainError::Unexpected`] on storage failure.
+    #[tracing::instrument(level = "debug", name = "TaskService::purge", skip_all)]
+    pub async fn purge(&self, retention: chrono::Duration) -> Result<(u64, u64), DomainError> {
+        let now = self.clock.now();
+        let changes = self.changes.purge(now - retention).await?;
+        let keys = self.idempotency.purge(now).await?;
+        Ok((changes, keys))
+    }
+
     /// Read, check, change, and write conditionally on the version read. Without a
     /// precondition (or with `*`) a lost race re-reads and applies the change again,
     /// so concurrent toggles serialise instead of overwriting each other.
+    #[allow(clippy::too_many_arguments)]
     async fn modify(
         &self,
         actor: &User,
         scope: TaskScope,
         id: Uuid,
         precondition: Option<Precondition>,
+        once: Option<&Idempotency>,
         new_owner: Option<Uuid>,
         change: impl Fn(&mut Task, DateTime<Utc>),
-    ) -> Result<Task, DomainError> {
+    ) -> Result<Written<Task>, DomainError> {
         check_scope(actor, scope)?;
+        if let Some(done) = self.claim(actor, once).await? {
+            return replayed_task(done);
+        }
+        let result = self
+            .modify_once(actor, scope, id, precondition, once, new_owner, change)
+            .await;
+        self.settle(actor, once, result).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn modify_once(
+        &self,
+        actor: &User,
+        scope: TaskScope,
+        id: Uuid,
+        precondition: Option<Precondition>,
+        once: Option<&Idempotency>,
+        new_owner: Option<Uuid>,
+        change: impl Fn(&mut Task, DateTime<Utc>),
+    ) -> Result<Written<Task>, DomainError> {
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let current = self.find_visible(actor, scope, id).await?;
             if precondition
@@ -404,8 +685,14 @@ impl TaskService {
             change(&mut task, now);
             task.version = current.version + 1;
             task.updated_at = now;
-            match self.tasks.update(&task, current.version).await {
-                Ok(()) => return Ok(task),
+            let log = WriteLog {
+                change: TaskChange::updated(&current, &task, actor.id),
+                completion: Self::completion(actor, once, || {
+                    IdempotentOutcome::Task(Box::new(task.clone()))
+                }),
+            };
+            match self.tasks.update(&task, current.version, &log).await {
+                Ok(()) => return Ok(Written::fresh(task)),
                 Err(DomainError::PreconditionFailed(_))
                     if precondition.is_none() || precondition == Some(Precondition::Any) =>
                 {
@@ -431,6 +718,29 @@ impl TaskService {
             _ => Err(task_not_found(id)),
         }
     }
+}
+
+/// The answer to a repeat of a write that left a task.
+fn replayed_task(done: IdempotentOutcome) -> Result<Written<Task>, DomainError> {
+    match done {
+        IdempotentOutcome::Task(task) => Ok(Written {
+            value: *task,
+            replayed: true,
+        }),
+        _ => Err(key_reused()),
+    }
+}
+
+fn key_reused() -> DomainError {
+    DomainError::invalid(
+        IdempotencyKey::FIELD,
+        "was used for another request (another method, path or body)",
+    )
+}
+
+/// Whose changes the actor sees: their own tasks'; an admin's, everyone's.
+pub(super) fn viewer(actor: &User) -> Option<Uuid> {
+    (!actor.is_admin()).then_some(actor.id)
 }
 
 /// Whether the actor sees the task in this scope (another user's task is "not found").

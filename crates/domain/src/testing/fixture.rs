@@ -43,6 +43,8 @@ impl Fixture {
             tasks: TaskService::new(
                 Arc::new(store.tasks()),
                 users.clone(),
+                Arc::new(store.changes()),
+                Arc::new(store.idempotency()),
                 clock.clone(),
                 ids.clone(),
             ),

@@ -17,8 +17,12 @@ use uuid::Uuid;
 
 use crate::DomainError;
 use crate::auth::{Rotation, Session, SessionRepository};
+use crate::idempotency::{Claim, IdempotencyKey, IdempotencyRepository, IdempotentOutcome};
 use crate::page::{Page, PageRequest};
-use crate::task::{Task, TaskFilter, TaskRepository, TaskSort, TaskSortKey, TaskStatus};
+use crate::task::{
+    ChangeEvent, FeedCursor, FeedItem, FeedPage, Task, TaskChange, TaskChangeLog, TaskFilter,
+    TaskRepository, TaskSort, TaskSortKey, TaskStatus, WriteLog,
+};
 use crate::user::{
     LoginIdentifier, PasswordHash, SessionEffect, User, UserCredentials, UserFilter, UserRepository,
 };
@@ -29,6 +33,73 @@ struct State {
     users: HashMap<Uuid, (User, PasswordHash)>,
     tasks: HashMap<Uuid, Task>,
     sessions: HashMap<Uuid, Session>,
+    /// The change log, in commit order (one writer at a time: the lock).
+    changes: Vec<(i64, TaskChange)>,
+    /// The last position handed out.
+    last_seq: i64,
+    /// Changes up to this position were purged.
+    purged_through: i64,
+    /// Idempotency keys by (user, key).
+    keys: HashMap<(Uuid, String), KeyEntry>,
+}
+
+/// One idempotency key's state.
+#[derive(Debug, Clone)]
+struct KeyEntry {
+    fingerprint: String,
+    done: Option<IdempotentOutcome>,
+    claimed_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+impl State {
+    /// Stores what a write leaves beside the task: its change, its key's outcome.
+    fn record(&mut self, log: &WriteLog) {
+        self.append(log.change.clone());
+        if let Some(completion) = &log.completion
+            && let Some(entry) = self
+                .keys
+                .get_mut(&(completion.user_id, completion.key.as_str().to_owned()))
+        {
+            entry.done = Some(completion.outcome.clone());
+        }
+    }
+
+    fn append(&mut self, change: TaskChange) {
+        self.last_seq += 1;
+        self.changes.push((self.last_seq, change));
+    }
+}
+
+/// In-memory feed cursors: `m:<seq>` (changes after a position) or
+/// `m:<horizon>:<task id>` (the first pass over every task, up to a task id, then the
+/// changes after the horizon).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MemoryCursor {
+    Changes(i64),
+    Snapshot { horizon: i64, after: Uuid },
+}
+
+impl MemoryCursor {
+    fn encode(self) -> FeedCursor {
+        FeedCursor(match self {
+            MemoryCursor::Changes(seq) => format!("m:{seq}"),
+            MemoryCursor::Snapshot { horizon, after } => format!("m:{horizon}:{after}"),
+        })
+    }
+
+    fn decode(cursor: &FeedCursor) -> Result<Self, DomainError> {
+        let invalid = || DomainError::invalid("since", "is not a cursor of this change log");
+        let parts: Vec<&str> = cursor.0.split(':').collect();
+        match parts.as_slice() {
+            ["m", seq] => Ok(MemoryCursor::Changes(seq.parse().map_err(|_| invalid())?)),
+            ["m", horizon, after] => Ok(MemoryCursor::Snapshot {
+                horizon: horizon.parse().map_err(|_| invalid())?,
+                after: Uuid::parse_str(after).map_err(|_| invalid())?,
+            }),
+            _ => Err(invalid()),
+        }
+    }
 }
 
 /// An in-memory database of users, tasks and sessions. Cheap to clone: clones share
@@ -52,6 +123,16 @@ impl InMemoryStore {
     /// The [`TaskRepository`] of this store.
     pub fn tasks(&self) -> InMemoryTaskRepository {
         InMemoryTaskRepository(self.clone())
+    }
+
+    /// The [`TaskChangeLog`] of this store.
+    pub fn changes(&self) -> InMemoryTaskChangeLog {
+        InMemoryTaskChangeLog(self.clone())
+    }
+
+    /// The [`IdempotencyRepository`] of this store.
+    pub fn idempotency(&self) -> InMemoryIdempotencyRepository {
+        InMemoryIdempotencyRepository(self.clone())
     }
 
     /// The [`SessionRepository`] of this store.
@@ -96,6 +177,14 @@ pub struct InMemoryTaskRepository(InMemoryStore);
 /// [`SessionRepository`] over an [`InMemoryStore`].
 #[derive(Debug, Clone)]
 pub struct InMemorySessionRepository(InMemoryStore);
+
+/// [`TaskChangeLog`] over an [`InMemoryStore`].
+#[derive(Debug, Clone)]
+pub struct InMemoryTaskChangeLog(InMemoryStore);
+
+/// [`IdempotencyRepository`] over an [`InMemoryStore`].
+#[derive(Debug, Clone)]
+pub struct InMemoryIdempotencyRepository(InMemoryStore);
 
 fn user_not_found(id: Uuid) -> DomainError {
     DomainError::NotFound(format!("user {id} not found"))
@@ -248,13 +337,23 @@ impl UserRepository for InMemoryUserRepository {
         Ok(user.clone())
     }
 
-    async fn delete(&self, id: Uuid) -> Result<(), DomainError> {
+    async fn delete(&self, id: Uuid, actor_id: Uuid, at: DateTime<Utc>) -> Result<(), DomainError> {
         let mut state = self.0.lock();
         let (stored, _) = state.users.get(&id).ok_or_else(|| user_not_found(id))?;
         if stored.is_active_admin() && !another_active_admin(&state, id) {
             return Err(DomainError::Conflict(
                 "cannot delete the last active admin".into(),
             ));
+        }
+        let mut owned: Vec<Task> = state
+            .tasks
+            .values()
+            .filter(|t| t.owner_id == id)
+            .cloned()
+            .collect();
+        owned.sort_by_key(|t| t.id);
+        for task in &owned {
+            state.append(TaskChange::deleted(task, actor_id, at));
         }
         state.tasks.retain(|_, t| t.owner_id != id);
         state.sessions.retain(|_, s| s.user_id != id);
@@ -310,7 +409,7 @@ fn compare(a: &Task, b: &Task, sort: TaskSort) -> Ordering {
 
 #[async_trait]
 impl TaskRepository for InMemoryTaskRepository {
-    async fn insert(&self, task: &Task) -> Result<(), DomainError> {
+    async fn insert(&self, task: &Task, log: &WriteLog) -> Result<(), DomainError> {
         let mut state = self.0.lock();
         if !state.users.contains_key(&task.owner_id) {
             return Err(DomainError::NotFound("user not found".into()));
@@ -319,6 +418,7 @@ impl TaskRepository for InMemoryTaskRepository {
             return Err(DomainError::Conflict("already exists".into()));
         }
         state.tasks.insert(task.id, task.clone());
+        state.record(log);
         Ok(())
     }
 
@@ -343,7 +443,12 @@ impl TaskRepository for InMemoryTaskRepository {
         Ok(page_of(&tasks, page))
     }
 
-    async fn update(&self, task: &Task, expected_version: i64) -> Result<(), DomainError> {
+    async fn update(
+        &self,
+        task: &Task,
+        expected_version: i64,
+        log: &WriteLog,
+    ) -> Result<(), DomainError> {
         let mut state = self.0.lock();
         let stored = state
             .tasks
@@ -358,10 +463,16 @@ impl TaskRepository for InMemoryTaskRepository {
             return Err(DomainError::NotFound("user not found".into()));
         }
         state.tasks.insert(task.id, task.clone());
+        state.record(log);
         Ok(())
     }
 
-    async fn delete(&self, id: Uuid, expected_version: Option<i64>) -> Result<(), DomainError> {
+    async fn delete(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+        log: &WriteLog,
+    ) -> Result<(), DomainError> {
         let mut state = self.0.lock();
         let stored = state.tasks.get(&id).ok_or_else(|| task_not_found(id))?;
         if expected_version.is_some_and(|v| v != stored.version) {
@@ -370,6 +481,7 @@ impl TaskRepository for InMemoryTaskRepository {
             ));
         }
         state.tasks.remove(&id);
+        state.record(log);
         Ok(())
     }
 }
@@ -440,5 +552,225 @@ impl SessionRepository for InMemorySessionRepository {
             .sessions
             .retain(|_, s| s.expires_at > now && s.revoked_at.is_none());
         Ok((before - state.sessions.len()) as u64)
+    }
+}
+
+impl State {
+    fn gone_if_purged(&self, seq: i64) -> Result<(), DomainError> {
+        if seq < self.purged_through {
+            Err(DomainError::Gone(
+                "this cursor is older than the change log's retention; sync from scratch".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn event(&self, seq: i64, change: &TaskChange) -> ChangeEvent {
+        ChangeEvent {
+            seq,
+            cursor: MemoryCursor::Changes(seq).encode(),
+            change: change.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl TaskChangeLog for InMemoryTaskChangeLog {
+    async fn feed<'a>(
+        &self,
+        viewer: Option<Uuid>,
+        after: Option<&'a FeedCursor>,
+        limit: u64,
+    ) -> Result<FeedPage, DomainError> {
+        let state = self.0.lock();
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let cursor = match after {
+            Some(cursor) => MemoryCursor::decode(cursor)?,
+            None => MemoryCursor::Snapshot {
+                horizon: state.last_seq,
+                after: Uuid::nil(),
+            },
+        };
+        match cursor {
+            MemoryCursor::Snapshot { horizon, after } => {
+                state.gone_if_purged(horizon)?;
+                let mut tasks: Vec<&Task> = state
+                    .tasks
+                    .values()
+                    .filter(|t| t.id > after && viewer.is_none_or(|v| t.owner_id == v))
+                    .collect();
+                tasks.sort_by_key(|t| t.id);
+                let has_more = tasks.len() > limit;
+                tasks.truncate(limit);
+                let next = match (has_more, tasks.last()) {
+                    (true, Some(last)) => MemoryCursor::Snapshot {
+                        horizon,
+                        after: last.id,
+                    },
+                    _ => MemoryCursor::Changes(horizon),
+                };
+                let changed_since = state
+                    .changes
+                    .iter()
+                    .any(|(seq, change)| *seq > horizon && change.visible_to(viewer));
+                Ok(FeedPage {
+                    items: tasks.into_iter().cloned().map(FeedItem::Task).collect(),
+                    next: next.encode(),
+                    has_more: has_more || changed_since,
+                })
+            }
+            MemoryCursor::Changes(from) => {
+                state.gone_if_purged(from)?;
+                // Each task once, at its latest change, in the order of those.
+                let mut latest: HashMap<Uuid, i64> = HashMap::new();
+                for (seq, change) in &state.changes {
+                    if *seq > from && change.visible_to(viewer) {
+                        latest.insert(change.task_id, *seq);
+                    }
+                }
+                let mut order: Vec<(i64, Uuid)> = latest.into_iter().map(|(t, s)| (s, t)).collect();
+                order.sort();
+                let has_more = order.len() > limit;
+                order.truncate(limit);
+                let next = match (has_more, order.last()) {
+                    (true, Some((seq, _))) => *seq,
+                    _ => state.last_seq.max(from),
+                };
+                let items = order
+                    .into_iter()
+                    .map(|(_, id)| match state.tasks.get(&id) {
+                        Some(task) if viewer.is_none_or(|v| task.owner_id == v) => {
+                            FeedItem::Task(task.clone())
+                        }
+                        _ => FeedItem::Deleted(id),
+                    })
+                    .collect();
+                Ok(FeedPage {
+                    items,
+                    next: MemoryCursor::Changes(next).encode(),
+                    has_more,
+                })
+            }
+        }
+    }
+
+    async fn events_after(
+        &self,
+        viewer: Option<Uuid>,
+        after: &FeedCursor,
+        limit: u64,
+    ) -> Result<Vec<ChangeEvent>, DomainError> {
+        let state = self.0.lock();
+        let from = match MemoryCursor::decode(after)? {
+            MemoryCursor::Changes(seq) => seq,
+            MemoryCursor::Snapshot { horizon, .. } => horizon,
+        };
+        state.gone_if_purged(from)?;
+        Ok(state
+            .changes
+            .iter()
+            .filter(|(seq, change)| *seq > from && change.visible_to(viewer))
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(|(seq, change)| state.event(*seq, change))
+            .collect())
+    }
+
+    async fn end(&self) -> Result<FeedCursor, DomainError> {
+        Ok(MemoryCursor::Changes(self.0.lock().last_seq).encode())
+    }
+
+    async fn history(
+        &self,
+        task_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<ChangeEvent>, DomainError> {
+        let state = self.0.lock();
+        let events: Vec<ChangeEvent> = state
+            .changes
+            .iter()
+            .filter(|(_, change)| change.task_id == task_id)
+            .map(|(seq, change)| state.event(*seq, change))
+            .collect();
+        Ok(page_of(&events, page))
+    }
+
+    async fn purge(&self, before: DateTime<Utc>) -> Result<u64, DomainError> {
+        let mut state = self.0.lock();
+        let count = state.changes.len();
+        if let Some(last_purged) = state
+            .changes
+            .iter()
+            .filter(|(_, change)| change.at < before)
+            .map(|(seq, _)| *seq)
+            .max()
+        {
+            state.purged_through = state.purged_through.max(last_purged);
+        }
+        state.changes.retain(|(_, change)| change.at >= before);
+        Ok((count - state.changes.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl IdempotencyRepository for InMemoryIdempotencyRepository {
+    async fn claim(
+        &self,
+        user_id: Uuid,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Claim, DomainError> {
+        let mut state = self.0.lock();
+        let slot = (user_id, key.as_str().to_owned());
+        let free = match state.keys.get(&slot) {
+            None => true,
+            Some(entry) => {
+                entry.expires_at <= now || (entry.done.is_none() && entry.claimed_at < stale_before)
+            }
+        };
+        if free {
+            state.keys.insert(
+                slot,
+                KeyEntry {
+                    fingerprint: fingerprint.to_owned(),
+                    done: None,
+                    claimed_at: now,
+                    expires_at,
+                },
+            );
+            return Ok(Claim::Claimed);
+        }
+        let entry = &state.keys[&slot];
+        Ok(if entry.fingerprint != fingerprint {
+            Claim::Mismatch
+        } else {
+            match &entry.done {
+                Some(outcome) => Claim::Done(outcome.clone()),
+                None => Claim::InProgress,
+            }
+        })
+    }
+
+    async fn release(&self, user_id: Uuid, key: &IdempotencyKey) -> Result<(), DomainError> {
+        let mut state = self.0.lock();
+        let slot = (user_id, key.as_str().to_owned());
+        if state
+            .keys
+            .get(&slot)
+            .is_some_and(|entry| entry.done.is_none())
+        {
+            state.keys.remove(&slot);
+        }
+        Ok(())
+    }
+
+    async fn purge(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
+        let mut state = self.0.lock();
+        let count = state.keys.len();
+        state.keys.retain(|_, entry| entry.expires_at > now);
+        Ok((count - state.keys.len()) as u64)
     }
 }

@@ -13,9 +13,11 @@ use crate::testing::Fixture;
 use crate::user::{Email, NewAccount, Password, Role, User};
 
 mod builders;
+mod changes;
 mod clock;
 mod crypto;
 mod fixture;
+mod idempotency;
 mod ids;
 mod store;
 

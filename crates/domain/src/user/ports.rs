@@ -75,9 +75,11 @@ pub trait UserRepository: Send + Sync {
 
     /// Deletes a user with all their tasks and sessions in one transaction, after
     /// checking (locked, in that transaction) that they are not the last active admin.
+    /// Each deleted task leaves a `deleted` change by `actor_id` at `at` in the task
+    /// change log, in the same transaction.
     ///
     /// # Errors
     /// [`DomainError::NotFound`] when no such user exists; [`DomainError::Conflict`]
     /// for the last active admin; [`DomainError::Unexpected`] on storage failure.
-    async fn delete(&self, id: Uuid) -> Result<(), DomainError>;
+    async fn delete(&self, id: Uuid, actor_id: Uuid, at: DateTime<Utc>) -> Result<(), DomainError>;
 }

@@ -233,7 +233,9 @@ impl UserService {
     /// [`DomainError::Conflict`] for the last active admin.
     #[tracing::instrument(level = "debug", name = "UserService::delete_me", skip_all, fields(user.id = %actor.id))]
     pub async fn delete_me(&self, actor: &User) -> Result<(), DomainError> {
-        self.users.delete(actor.id).await
+        self.users
+            .delete(actor.id, actor.id, self.clock.now())
+            .await
     }
 
     /// An admin deletes an account with all its tasks and sessions.
@@ -244,7 +246,7 @@ impl UserService {
     #[tracing::instrument(level = "debug", name = "UserService::delete", skip_all, fields(user.id = %actor.id, target.id = %id))]
     pub async fn delete(&self, actor: &User, id: Uuid) -> Result<(), DomainError> {
         require_admin(actor)?;
-        match self.users.delete(id).await {
+        match self.users.delete(id, actor.id, self.clock.now()).await {
             Err(DomainError::NotFound(_)) => Err(user_not_found(id)),
             other => other,
         }

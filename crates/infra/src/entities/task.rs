@@ -4,7 +4,9 @@ use sea_orm::entity::prelude::*;
 
 /// One task, with the lower-cased search copies of its texts: the one definition of the
 /// row, from which the fast path's batched statements derive theirs (`postgres::rows`).
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// As JSON (the change log's copy of a task) it leaves the search copies out: they are
+/// made again from the texts.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "tasks")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -13,8 +15,10 @@ pub struct Model {
     pub title: String,
     pub description: Option<String>,
     /// Unicode `to_lowercase()` of `title`, what `q` searches.
+    #[serde(skip)]
     pub title_search: String,
     /// Unicode `to_lowercase()` of `description`, what `q` searches.
+    #[serde(skip)]
     pub description_search: Option<String>,
     pub status: String,
     /// The priority's rank (1 low, 2 medium, 3 high).

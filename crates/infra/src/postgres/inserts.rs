@@ -3,28 +3,29 @@
 //! A lone `INSERT` is a transaction of its own: an executor started, a commit, a wait
 //! for the write-ahead log to reach the disk. The insert batcher writes every new task
 //! queued on one pool with one multi-row `INSERT … SELECT * FROM unnest(…)` (see
-//! [`super::rows`]): one commit for the lot. If the database refuses that
+//! [`super::rows`]), their changes and completed idempotency keys in the same statement
+//! ([`super::logged`]): one commit for the lot. If the database refuses that
 //! statement (a row's owner was deleted meanwhile, say), it wrote nothing, and each row
 //! is inserted alone, so every request gets the outcome its own insert would have had —
 //! never a partial write.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use futures_util::future::join_all;
 use sea_orm::{DbErr, sqlx};
 
 use super::batch::{Batcher, Ticketed};
+use super::logged::{self, LogArrays, LogRows};
 use super::rows::{self, TaskArrays};
 use crate::db::Database;
 use crate::entities::task;
 use crate::error::refused_by_database;
-use crate::task_repository::insert_one;
 
-/// A task row to insert, for one request: two requests are never one key, even for
-/// the same row, so that each gets its own outcome (of two inserts of one id, one
-/// conflicts).
-pub(crate) type NewTask = Ticketed<task::Model>;
+/// A task row to insert and what it logs, for one request: two requests are never one
+/// key, even for the same row, so that each gets its own outcome (of two inserts of
+/// one id, one conflicts).
+pub(crate) type NewTask = Ticketed<(task::Model, LogRows)>;
 
 /// The outcome of each queued insert.
 pub(crate) type TaskInserts = Batcher<NewTask, Result<(), DbErr>>;
@@ -56,7 +57,7 @@ async fn insert_batch(db: &Database, rows: Vec<NewTask>) -> HashMap<NewTask, Res
         }
     }
     join_all(rows.into_iter().map(|row| async move {
-        let outcome = insert_one(db, row.value.clone()).await;
+        let outcome = insert_all(db, std::slice::from_ref(&row)).await;
         (row, outcome)
     }))
     .await
@@ -64,11 +65,39 @@ async fn insert_batch(db: &Database, rows: Vec<NewTask>) -> HashMap<NewTask, Res
     .collect()
 }
 
-/// All rows by one `INSERT`.
+/// `INSERT INTO tasks (…) SELECT * FROM unnest(…)`: the rows of [`TaskArrays`], after
+/// their log ([`logged::ctes`]).
+static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {log} INSERT INTO tasks ({columns}) SELECT * FROM unnest({arrays})",
+        log = logged::ctes(rows::column_count() + 1, None),
+        columns = rows::columns("", false),
+        arrays = rows::array_parameters(),
+    )
+});
+
+/// All rows, with their log, by one `INSERT`.
 async fn insert_all(db: &Database, rows: &[NewTask]) -> Result<(), DbErr> {
-    let models: Vec<&task::Model> = rows.iter().map(|row| &row.value).collect();
+    let models: Vec<&task::Model> = rows.iter().map(|row| &row.value.0).collect();
+    let logs: Vec<&LogRows> = rows.iter().map(|row| &row.value.1).collect();
     let arrays = TaskArrays::of(&models)?;
-    db.execute_sqlx(|| arrays.bind(sqlx::query(rows::INSERT_ROWS_SQL.as_str())))
-        .await
-        .map(|_| ())
+    let log = LogArrays::of(&logs)?;
+    db.execute_sqlx(|| log.bind(arrays.bind(sqlx::query(INSERT_SQL.as_str()))))
+        .await?;
+    crate::changes::signal::committed();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_insert_writes_every_column_and_its_log() {
+        assert!(INSERT_SQL.contains(&rows::columns("", false)));
+        assert!(INSERT_SQL.contains(&rows::array_parameters()));
+        assert!(INSERT_SQL.contains("INSERT INTO task_changes"));
+        let last = rows::column_count() + logged::parameter_count();
+        assert!(INSERT_SQL.contains(&format!("${last}::")));
+    }
 }

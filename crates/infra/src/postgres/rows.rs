@@ -9,8 +9,6 @@
 //!
 //! sqlx binds the arrays itself: SeaORM's binder has no arrays with NULLs in them.
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::ArrayType;
 use sea_orm::{DbErr, EntityTrait, IdenStatic, Iterable, ModelTrait, Value};
@@ -112,22 +110,30 @@ where
         .join(", ")
 }
 
-/// The columns of some task rows, one array per column of the entity, in its order.
+/// The columns of some rows, one typed array per column, in the order given.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct TaskArrays(Vec<ColumnArray>);
+pub(crate) struct Arrays(Vec<ColumnArray>);
 
-impl TaskArrays {
-    /// The columns of `rows`.
+/// The columns of some task rows: every column of the entity, in its order.
+pub(crate) type TaskArrays = Arrays;
+
+impl Arrays {
+    /// The `columns` of `rows` of entity `E`.
     ///
     /// # Errors
     /// A [`DbErr`] for a column type this module does not handle (a test catches it).
-    pub(crate) fn of(rows: &[&task::Model]) -> Result<Self, DbErr> {
-        task::Column::iter()
+    pub(crate) fn of_columns<E>(rows: &[&E::Model], columns: &[E::Column]) -> Result<Self, DbErr>
+    where
+        E: EntityTrait,
+        E::Model: ModelTrait<Entity = E>,
+    {
+        columns
+            .iter()
             .map(|column| {
                 let mut array =
-                    ColumnArray::of_type(&task::Model::get_value_type(column), rows.len())?;
+                    ColumnArray::of_type(&E::Model::get_value_type(*column), rows.len())?;
                 for row in rows {
-                    array.push(row.get(column))?;
+                    array.push(row.get(*column))?;
                 }
                 Ok(array)
             })
@@ -135,14 +141,49 @@ impl TaskArrays {
             .map(Self)
     }
 
-    /// Binds the arrays, in the entity's column order, as the next parameters of
-    /// `query`.
+    /// Every column of some task rows.
+    ///
+    /// # Errors
+    /// As [`Arrays::of_columns`].
+    pub(crate) fn of(rows: &[&task::Model]) -> Result<Self, DbErr> {
+        Self::of_columns::<task::Entity>(rows, &task::Column::iter().collect::<Vec<_>>())
+    }
+
+    /// Binds the arrays, in their order, as the next parameters of `query`.
     pub(crate) fn bind<'q>(&self, query: SqlxQuery<'q>) -> SqlxQuery<'q> {
         self.0
             .iter()
             .cloned()
             .fold(query, |query, column| column.bind(query))
     }
+}
+
+/// `$<first>::uuid[], $<first + 1>::text[], …`: one typed array parameter per column
+/// of `columns`. Only a column type no statement handles fails; the tests prove none
+/// does.
+pub(crate) fn typed_parameters<E>(columns: &[E::Column], first: usize) -> String
+where
+    E: EntityTrait,
+    E::Model: ModelTrait<Entity = E>,
+{
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, column)| {
+            let ty = sql_type(&E::Model::get_value_type(*column)).unwrap_or("unknown");
+            format!("${}::{ty}[]", first + i)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The names of `columns`, comma-separated.
+pub(crate) fn names<E: EntityTrait>(columns: &[E::Column]) -> String {
+    columns
+        .iter()
+        .map(|column| column.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The task table's columns in the entity's order, comma-separated, each as
@@ -158,17 +199,10 @@ pub(crate) fn columns(prefix: &str, except_id: bool) -> String {
         .join(", ")
 }
 
-/// `$1::uuid[], $2::text[], …`: one typed array parameter per column of the entity.
-/// Only a column type no statement handles fails; the tests prove none does.
+/// `$1::uuid[], $2::text[], …`: one typed array parameter per column of the task
+/// entity.
 pub(crate) fn array_parameters() -> String {
-    task::Column::iter()
-        .enumerate()
-        .map(|(i, column)| {
-            let ty = sql_type(&task::Model::get_value_type(column)).unwrap_or("unknown");
-            format!("${}::{ty}[]", i + 1)
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    typed_parameters::<task::Entity>(&task::Column::iter().collect::<Vec<_>>(), 1)
 }
 
 /// How many columns the task row has: the first parameter after the arrays is this
@@ -176,15 +210,6 @@ pub(crate) fn array_parameters() -> String {
 pub(crate) fn column_count() -> usize {
     task::Column::iter().count()
 }
-
-/// `INSERT INTO tasks (…) SELECT * FROM unnest(…)`: the rows of [`TaskArrays`].
-pub(crate) static INSERT_ROWS_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "INSERT INTO tasks ({columns}) SELECT * FROM unnest({arrays})",
-        columns = columns("", false),
-        arrays = array_parameters(),
-    )
-});
 
 #[cfg(test)]
 mod tests {
@@ -231,7 +256,7 @@ mod tests {
     #[test]
     fn rows_become_one_array_per_column_in_the_entitys_order_nulls_included() {
         let (a, b) = (row(Some("Text")), row(None));
-        let TaskArrays(arrays) = TaskArrays::of(&[&a, &b]).unwrap();
+        let Arrays(arrays) = TaskArrays::of(&[&a, &b]).unwrap();
         assert_eq!(arrays.len(), column_count());
         assert_eq!(arrays[0], ColumnArray::Uuid(vec![Some(a.id), Some(b.id)]));
         let description = task::Column::iter()
@@ -256,7 +281,5 @@ mod tests {
         }
         assert!(!columns("v", true).split(", ").any(|c| c == "v.id"));
         assert_eq!(columns("", true).split(", ").count() + 1, column_count());
-        assert!(INSERT_ROWS_SQL.contains(&all));
-        assert!(INSERT_ROWS_SQL.contains(&array_parameters()));
     }
 }

@@ -3,17 +3,18 @@
 //! lock while holding a connection: a row held by another transaction is tried again
 //! after a pause, until the lock deadline has passed.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use sea_orm::{DbErr, sqlx};
 use taskforge_domain::DomainError;
 use taskforge_domain::page::{Page, PageRequest};
-use taskforge_domain::task::{Task, TaskFilter, TaskRepository, TaskSort};
+use taskforge_domain::task::{Task, TaskFilter, TaskRepository, TaskSort, WriteLog};
 use uuid::Uuid;
 
 use super::inserts::{self, NewTask, TaskInserts};
+use super::logged::{self, LogArrays, LogRows};
 use super::lookups::{Found, Lookup, Lookups};
 use super::pages::{self, Pages};
 use super::updates::{self, Change, TaskUpdate, TaskUpdates, UpdateOutcome};
@@ -96,44 +97,51 @@ fn lost(what: &str) -> DomainError {
 }
 
 /// Deletes a task only while it is not held by another transaction (`NOWAIT`), only
-/// while its version is `$2` when one is given; the version it had, and whether it was
-/// deleted. No row: the task is gone.
-const DELETE_SQL: &str = "WITH locked AS MATERIALIZED (\
-       SELECT id, version FROM tasks WHERE id = $1 FOR UPDATE NOWAIT\
-     ), deleted AS (\
-       DELETE FROM tasks USING locked \
-       WHERE tasks.id = locked.id AND ($2::int8 IS NULL OR locked.version = $2::int8) \
-       RETURNING tasks.id\
-     ) \
-     SELECT locked.version AS current_version, deleted.id IS NOT NULL AS deleted \
-     FROM locked LEFT JOIN deleted ON deleted.id = locked.id";
+/// while its version is `$2` when one is given, with its log (from `$3`) if it was
+/// deleted; the version it had, and whether it was deleted. No row: the task is gone.
+static DELETE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH locked AS MATERIALIZED (\
+           SELECT id, version FROM tasks WHERE id = $1 FOR UPDATE NOWAIT\
+         ), deleted AS (\
+           DELETE FROM tasks USING locked \
+           WHERE tasks.id = locked.id AND ($2::int8 IS NULL OR locked.version = $2::int8) \
+           RETURNING tasks.id\
+         ), {log} \
+         SELECT locked.version AS current_version, deleted.id IS NOT NULL AS deleted \
+         FROM locked LEFT JOIN deleted ON deleted.id = locked.id",
+        log = logged::ctes(3, Some("deleted")),
+    )
+});
 
 /// One delete attempt: `None` while another transaction holds the row.
 async fn delete_once(
     db: &Database,
     id: Uuid,
     expected: Option<i64>,
+    log: &LogArrays,
 ) -> Result<Option<WriteOutcome>, DbErr> {
-    let statement = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        DELETE_SQL,
-        [Value::from(id), Value::from(expected)],
-    );
-    match db.query_one_raw(statement).await {
-        Ok(None) => Ok(Some(WriteOutcome::Gone)),
-        Ok(Some(row)) if row.try_get::<bool>("", "deleted")? => Ok(Some(WriteOutcome::Written)),
-        Ok(Some(_)) => Ok(Some(WriteOutcome::Stale)),
-        Err(err) if lock_not_available(&err) => Ok(None),
-        Err(err) => Err(err),
+    let rows = db
+        .query_all_sqlx(|| log.bind(sqlx::query(DELETE_SQL.as_str()).bind(id).bind(expected)))
+        .await;
+    match rows.as_deref() {
+        Ok([]) => Ok(Some(WriteOutcome::Gone)),
+        Ok([row, ..]) if row.try_get::<bool>("", "deleted")? => {
+            crate::changes::signal::committed();
+            Ok(Some(WriteOutcome::Written))
+        }
+        Ok([_, ..]) => Ok(Some(WriteOutcome::Stale)),
+        Err(err) if lock_not_available(err) => Ok(None),
+        Err(_) => rows.map(|_| None),
     }
 }
 
 #[async_trait]
 impl TaskRepository for PgTaskRepository {
     #[tracing::instrument(level = "debug", name = "PgTaskRepository::insert", skip_all, fields(task.id = %task.id, batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]
-    async fn insert(&self, task: &Task) -> Result<(), DomainError> {
+    async fn insert(&self, task: &Task, log: &WriteLog) -> Result<(), DomainError> {
         self.inserts
-            .load(NewTask::new(to_row(task)))
+            .load(NewTask::new((to_row(task), LogRows::of(log)?)))
             .await
             .map_err(db_error)?
             .ok_or_else(|| lost("inserts"))?
@@ -172,10 +180,16 @@ impl TaskRepository for PgTaskRepository {
     }
 
     #[tracing::instrument(level = "debug", name = "PgTaskRepository::update", skip_all, fields(task.id = %task.id, batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]
-    async fn update(&self, task: &Task, expected_version: i64) -> Result<(), DomainError> {
+    async fn update(
+        &self,
+        task: &Task,
+        expected_version: i64,
+        log: &WriteLog,
+    ) -> Result<(), DomainError> {
         let change = Change {
             row: to_row(task),
             expected: expected_version,
+            log: LogRows::of(log)?,
         };
         // A row another transaction holds is tried again in a later batch: a batch of
         // another pool lets go within its statement, an outside transaction maybe not
@@ -204,10 +218,16 @@ impl TaskRepository for PgTaskRepository {
     }
 
     #[tracing::instrument(level = "debug", name = "PgTaskRepository::delete", skip_all, fields(task.id = %id))]
-    async fn delete(&self, id: Uuid, expected_version: Option<i64>) -> Result<(), DomainError> {
+    async fn delete(
+        &self,
+        id: Uuid,
+        expected_version: Option<i64>,
+        log: &WriteLog,
+    ) -> Result<(), DomainError> {
+        let log = LogArrays::of(&[&LogRows::of(log)?]).map_err(db_error)?;
         let mut wait = LockWait::new(id, self.db.deadlines().lock);
         loop {
-            match delete_once(&self.db, id, expected_version).await {
+            match delete_once(&self.db, id, expected_version, &log).await {
                 Ok(Some(outcome)) => return write_result(id, outcome),
                 Ok(None) => wait.pause().await?,
                 Err(err) => return Err(db_error(err)),

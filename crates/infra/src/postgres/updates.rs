@@ -23,6 +23,7 @@ use sea_orm::{DbErr, QueryResult, sqlx};
 use uuid::Uuid;
 
 use super::batch::{Batcher, Ticketed};
+use super::logged::{self, LogArrays, LogRows};
 use super::rows::{self, TaskArrays};
 use crate::db::Database;
 use crate::entities::task;
@@ -47,11 +48,12 @@ pub(crate) enum UpdateOutcome {
 /// are never one key, even for the same change.
 pub(crate) type TaskUpdate = Ticketed<Change>;
 
-/// A task's new row, written only over the version its writer read.
+/// A task's new row, written only over the version its writer read, and what it logs.
 #[derive(Debug, Clone)]
 pub(crate) struct Change {
     pub(crate) row: task::Model,
     pub(crate) expected: i64,
+    pub(crate) log: LogRows,
 }
 
 /// The outcome of each queued update.
@@ -68,9 +70,10 @@ pub(crate) fn batcher(db: &Database) -> Arc<TaskUpdates> {
 }
 
 /// The conditional update of `v`'s rows (the arrays of [`rows::TaskArrays`], then the
-/// expected versions), each locked first in id order without waiting (`SKIP LOCKED`),
-/// reporting for each row whether it exists, the version it had when locked (none
-/// when another transaction holds it) and whether it was updated.
+/// expected versions, then the log's), each locked first in id order without waiting
+/// (`SKIP LOCKED`), reporting for each row whether it exists, the version it had when
+/// locked (none when another transaction holds it) and whether it was updated. Only
+/// the updated rows leave their change and complete their key.
 fn update_sql() -> String {
     format!(
         "WITH v AS MATERIALIZED (\
@@ -83,7 +86,7 @@ fn update_sql() -> String {
            FROM v JOIN locked ON locked.id = v.id \
            WHERE tasks.id = v.id AND tasks.version = v.expected \
            RETURNING tasks.id\
-         ) \
+         ), {log} \
          SELECT v.id, EXISTS (SELECT 1 FROM tasks WHERE tasks.id = v.id) AS present, \
            locked.version AS current_version, updated.id IS NOT NULL AS updated \
          FROM v LEFT JOIN locked ON locked.id = v.id LEFT JOIN updated ON updated.id = v.id",
@@ -92,6 +95,7 @@ fn update_sql() -> String {
         columns = rows::columns("", false),
         updatable = rows::columns("", true),
         values = rows::columns("v", true),
+        log = logged::ctes(rows::column_count() + 2, Some("updated")),
     )
 }
 
@@ -172,15 +176,24 @@ async fn run(db: &Database, changes: &[&Change]) -> Result<HashMap<Uuid, Found>,
     let models: Vec<&task::Model> = changes.iter().map(|c| &c.row).collect();
     let arrays = TaskArrays::of(&models)?;
     let expected: Vec<i64> = changes.iter().map(|c| c.expected).collect();
-    db.query_all_sqlx(|| {
-        arrays
-            .bind(sqlx::query(UPDATE_SQL.as_str()))
-            .bind(expected.clone())
-    })
-    .await?
-    .iter()
-    .map(outcome_row)
-    .collect()
+    let logs: Vec<&LogRows> = changes.iter().map(|c| &c.log).collect();
+    let log = LogArrays::of(&logs)?;
+    let found = db
+        .query_all_sqlx(|| {
+            log.bind(
+                arrays
+                    .bind(sqlx::query(UPDATE_SQL.as_str()))
+                    .bind(expected.clone()),
+            )
+        })
+        .await?
+        .iter()
+        .map(outcome_row)
+        .collect::<Result<HashMap<Uuid, Found>, DbErr>>()?;
+    if found.values().any(|f| f.updated) {
+        crate::changes::signal::committed();
+    }
+    Ok(found)
 }
 
 fn outcome_row(row: &QueryResult) -> Result<(Uuid, Found), DbErr> {
@@ -236,6 +249,7 @@ mod tests {
                 version: 2,
             },
             expected: 1,
+            log: LogRows::sample(id),
         })
     }
 
@@ -264,6 +278,8 @@ mod tests {
         assert!(UPDATE_SQL.contains("FOR UPDATE SKIP LOCKED"));
         assert!(UPDATE_SQL.contains(&rows::columns("v", true)));
         assert!(UPDATE_SQL.contains(&rows::array_parameters()));
+        assert!(UPDATE_SQL.contains("INSERT INTO task_changes"));
+        assert!(UPDATE_SQL.contains("IN (SELECT id FROM updated)"));
     }
 
     #[test]

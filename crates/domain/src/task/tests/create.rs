@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
 
-use super::{Ports, assert_forbidden, assert_not_found, description, due, title};
+use super::{Ports, assert_forbidden, assert_not_found, description, due, fresh, title};
 use crate::DomainError;
 use crate::task::{Description, Priority, TaskDraft, TaskScope, TaskStatus};
 use crate::testing::SequentialIds;
@@ -18,7 +18,7 @@ async fn create_applies_the_defaults_and_owns_the_task_to_the_actor() {
     ports
         .tasks
         .expect_insert()
-        .withf(move |t| {
+        .withf(move |t, _| {
             t.owner_id == owner
                 && t.title.as_str() == "Buy milk"
                 && t.description.is_none()
@@ -31,17 +31,19 @@ async fn create_applies_the_defaults_and_owns_the_task_to_the_actor() {
                 && t.version == 1
         })
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
 
-    let task = ports
-        .service()
-        .create(
-            &actor,
-            TaskScope::Visible,
-            TaskDraft::new(title(" Buy milk ")),
-        )
-        .await
-        .unwrap();
+    let task = fresh(
+        ports
+            .service()
+            .create(
+                &actor,
+                TaskScope::Visible,
+                TaskDraft::new(title(" Buy milk ")),
+                None,
+            )
+            .await,
+    );
     assert_eq!(
         (task.owner_id, task.status, task.version),
         (owner, TaskStatus::Todo, 1)
@@ -54,21 +56,33 @@ async fn create_takes_each_new_task_id_from_the_id_source() {
     let inserted = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&inserted);
     let mut ports = Ports::default();
-    ports.tasks.expect_insert().times(2).returning(move |t| {
+    ports.tasks.expect_insert().times(2).returning(move |t, _| {
         sink.lock().unwrap().push(t.id);
         Ok(())
     });
     let service = ports.service();
     let actor = member();
 
-    let first = service
-        .create(&actor, TaskScope::Visible, TaskDraft::new(title("one")))
-        .await
-        .unwrap();
-    let second = service
-        .create(&actor, TaskScope::Visible, TaskDraft::new(title("two")))
-        .await
-        .unwrap();
+    let first = fresh(
+        service
+            .create(
+                &actor,
+                TaskScope::Visible,
+                TaskDraft::new(title("one")),
+                None,
+            )
+            .await,
+    );
+    let second = fresh(
+        service
+            .create(
+                &actor,
+                TaskScope::Visible,
+                TaskDraft::new(title("two")),
+                None,
+            )
+            .await,
+    );
 
     let expected = [SequentialIds::nth(1), SequentialIds::nth(2)];
     assert_eq!([first.id, second.id], expected, "what is returned");
@@ -82,7 +96,7 @@ async fn create_keeps_the_fields_of_the_draft() {
     ports
         .tasks
         .expect_insert()
-        .withf(|t| {
+        .withf(|t, _| {
             t.description.as_ref().map(Description::as_str) == Some("details")
                 && t.priority == Priority::Low
                 && t.status == TaskStatus::InProgress
@@ -90,7 +104,7 @@ async fn create_keeps_the_fields_of_the_draft() {
                 && t.completed_at.is_none()
         })
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let draft = TaskDraft {
         description: Some(description("details")),
         status: TaskStatus::InProgress,
@@ -98,12 +112,11 @@ async fn create_keeps_the_fields_of_the_draft() {
         due_date: Some(due()),
         ..TaskDraft::new(title("t"))
     };
-    assert!(
+    fresh(
         ports
             .service()
-            .create(&actor, TaskScope::Visible, draft)
-            .await
-            .is_ok()
+            .create(&actor, TaskScope::Visible, draft, None)
+            .await,
     );
 }
 
@@ -113,18 +126,19 @@ async fn create_with_status_done_sets_completed_at() {
     ports
         .tasks
         .expect_insert()
-        .withf(|t| t.status == TaskStatus::Done && t.completed_at == Some(now()))
+        .withf(|t, _| t.status == TaskStatus::Done && t.completed_at == Some(now()))
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let draft = TaskDraft {
         status: TaskStatus::Done,
         ..TaskDraft::new(title("t"))
     };
-    let task = ports
-        .service()
-        .create(&member(), TaskScope::Visible, draft)
-        .await
-        .unwrap();
+    let task = fresh(
+        ports
+            .service()
+            .create(&member(), TaskScope::Visible, draft, None)
+            .await,
+    );
     assert_eq!(task.completed_at, Some(now()));
 }
 
@@ -139,7 +153,7 @@ async fn create_for_another_owner_by_a_non_admin_is_forbidden_and_never_inserts(
     assert_forbidden(
         ports
             .service()
-            .create(&member(), TaskScope::Visible, draft)
+            .create(&member(), TaskScope::Visible, draft, None)
             .await,
     );
 }
@@ -152,19 +166,18 @@ async fn create_naming_oneself_as_owner_is_allowed_for_a_non_admin() {
     ports
         .tasks
         .expect_insert()
-        .withf(move |t| t.owner_id == owner)
+        .withf(move |t, _| t.owner_id == owner)
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let draft = TaskDraft {
         owner_id: Some(actor.id),
         ..TaskDraft::new(title("t"))
     };
-    assert!(
+    fresh(
         ports
             .service()
-            .create(&actor, TaskScope::Visible, draft)
-            .await
-            .is_ok()
+            .create(&actor, TaskScope::Visible, draft, None)
+            .await,
     );
 }
 
@@ -175,18 +188,19 @@ async fn create_for_another_owner_by_an_admin_owns_it_to_them() {
     ports
         .tasks
         .expect_insert()
-        .withf(move |t| t.owner_id == other)
+        .withf(move |t, _| t.owner_id == other)
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let draft = TaskDraft {
         owner_id: Some(other),
         ..TaskDraft::new(title("t"))
     };
-    let task = ports
-        .service()
-        .create(&admin(), TaskScope::Visible, draft)
-        .await
-        .unwrap();
+    let task = fresh(
+        ports
+            .service()
+            .create(&admin(), TaskScope::Visible, draft, None)
+            .await,
+    );
     assert_eq!(task.owner_id, other);
 }
 
@@ -197,7 +211,7 @@ async fn create_for_a_missing_owner_is_a_validation_error_on_owner_id() {
         .tasks
         .expect_insert()
         .times(1)
-        .returning(|_| Err(DomainError::NotFound("owner".into())));
+        .returning(|_, _| Err(DomainError::NotFound("owner".into())));
     let draft = TaskDraft {
         owner_id: Some(Uuid::now_v7()),
         ..TaskDraft::new(title("t"))
@@ -206,7 +220,7 @@ async fn create_for_a_missing_owner_is_a_validation_error_on_owner_id() {
         invalid_fields(
             ports
                 .service()
-                .create(&admin(), TaskScope::Visible, draft)
+                .create(&admin(), TaskScope::Visible, draft, None)
                 .await
         ),
         ["owner_id"]
@@ -223,6 +237,7 @@ async fn scoped_create_for_another_user_by_a_non_admin_is_forbidden() {
             &member(),
             TaskScope::OwnedBy(Uuid::now_v7()),
             TaskDraft::new(title("t")),
+            None,
         )
         .await;
     assert_forbidden(result);
@@ -236,18 +251,19 @@ async fn scoped_create_by_a_non_admin_for_themselves_is_allowed() {
     ports
         .tasks
         .expect_insert()
-        .withf(move |t| t.owner_id == owner)
+        .withf(move |t, _| t.owner_id == owner)
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let result = ports
         .service()
         .create(
             &actor,
             TaskScope::OwnedBy(actor.id),
             TaskDraft::new(title("t")),
+            None,
         )
         .await;
-    assert!(result.is_ok(), "{result:?}");
+    fresh(result);
 }
 
 #[tokio::test]
@@ -257,18 +273,20 @@ async fn scoped_create_by_an_admin_creates_for_the_scoped_user() {
     ports
         .tasks
         .expect_insert()
-        .withf(move |t| t.owner_id == scoped)
+        .withf(move |t, _| t.owner_id == scoped)
         .times(1)
-        .returning(|_| Ok(()));
-    let task = ports
-        .service()
-        .create(
-            &admin(),
-            TaskScope::OwnedBy(scoped),
-            TaskDraft::new(title("t")),
-        )
-        .await
-        .unwrap();
+        .returning(|_, _| Ok(()));
+    let task = fresh(
+        ports
+            .service()
+            .create(
+                &admin(),
+                TaskScope::OwnedBy(scoped),
+                TaskDraft::new(title("t")),
+                None,
+            )
+            .await,
+    );
     assert_eq!(task.owner_id, scoped);
 }
 
@@ -282,7 +300,7 @@ async fn scoped_create_with_a_different_owner_id_is_a_validation_error_on_owner_
     };
     let result = ports
         .service()
-        .create(&admin(), TaskScope::OwnedBy(Uuid::now_v7()), draft)
+        .create(&admin(), TaskScope::OwnedBy(Uuid::now_v7()), draft, None)
         .await;
     assert_eq!(invalid_fields(result), ["owner_id"]);
 }
@@ -294,13 +312,14 @@ async fn scoped_create_for_a_missing_user_is_not_found() {
         .tasks
         .expect_insert()
         .times(1)
-        .returning(|_| Err(DomainError::NotFound("owner".into())));
+        .returning(|_, _| Err(DomainError::NotFound("owner".into())));
     let result = ports
         .service()
         .create(
             &admin(),
             TaskScope::OwnedBy(Uuid::now_v7()),
             TaskDraft::new(title("t")),
+            None,
         )
         .await;
     assert_not_found(result);

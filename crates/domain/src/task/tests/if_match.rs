@@ -2,7 +2,7 @@
 
 use mockall::Sequence;
 
-use super::{Ports, assert_not_found, assert_stale, rename, task_of, title};
+use super::{Ports, assert_not_found, assert_stale, fresh, rename, task_of, title};
 use crate::DomainError;
 use crate::task::{Precondition, Priority, Task, TaskDraft, TaskScope, TaskStatus};
 use crate::tests::fixtures::member;
@@ -22,6 +22,7 @@ async fn stale_if_match_is_precondition_failed_and_never_writes() {
             stored.id,
             Some(Precondition::Versions(vec![2])),
             rename(),
+            None,
         )
         .await;
     assert_stale(result);
@@ -42,6 +43,7 @@ async fn if_match_that_is_no_version_is_precondition_failed() {
             stored.id,
             Some(Precondition::Versions(vec![])),
             TaskDraft::new(title("t")),
+            None,
         )
         .await;
     assert_stale(result);
@@ -54,17 +56,19 @@ async fn if_match_star_writes_from_the_current_version() {
     let mut ports = Ports::default();
     ports.stored(&stored);
     ports.update_succeeds_from(7);
-    let task = ports
-        .service()
-        .patch(
-            &actor,
-            TaskScope::Visible,
-            stored.id,
-            Some(Precondition::Any),
-            rename(),
-        )
-        .await
-        .unwrap();
+    let task = fresh(
+        ports
+            .service()
+            .patch(
+                &actor,
+                TaskScope::Visible,
+                stored.id,
+                Some(Precondition::Any),
+                rename(),
+                None,
+            )
+            .await,
+    );
     assert_eq!(task.version, 8);
 }
 
@@ -75,17 +79,19 @@ async fn matching_if_match_writes_from_that_version() {
     let mut ports = Ports::default();
     ports.stored(&stored);
     ports.update_succeeds_from(3);
-    let task = ports
-        .service()
-        .patch(
-            &actor,
-            TaskScope::Visible,
-            stored.id,
-            Some(Precondition::Versions(vec![1, 3])),
-            rename(),
-        )
-        .await
-        .unwrap();
+    let task = fresh(
+        ports
+            .service()
+            .patch(
+                &actor,
+                TaskScope::Visible,
+                stored.id,
+                Some(Precondition::Versions(vec![1, 3])),
+                rename(),
+                None,
+            )
+            .await,
+    );
     assert_eq!((task.version, task.title.as_str()), (4, "Renamed"));
 }
 
@@ -111,12 +117,12 @@ async fn a_write_without_if_match_that_loses_a_race_retries_on_the_re_read_versi
         ports
             .tasks
             .expect_update()
-            .withf(move |t, v| {
+            .withf(move |t, v, _| {
                 *v == expected && t.version == expected + 1 && t.status == TaskStatus::Done
             })
             .times(1)
             .in_sequence(&mut seq)
-            .returning(move |_, _| {
+            .returning(move |_, _, _| {
                 if outcome {
                     Ok(())
                 } else {
@@ -124,11 +130,12 @@ async fn a_write_without_if_match_that_loses_a_race_retries_on_the_re_read_versi
                 }
             });
     }
-    let task = ports
-        .service()
-        .toggle_complete(&actor, TaskScope::Visible, first.id, None)
-        .await
-        .unwrap();
+    let task = fresh(
+        ports
+            .service()
+            .toggle_complete(&actor, TaskScope::Visible, first.id, None, None)
+            .await,
+    );
     // The change was applied to what the winner wrote, not to the stale copy.
     assert_eq!(
         (task.version, task.priority, task.status),
@@ -156,10 +163,10 @@ async fn a_write_with_if_match_star_that_loses_a_race_reapplies_the_change_to_th
     ports
         .tasks
         .expect_update()
-        .withf(|_, expected| *expected == 4)
+        .withf(|_, expected, _| *expected == 4)
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Err(DomainError::PreconditionFailed("version moved".into())));
+        .returning(|_, _, _| Err(DomainError::PreconditionFailed("version moved".into())));
     let id = second.id;
     ports
         .tasks
@@ -170,7 +177,7 @@ async fn a_write_with_if_match_star_that_loses_a_race_reapplies_the_change_to_th
     ports
         .tasks
         .expect_update()
-        .withf(|t, expected| {
+        .withf(|t, expected, _| {
             *expected == 5
                 && t.version == 6
                 && t.title.as_str() == "Renamed"
@@ -178,18 +185,20 @@ async fn a_write_with_if_match_star_that_loses_a_race_reapplies_the_change_to_th
         })
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(()));
-    let task = ports
-        .service()
-        .patch(
-            &actor,
-            TaskScope::Visible,
-            id,
-            Some(Precondition::Any),
-            rename(),
-        )
-        .await
-        .unwrap();
+        .returning(|_, _, _| Ok(()));
+    let task = fresh(
+        ports
+            .service()
+            .patch(
+                &actor,
+                TaskScope::Visible,
+                id,
+                Some(Precondition::Any),
+                rename(),
+                None,
+            )
+            .await,
+    );
     assert_eq!(
         (task.version, task.title.as_str(), task.priority),
         (6, "Renamed", Priority::Low)
@@ -206,7 +215,7 @@ async fn a_write_with_a_specific_if_match_that_loses_a_race_is_precondition_fail
         .tasks
         .expect_update()
         .times(1)
-        .returning(|_, _| Err(DomainError::PreconditionFailed("version moved".into())));
+        .returning(|_, _, _| Err(DomainError::PreconditionFailed("version moved".into())));
     let result = ports
         .service()
         .patch(
@@ -215,6 +224,7 @@ async fn a_write_with_a_specific_if_match_that_loses_a_race_is_precondition_fail
             stored.id,
             Some(Precondition::Versions(vec![3])),
             rename(),
+            None,
         )
         .await;
     assert_stale(result);
@@ -235,10 +245,10 @@ async fn a_write_that_never_wins_a_race_gives_up_with_a_conflict() {
         .tasks
         .expect_update()
         .times(32)
-        .returning(|_, _| Err(DomainError::PreconditionFailed("version moved".into())));
+        .returning(|_, _, _| Err(DomainError::PreconditionFailed("version moved".into())));
     let result = ports
         .service()
-        .patch(&actor, TaskScope::Visible, stored.id, None, rename())
+        .patch(&actor, TaskScope::Visible, stored.id, None, rename(), None)
         .await;
     assert!(
         matches!(result, Err(DomainError::Conflict(_))),
@@ -256,10 +266,10 @@ async fn an_update_of_a_task_deleted_meanwhile_is_not_found() {
         .tasks
         .expect_update()
         .times(1)
-        .returning(|_, _| Err(DomainError::NotFound("gone".into())));
+        .returning(|_, _, _| Err(DomainError::NotFound("gone".into())));
     let result = ports
         .service()
-        .patch(&actor, TaskScope::Visible, stored.id, None, rename())
+        .patch(&actor, TaskScope::Visible, stored.id, None, rename(), None)
         .await;
     assert_not_found(result);
 }

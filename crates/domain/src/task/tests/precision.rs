@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
-use super::{Ports, task_of, title};
+use super::{Ports, fresh, task_of, title};
 use crate::task::{TaskDraft, TaskPatch, TaskScope, TaskStatus};
 use crate::tests::fixtures::member;
 
@@ -23,7 +23,7 @@ async fn create_stores_and_returns_the_due_date_to_the_microsecond() {
     let written = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&written);
     let mut ports = Ports::default();
-    ports.tasks.expect_insert().times(1).returning(move |t| {
+    ports.tasks.expect_insert().times(1).returning(move |t, _| {
         sink.lock().unwrap().push(t.due_date);
         Ok(())
     });
@@ -31,11 +31,12 @@ async fn create_stores_and_returns_the_due_date_to_the_microsecond() {
         due_date: Some(nanosecond_due()),
         ..TaskDraft::new(title("t"))
     };
-    let task = ports
-        .service()
-        .create(&member(), TaskScope::Visible, draft)
-        .await
-        .unwrap();
+    let task = fresh(
+        ports
+            .service()
+            .create(&member(), TaskScope::Visible, draft, None)
+            .await,
+    );
     assert_eq!(
         *written.lock().unwrap(),
         [Some(microsecond_due())],
@@ -57,27 +58,33 @@ async fn replace_and_patch_store_and_return_the_due_date_to_the_microsecond() {
         .expect_find_by_id()
         .times(2)
         .returning(move |_| Ok(Some(found.clone())));
-    ports.tasks.expect_update().times(2).returning(move |t, _| {
-        sink.lock().unwrap().push(t.due_date);
-        Ok(())
-    });
+    ports
+        .tasks
+        .expect_update()
+        .times(2)
+        .returning(move |t, _, _| {
+            sink.lock().unwrap().push(t.due_date);
+            Ok(())
+        });
     let service = ports.service();
     let draft = TaskDraft {
         due_date: Some(nanosecond_due()),
         ..TaskDraft::new(title("t"))
     };
-    let replaced = service
-        .replace(&actor, TaskScope::Visible, stored.id, None, draft)
-        .await
-        .unwrap();
+    let replaced = fresh(
+        service
+            .replace(&actor, TaskScope::Visible, stored.id, None, draft, None)
+            .await,
+    );
     let patch = TaskPatch {
         due_date: Some(Some(nanosecond_due())),
         ..TaskPatch::default()
     };
-    let patched = service
-        .patch(&actor, TaskScope::Visible, stored.id, None, patch)
-        .await
-        .unwrap();
+    let patched = fresh(
+        service
+            .patch(&actor, TaskScope::Visible, stored.id, None, patch, None)
+            .await,
+    );
     assert_eq!(
         *written.lock().unwrap(),
         [Some(microsecond_due()), Some(microsecond_due())],

@@ -1,6 +1,6 @@
 //! Toggling completion.
 
-use super::{Ports, assert_stale, task_of};
+use super::{Ports, assert_stale, fresh, task_of};
 use crate::task::{Precondition, TaskScope, TaskStatus};
 use crate::tests::fixtures::{member, now};
 
@@ -13,16 +13,17 @@ async fn toggling_a_done_task_makes_it_todo_and_clears_completed_at() {
     ports
         .tasks
         .expect_update()
-        .withf(|t, v| {
+        .withf(|t, v, _| {
             *v == 2 && t.status == TaskStatus::Todo && t.completed_at.is_none() && t.version == 3
         })
         .times(1)
-        .returning(|_, _| Ok(()));
-    let task = ports
-        .service()
-        .toggle_complete(&actor, TaskScope::Visible, stored.id, None)
-        .await
-        .unwrap();
+        .returning(|_, _, _| Ok(()));
+    let task = fresh(
+        ports
+            .service()
+            .toggle_complete(&actor, TaskScope::Visible, stored.id, None, None)
+            .await,
+    );
     assert_eq!(
         (task.status, task.completed_at, task.version),
         (TaskStatus::Todo, None, 3)
@@ -39,18 +40,19 @@ async fn toggling_an_open_task_makes_it_done_and_sets_completed_at() {
         ports
             .tasks
             .expect_update()
-            .withf(|t, _| {
+            .withf(|t, _, _| {
                 t.status == TaskStatus::Done
                     && t.completed_at == Some(now())
                     && t.updated_at == now()
             })
             .times(1)
-            .returning(|_, _| Ok(()));
-        let task = ports
-            .service()
-            .toggle_complete(&actor, TaskScope::Visible, stored.id, None)
-            .await
-            .unwrap();
+            .returning(|_, _, _| Ok(()));
+        let task = fresh(
+            ports
+                .service()
+                .toggle_complete(&actor, TaskScope::Visible, stored.id, None, None)
+                .await,
+        );
         assert_eq!(
             (task.status, task.completed_at, task.version),
             (TaskStatus::Done, Some(now()), 2)
@@ -72,6 +74,7 @@ async fn toggling_with_a_stale_if_match_is_precondition_failed_and_never_writes(
             TaskScope::Visible,
             stored.id,
             Some(Precondition::Versions(vec![3])),
+            None,
         )
         .await;
     assert_stale(result);

@@ -4,7 +4,9 @@
 use chrono::Duration;
 use uuid::Uuid;
 
-use super::{Ports, assert_forbidden, assert_not_found, description, due, rename, task_of, title};
+use super::{
+    Ports, assert_forbidden, assert_not_found, description, due, fresh, rename, task_of, title,
+};
 use crate::task::{
     Description, Precondition, Priority, TaskDraft, TaskPatch, TaskScope, TaskStatus,
 };
@@ -21,7 +23,7 @@ async fn replace_resets_absent_fields_to_defaults_and_bumps_the_version() {
     ports
         .tasks
         .expect_update()
-        .withf(move |t, expected| {
+        .withf(move |t, expected, _| {
             *expected == 3
                 && t.id == before.id
                 && t.owner_id == before.owner_id
@@ -36,19 +38,21 @@ async fn replace_resets_absent_fields_to_defaults_and_bumps_the_version() {
                 && t.version == 4
         })
         .times(1)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _, _| Ok(()));
 
-    let task = ports
-        .service()
-        .replace(
-            &actor,
-            TaskScope::Visible,
-            stored.id,
-            None,
-            TaskDraft::new(title("Replaced")),
-        )
-        .await
-        .unwrap();
+    let task = fresh(
+        ports
+            .service()
+            .replace(
+                &actor,
+                TaskScope::Visible,
+                stored.id,
+                None,
+                TaskDraft::new(title("Replaced")),
+                None,
+            )
+            .await,
+    );
     assert_eq!(
         (task.version, task.updated_at, task.priority),
         (4, now(), Priority::Medium)
@@ -65,18 +69,19 @@ async fn replace_with_status_done_sets_completed_at() {
     ports
         .tasks
         .expect_update()
-        .withf(|t, _| t.status == TaskStatus::Done && t.completed_at == Some(now()))
+        .withf(|t, _, _| t.status == TaskStatus::Done && t.completed_at == Some(now()))
         .times(1)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _, _| Ok(()));
     let draft = TaskDraft {
         status: TaskStatus::Done,
         ..TaskDraft::new(title("t"))
     };
-    let task = ports
-        .service()
-        .replace(&actor, TaskScope::Visible, stored.id, None, draft)
-        .await
-        .unwrap();
+    let task = fresh(
+        ports
+            .service()
+            .replace(&actor, TaskScope::Visible, stored.id, None, draft, None)
+            .await,
+    );
     assert_eq!(task.completed_at, Some(now()));
 }
 
@@ -90,7 +95,7 @@ async fn patch_with_explicit_null_clears_description_and_due_date_and_leaves_the
     ports
         .tasks
         .expect_update()
-        .withf(move |t, expected| {
+        .withf(move |t, expected, _| {
             *expected == 2
                 && t.description.is_none()
                 && t.due_date.is_none()
@@ -102,17 +107,18 @@ async fn patch_with_explicit_null_clears_description_and_due_date_and_leaves_the
                 && t.updated_at == now()
         })
         .times(1)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _, _| Ok(()));
     let patch = TaskPatch {
         description: Some(None),
         due_date: Some(None),
         ..TaskPatch::default()
     };
-    let task = ports
-        .service()
-        .patch(&actor, TaskScope::Visible, stored.id, None, patch)
-        .await
-        .unwrap();
+    let task = fresh(
+        ports
+            .service()
+            .patch(&actor, TaskScope::Visible, stored.id, None, patch, None)
+            .await,
+    );
     assert_eq!(
         (task.description, task.due_date, task.version),
         (None, None, 3)
@@ -130,7 +136,7 @@ async fn patch_sets_the_fields_it_names() {
     ports
         .tasks
         .expect_update()
-        .withf(move |t, _| {
+        .withf(move |t, _, _| {
             t.title.as_str() == "Renamed"
                 && t.description.as_ref().map(Description::as_str) == Some("new words")
                 && t.priority == Priority::Low
@@ -139,7 +145,7 @@ async fn patch_sets_the_fields_it_names() {
                 && t.completed_at == Some(now())
         })
         .times(1)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _, _| Ok(()));
     let patch = TaskPatch {
         title: Some(title("Renamed")),
         description: Some(Some(description("new words"))),
@@ -148,12 +154,11 @@ async fn patch_sets_the_fields_it_names() {
         due_date: Some(Some(later)),
         owner_id: None,
     };
-    assert!(
+    fresh(
         ports
             .service()
-            .patch(&actor, TaskScope::Visible, stored.id, None, patch)
-            .await
-            .is_ok()
+            .patch(&actor, TaskScope::Visible, stored.id, None, patch, None)
+            .await,
     );
 }
 
@@ -171,6 +176,7 @@ async fn patch_of_another_users_task_is_not_found_before_if_match_is_looked_at()
             task.id,
             Some(Precondition::Versions(vec![1])),
             rename(),
+            None,
         )
         .await;
     assert_not_found(result);
@@ -187,7 +193,14 @@ async fn patch_of_a_missing_task_is_not_found() {
     ports.never_writes();
     let result = ports
         .service()
-        .patch(&admin(), TaskScope::Visible, Uuid::now_v7(), None, rename())
+        .patch(
+            &admin(),
+            TaskScope::Visible,
+            Uuid::now_v7(),
+            None,
+            rename(),
+            None,
+        )
         .await;
     assert_not_found(result);
 }
@@ -209,7 +222,7 @@ async fn reassigning_a_task_by_a_non_admin_is_forbidden_and_never_writes() {
     assert_forbidden(
         ports
             .service()
-            .patch(&actor, TaskScope::Visible, stored.id, None, patch)
+            .patch(&actor, TaskScope::Visible, stored.id, None, patch, None)
             .await,
     );
 }
@@ -225,19 +238,18 @@ async fn naming_oneself_as_owner_is_no_reassignment() {
     ports
         .tasks
         .expect_update()
-        .withf(move |t, _| t.owner_id == owner)
+        .withf(move |t, _, _| t.owner_id == owner)
         .times(1)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _, _| Ok(()));
     let draft = TaskDraft {
         owner_id: Some(actor.id),
         ..TaskDraft::new(title("t"))
     };
-    assert!(
+    fresh(
         ports
             .service()
-            .replace(&actor, TaskScope::Visible, stored.id, None, draft)
-            .await
-            .is_ok()
+            .replace(&actor, TaskScope::Visible, stored.id, None, draft, None)
+            .await,
     );
 }
 
@@ -260,7 +272,7 @@ async fn reassigning_a_task_by_an_admin_to_a_missing_user_is_a_validation_error_
     };
     let result = ports
         .service()
-        .patch(&admin(), TaskScope::Visible, stored.id, None, patch)
+        .patch(&admin(), TaskScope::Visible, stored.id, None, patch, None)
         .await;
     assert_eq!(invalid_fields(result), ["owner_id"]);
 }
@@ -281,18 +293,19 @@ async fn reassigning_a_task_by_an_admin_to_an_existing_user_moves_it() {
     ports
         .tasks
         .expect_update()
-        .withf(move |t, _| t.owner_id == bob_id && t.version == 2)
+        .withf(move |t, _, _| t.owner_id == bob_id && t.version == 2)
         .times(1)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _, _| Ok(()));
     let draft = TaskDraft {
         owner_id: Some(bob_id),
         ..TaskDraft::new(title("t"))
     };
-    let task = ports
-        .service()
-        .replace(&admin(), TaskScope::Visible, stored.id, None, draft)
-        .await
-        .unwrap();
+    let task = fresh(
+        ports
+            .service()
+            .replace(&admin(), TaskScope::Visible, stored.id, None, draft, None)
+            .await,
+    );
     assert_eq!(task.owner_id, bob_id);
 }
 
@@ -309,10 +322,10 @@ async fn scoped_writes_under_another_user_by_a_non_admin_are_forbidden() {
     let service = ports.service();
     assert_forbidden(
         service
-            .replace(&actor, scope, id, None, TaskDraft::new(title("t")))
+            .replace(&actor, scope, id, None, TaskDraft::new(title("t")), None)
             .await,
     );
-    assert_forbidden(service.patch(&actor, scope, id, None, rename()).await);
-    assert_forbidden(service.toggle_complete(&actor, scope, id, None).await);
-    assert_forbidden(service.delete(&actor, scope, id, None).await);
+    assert_forbidden(service.patch(&actor, scope, id, None, rename(), None).await);
+    assert_forbidden(service.toggle_complete(&actor, scope, id, None, None).await);
+    assert_forbidden(service.delete(&actor, scope, id, None, None).await);
 }

@@ -29,9 +29,10 @@ async fn fixture_register_login_authenticate_create_and_list_work_end_to_end() {
 
     let task = app
         .tasks
-        .create(&me, TaskScope::Visible, draft("Write the report"))
+        .create(&me, TaskScope::Visible, draft("Write the report"), None)
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     // Login drew three ids (session, refresh jti, access jti) from the same source.
     assert_eq!(task.id, SequentialIds::nth(5));
     assert_eq!(

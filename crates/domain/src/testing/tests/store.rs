@@ -7,7 +7,8 @@ use uuid::Uuid;
 use super::{account, assert_unauthorized, draft};
 use crate::DomainError;
 use crate::auth::{Session, SessionRepository};
-use crate::task::{TaskRepository, TaskScope};
+use crate::page::PageRequest;
+use crate::task::{TaskChange, TaskChangeLog, TaskRepository, TaskScope, WriteLog};
 use crate::testing::{Fixture, InMemoryStore, TaskBuilder};
 use crate::tests::fixtures::now;
 
@@ -36,14 +37,16 @@ async fn deleting_a_user_deletes_their_tasks_and_sessions_and_nobody_elses() {
         .unwrap();
     let ada_task = app
         .tasks
-        .create(&ada, TaskScope::Visible, draft("ada's"))
+        .create(&ada, TaskScope::Visible, draft("ada's"), None)
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let bob_task = app
         .tasks
-        .create(&bob, TaskScope::Visible, draft("bob's"))
+        .create(&bob, TaskScope::Visible, draft("bob's"), None)
         .await
-        .unwrap();
+        .unwrap()
+        .value;
 
     app.users.delete_me(&ada).await.unwrap();
 
@@ -64,10 +67,13 @@ async fn deleting_a_user_deletes_their_tasks_and_sessions_and_nobody_elses() {
 async fn a_task_or_session_of_a_user_the_store_does_not_hold_is_not_found() {
     let store = InMemoryStore::new();
     let stranger = Uuid::now_v7();
-    let result = store
-        .tasks()
-        .insert(&TaskBuilder::new(stranger).build())
-        .await;
+    let task = TaskBuilder::new(stranger).build();
+    let log = WriteLog {
+        change: TaskChange::created(&task, stranger),
+        completion: None,
+    };
+    let start = store.changes().end().await.unwrap();
+    let result = store.tasks().insert(&task, &log).await;
     assert!(
         matches!(result, Err(DomainError::NotFound(_))),
         "{result:?}"
@@ -86,4 +92,23 @@ async fn a_task_or_session_of_a_user_the_store_does_not_hold_is_not_found() {
         "{result:?}"
     );
     assert!(store.sessions_of(stranger).is_empty());
+    assert_eq!(
+        store
+            .changes()
+            .events_after(None, &start, 10)
+            .await
+            .unwrap(),
+        [],
+        "a refused insert logs no change"
+    );
+    assert_eq!(
+        store
+            .changes()
+            .history(task.id, PageRequest::default())
+            .await
+            .unwrap()
+            .total,
+        0,
+        "a refused insert logs no change"
+    );
 }

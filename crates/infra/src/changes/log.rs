@@ -1,0 +1,464 @@
+//! The change log in SQL: appending in the writer's transaction, reading by position.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::ActiveValue::NotSet;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
+};
+use taskforge_domain::DomainError;
+use taskforge_domain::idempotency::Completion;
+use taskforge_domain::page::{Page, PageRequest};
+use taskforge_domain::task::{
+    ChangeEvent, ChangeOp, FeedCursor, FeedItem, FeedPage, FieldChange, TaskChangeLog, WriteLog,
+};
+use uuid::Uuid;
+
+use super::cursor::{Cursor, Position};
+use super::rows::{KEY_DONE, KEY_RUNNING, outcome_json, position, to_change_row, to_event};
+use crate::db::Database;
+use crate::entities::{idempotency_key, task, task_change};
+use crate::error::db_error;
+use crate::task_repository::to_task;
+
+/// [`TaskChangeLog`] on PostgreSQL or SQLite through SeaORM.
+#[derive(Debug, Clone)]
+pub struct SeaTaskChangeLog {
+    db: Database,
+}
+
+impl SeaTaskChangeLog {
+    /// The log on `db` (a pool from [`crate::db::connect`], migrated).
+    pub fn new(db: impl Into<Database>) -> Self {
+        Self { db: db.into() }
+    }
+}
+
+/// The statement `sql` (written with `$n` parameters) for `backend`: SQLite numbers
+/// them `?n`.
+pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = match backend {
+        DbBackend::Sqlite => sql.replace('$', "?"),
+        _ => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// On PostgreSQL, the condition that keeps a reader below its watermark: changes of
+/// transactions that are finished for good (below the snapshot's `xmin`), so that no
+/// change can later commit before one already read. SQLite commits one writer at a
+/// time, in position order: everything it shows is final.
+fn below_watermark(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => " AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        _ => "",
+    }
+}
+
+/// The changes after `from` that `viewer` sees (`None`: all), in position order, at most
+/// `limit`, below the watermark.
+pub(crate) async fn changes_after(
+    db: &impl ConnectionTrait,
+    viewer: Option<Uuid>,
+    from: Position,
+    limit: u64,
+) -> Result<Vec<task_change::Model>, DbErr> {
+    let backend = db.get_database_backend();
+    let after = format!("(txid, seq) > ($1, $2){}", below_watermark(backend));
+    let order = "ORDER BY txid, seq LIMIT $3";
+    let mut values = vec![from.txid.into(), from.seq.into(), limit.into()];
+    let sql = match (viewer, backend) {
+        (None, _) => format!("SELECT * FROM task_changes WHERE {after} {order}"),
+        // Two index-ordered scans, each stopping at the limit: the cost follows the
+        // page, not how far behind the reader is.
+        (Some(viewer), DbBackend::Postgres) => {
+            values.push(viewer.into());
+            format!(
+                "SELECT * FROM (\
+                   (SELECT * FROM task_changes WHERE owner_id = $4 AND {after} {order}) \
+                   UNION ALL \
+                   (SELECT * FROM task_changes WHERE previous_owner_id = $4 AND {after} {order})\
+                 ) AS c {order}"
+            )
+        }
+        (Some(viewer), _) => {
+            values.push(viewer.into());
+            format!(
+                "SELECT * FROM task_changes \
+                 WHERE (owner_id = $4 OR previous_owner_id = $4) AND {after} {order}"
+            )
+        }
+    };
+    task_change::Model::find_by_statement(statement(backend, &sql, values))
+        .all(db)
+        .await
+}
+
+/// The oldest position a reader may still continue from: the last one purged.
+pub(crate) async fn horizon(db: &impl ConnectionTrait) -> Result<Position, DbErr> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(statement(
+            backend,
+            "SELECT txid, seq FROM task_change_horizon WHERE id = 1",
+            Vec::new(),
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("task_change_horizon".to_owned()))?;
+    Ok(Position {
+        txid: row.try_get("", "txid")?,
+        seq: row.try_get("", "seq")?,
+    })
+}
+
+/// Refuses a cursor from before the horizon: changes after it were purged unread.
+pub(crate) async fn check_retention(db: &Database, from: Position) -> Result<(), DomainError> {
+    if from < horizon(db).await.map_err(db_error)? {
+        return Err(DomainError::Gone(
+            "this cursor is older than the change log's retention; sync again from scratch"
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Where the log ends now: every change after it is one a reader has not seen.
+pub(crate) async fn end_position(db: &impl ConnectionTrait) -> Result<Position, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        // Transactions below `xmin` are finished: their changes are behind the end.
+        // Those at or above it may have committed already; a reader starting here
+        // gets them too (the feed hands out current states, so once more is harmless).
+        DbBackend::Postgres => {
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS txid, \
+             0::bigint AS seq"
+        }
+        _ => {
+            "SELECT 0 AS txid, MAX(COALESCE((SELECT MAX(seq) FROM task_changes), 0), \
+             (SELECT seq FROM task_change_horizon WHERE id = 1)) AS seq"
+        }
+    };
+    let row = db
+        .query_one_raw(statement(backend, sql, Vec::new()))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("end of task_changes".to_owned()))?;
+    Ok(Position {
+        txid: row.try_get("", "txid")?,
+        seq: row.try_get("", "seq")?,
+    })
+}
+
+/// Appends `change`, and completes the key of `log`, on `db` (the writer's
+/// transaction).
+pub(crate) async fn record(db: &impl ConnectionTrait, log: &WriteLog) -> Result<(), DomainError> {
+    let mut row = task_change::ActiveModel::from(to_change_row(&log.change)?).reset_all();
+    row.seq = NotSet;
+    row.txid = NotSet;
+    task_change::Entity::insert(row)
+        .exec_without_returning(db)
+        .await
+        .map_err(db_error)?;
+    if let Some(completion) = &log.completion {
+        complete(db, completion).await?;
+    }
+    Ok(())
+}
+
+/// Appends the deletion of every task of `owner_id` by `actor_id` at `at`, on `db`
+/// (the transaction that deletes the owner), in one statement.
+pub(crate) async fn record_owner_deleted(
+    db: &impl ConnectionTrait,
+    owner_id: Uuid,
+    actor_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let backend = db.get_database_backend();
+    // A deletion lists no field: the same text `to_change_row` writes for one.
+    let no_changes =
+        serde_json::to_string(&Vec::<FieldChange>::new()).map_err(DomainError::unexpected)?;
+    db.execute_raw(statement(
+        backend,
+        "INSERT INTO task_changes \
+         (task_id, owner_id, previous_owner_id, op, version, at, actor_id, changes, task) \
+         SELECT id, owner_id, NULL, $2, version, $3, $4, $5, NULL FROM tasks \
+         WHERE owner_id = $1 ORDER BY id",
+        vec![
+            owner_id.into(),
+            ChangeOp::Deleted.as_str().into(),
+            at.into(),
+            actor_id.into(),
+            no_changes.into(),
+        ],
+    ))
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Stores the outcome of a claimed key (see [`taskforge_domain::idempotency`]).
+async fn complete(db: &impl ConnectionTrait, completion: &Completion) -> Result<(), DomainError> {
+    idempotency_key::Entity::update_many()
+        .col_expr(idempotency_key::Column::State, Expr::value(KEY_DONE))
+        .col_expr(
+            idempotency_key::Column::Outcome,
+            Expr::value(outcome_json(&completion.outcome)?),
+        )
+        .filter(idempotency_key::Column::UserId.eq(completion.user_id))
+        .filter(idempotency_key::Column::Key.eq(completion.key.as_str()))
+        .filter(idempotency_key::Column::State.eq(KEY_RUNNING))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// The first pass of the feed: every task the viewer sees, as it is now, in (created,
+/// id) order, from `after` on.
+async fn snapshot_page(
+    db: &Database,
+    viewer: Option<Uuid>,
+    start: Position,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: u64,
+) -> Result<FeedPage, DomainError> {
+    let mut query = task::Entity::find();
+    if let Some(viewer) = viewer {
+        query = query.filter(task::Column::OwnerId.eq(viewer));
+    }
+    if let Some((created, id)) = after {
+        query = query.filter(
+            Expr::tuple([
+                Expr::col(task::Column::CreatedAt).into(),
+                Expr::col(task::Column::Id).into(),
+            ])
+            .gt(Expr::tuple([
+                Expr::val(created).into(),
+                Expr::val(id).into(),
+            ])),
+        );
+    }
+    let mut rows = query
+        .order_by_asc(task::Column::CreatedAt)
+        .order_by_asc(task::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    let more_tasks = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let (next, has_more) = match rows.last() {
+        Some(last) if more_tasks => (
+            Cursor::Snapshot {
+                start,
+                after: Some((last.created_at, last.id)),
+            },
+            true,
+        ),
+        _ => {
+            let changed = !changes_after(db, viewer, start, 1)
+                .await
+                .map_err(db_error)?
+                .is_empty();
+            (Cursor::Log(start), changed)
+        }
+    };
+    Ok(FeedPage {
+        items: rows
+            .into_iter()
+            .map(|row| to_task(row).map(FeedItem::Task))
+            .collect::<Result<_, _>>()?,
+        next: next.encode(),
+        has_more,
+    })
+}
+
+/// A page of changes: each task that changed, once, as it is now (or a tombstone),
+/// in the order of its last change on the page.
+async fn changes_page(
+    db: &Database,
+    viewer: Option<Uuid>,
+    from: Position,
+    limit: u64,
+) -> Result<FeedPage, DomainError> {
+    let mut rows = changes_after(db, viewer, from, limit + 1)
+        .await
+        .map_err(db_error)?;
+    let has_more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next = rows.last().map_or(from, position);
+    let mut last_change: HashMap<Uuid, usize> = HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        last_change.insert(row.task_id, i);
+    }
+    let mut order: Vec<(usize, Uuid)> = last_change.into_iter().map(|(id, i)| (i, id)).collect();
+    order.sort_unstable();
+    let ids: Vec<Uuid> = order.iter().map(|(_, id)| *id).collect();
+    let mut current: HashMap<Uuid, task::Model> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        task::Entity::find()
+            .filter(task::Column::Id.is_in(ids.clone()))
+            .all(db)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(|row| (row.id, row))
+            .collect()
+    };
+    let items = ids
+        .into_iter()
+        .map(|id| match current.remove(&id) {
+            Some(row) if viewer.is_none_or(|v| row.owner_id == v) => {
+                to_task(row).map(FeedItem::Task)
+            }
+            _ => Ok(FeedItem::Deleted(id)),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(FeedPage {
+        items,
+        next: Cursor::Log(next).encode(),
+        has_more,
+    })
+}
+
+/// How many of the oldest changes one purge transaction looks at.
+const PURGE_BATCH: u64 = 1000;
+
+#[async_trait]
+impl TaskChangeLog for SeaTaskChangeLog {
+    #[tracing::instrument(level = "debug", name = "SeaTaskChangeLog::feed", skip_all)]
+    async fn feed<'a>(
+        &self,
+        viewer: Option<Uuid>,
+        after: Option<&'a FeedCursor>,
+        limit: u64,
+    ) -> Result<FeedPage, DomainError> {
+        let cursor = match after {
+            Some(cursor) => Cursor::decode(cursor, "since")?,
+            None => Cursor::Snapshot {
+                start: end_position(&self.db).await.map_err(db_error)?,
+                after: None,
+            },
+        };
+        check_retention(&self.db, cursor.start()).await?;
+        match cursor {
+            Cursor::Snapshot { start, after } => {
+                snapshot_page(&self.db, viewer, start, after, limit).await
+            }
+            Cursor::Log(from) => changes_page(&self.db, viewer, from, limit).await,
+        }
+    }
+
+    #[tracing::instrument(level = "debug", name = "SeaTaskChangeLog::events_after", skip_all)]
+    async fn events_after(
+        &self,
+        viewer: Option<Uuid>,
+        after: &FeedCursor,
+        limit: u64,
+    ) -> Result<Vec<ChangeEvent>, DomainError> {
+        let from = Cursor::decode(after, "Last-Event-ID")?.start();
+        check_retention(&self.db, from).await?;
+        changes_after(&self.db, viewer, from, limit)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(to_event)
+            .collect()
+    }
+
+    async fn end(&self) -> Result<FeedCursor, DomainError> {
+        let end = end_position(&self.db).await.map_err(db_error)?;
+        Ok(Cursor::Log(end).encode())
+    }
+
+    #[tracing::instrument(level = "debug", name = "SeaTaskChangeLog::history", skip_all, fields(task.id = %task_id))]
+    async fn history(
+        &self,
+        task_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<ChangeEvent>, DomainError> {
+        let query = task_change::Entity::find().filter(task_change::Column::TaskId.eq(task_id));
+        let total = query.clone().count(&self.db).await.map_err(db_error)?;
+        let rows = query
+            .order_by_asc(task_change::Column::Seq)
+            .offset(page.offset())
+            .limit(page.limit())
+            .all(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(Page {
+            items: rows.into_iter().map(to_event).collect::<Result<_, _>>()?,
+            total,
+            limit: page.limit(),
+            offset: page.offset(),
+        })
+    }
+
+    #[tracing::instrument(level = "debug", name = "SeaTaskChangeLog::purge", skip_all)]
+    async fn purge(&self, before: DateTime<Utc>) -> Result<u64, DomainError> {
+        let mut purged = 0;
+        loop {
+            let (count, done) = purge_batch(&self.db, before).await.map_err(db_error)?;
+            purged += count;
+            if done {
+                return Ok(purged);
+            }
+        }
+    }
+}
+
+/// The position and time of one change, for the purge.
+#[derive(Debug, FromQueryResult)]
+struct Aged {
+    txid: i64,
+    seq: i64,
+    at: DateTime<Utc>,
+}
+
+/// Deletes the oldest changes made before `before`, up to the first younger one, and
+/// moves the horizon past them, in one transaction: how many, and whether the purge is
+/// done.
+async fn purge_batch(db: &Database, before: DateTime<Utc>) -> Result<(u64, bool), DbErr> {
+    let backend = db.get_database_backend();
+    let txn = db.begin().await?;
+    let oldest = Aged::find_by_statement(statement(
+        backend,
+        &format!(
+            "SELECT txid, seq, at FROM task_changes WHERE 1 = 1{} \
+             ORDER BY txid, seq LIMIT $1",
+            below_watermark(backend)
+        ),
+        vec![PURGE_BATCH.into()],
+    ))
+    .all(&txn)
+    .await?;
+    let old = oldest.iter().take_while(|row| row.at < before).count();
+    let Some(last) = oldest[..old].last() else {
+        return Ok((0, true));
+    };
+    let last = Position {
+        txid: last.txid,
+        seq: last.seq,
+    };
+    let deleted = txn
+        .execute_raw(statement(
+            backend,
+            "DELETE FROM task_changes WHERE (txid, seq) <= ($1, $2)",
+            vec![last.txid.into(), last.seq.into()],
+        ))
+        .await?
+        .rows_affected();
+    txn.execute_raw(statement(
+        backend,
+        "UPDATE task_change_horizon SET txid = $1, seq = $2 WHERE id = 1",
+        vec![last.txid.into(), last.seq.into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    let done = old < oldest.len() || (oldest.len() as u64) < PURGE_BATCH;
+    Ok((deleted, done))
+}
