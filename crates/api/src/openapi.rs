@@ -142,15 +142,7 @@ impl Modify for IdempotentWrites {
                         "Invalid field, or an `Idempotency-Key` that is malformed or was used for another method, path or body (`errors[].field` = `Idempotency-Key`)",
                     ),
                 ] {
-                    op.responses
-                        .responses
-                        .entry(status.to_owned())
-                        .or_insert_with(|| {
-                            ResponseBuilder::new()
-                                .description(description)
-                                .build()
-                                .into()
-                        });
+                    add_response(op, status, description);
                 }
             }
         }
@@ -344,15 +336,7 @@ impl Modify for ErrorResponses {
                     implied.push(("401", "Missing, invalid, expired or revoked access token"));
                 }
                 for (status, description) in implied {
-                    op.responses
-                        .responses
-                        .entry(status.to_owned())
-                        .or_insert_with(|| {
-                            ResponseBuilder::new()
-                                .description(description)
-                                .build()
-                                .into()
-                        });
+                    add_response(op, status, description);
                 }
                 for (status, response) in op.responses.responses.iter_mut() {
                     if let (true, utoipa::openapi::RefOr::T(response)) =
@@ -367,6 +351,19 @@ impl Modify for ErrorResponses {
             }
         }
     }
+}
+
+/// Documents `status` on `op` with `description`, unless the operation already does.
+fn add_response(op: &mut Operation, status: &str, description: &str) {
+    op.responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert_with(|| {
+            ResponseBuilder::new()
+                .description(description)
+                .build()
+                .into()
+        });
 }
 
 /// `{}` in a security list: the operation also works without credentials.

@@ -38,6 +38,10 @@ const READ_BATCH: u64 = 500;
 /// How often the reader looks even when nothing woke it: changes committed while a
 /// transaction below PostgreSQL's watermark was still open are read once it ends.
 const POLL_EVERY: Duration = Duration::from_secs(1);
+/// How long the reader keeps its ring while no stream waits.
+const IDLE_AFTER: Duration = Duration::from_secs(5);
+/// The least time between two reads: writes committed meanwhile are read together.
+const READ_GAP: Duration = Duration::from_millis(10);
 /// The pause after a failed read or a lost listener connection.
 const RETRY_AFTER: Duration = Duration::from_millis(500);
 
@@ -84,6 +88,8 @@ struct Shared {
     read: watch::Sender<u64>,
     /// Rung by the listener.
     woken: Notify,
+    /// Rung by each stream that starts to wait (the reader may be idle).
+    subscribed: Notify,
 }
 
 /// The domain's [`TaskChangeWatch`] over the SQL change log.
@@ -102,6 +108,7 @@ impl LiveChanges {
             ring: Mutex::new(Ring::default()),
             read: watch::channel(0).0,
             woken: Notify::new(),
+            subscribed: Notify::new(),
         });
         tokio::spawn(follow(Arc::clone(&shared)));
         if let Some(url) = listen_url {
@@ -156,6 +163,7 @@ impl TaskChangeWatch for LiveChanges {
         let after = Cursor::decode(after, "Last-Event-ID")?.start();
         let limit = usize::try_from(limit).unwrap_or(usize::MAX).max(1);
         let mut read = self.shared.read.subscribe();
+        self.shared.subscribed.notify_one();
         loop {
             read.borrow_and_update();
             match self.from_ring(viewer, after, limit) {
@@ -189,9 +197,22 @@ impl TaskChangeWatch for LiveChanges {
 }
 
 /// The reader: reads every change after the last one read whenever woken, for the
-/// life of the runtime.
+/// life of the runtime. While no stream waits it reads nothing (a write costs no read
+/// then), and after [`IDLE_AFTER`] it forgets the ring: the next stream starts it again
+/// from the end of the log.
 async fn follow(live: Arc<Shared>) {
     loop {
+        if live.read.receiver_count() == 0 {
+            // No stream waits (streams wait between the frames they send): read again
+            // when one does; after a while, forget the ring too.
+            let subscribed = live.subscribed.notified();
+            if live.read.receiver_count() == 0
+                && tokio::time::timeout(IDLE_AFTER, subscribed).await.is_err()
+            {
+                *live.ring.lock().unwrap_or_else(PoisonError::into_inner) = Ring::default();
+                live.subscribed.notified().await;
+            }
+        }
         // Made before reading, so that a commit during the read wakes the next wait.
         let committed = signal::next_commit();
         let woken = live.woken.notified();
@@ -202,6 +223,8 @@ async fn follow(live: Arc<Shared>) {
                 RETRY_AFTER
             }
         };
+        // Under a stream of writes, one read per gap takes all of them.
+        tokio::time::sleep(READ_GAP).await;
         tokio::select! {
             () = committed => {}
             () = woken => {}

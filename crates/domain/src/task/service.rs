@@ -238,6 +238,24 @@ impl TaskService {
         result
     }
 
+    /// Runs `write` under the request's key, if it has one: a repeat is answered with
+    /// `replay` of the stored outcome and writes nothing; a failed write gives the key
+    /// back when it wrote nothing (see [`TaskService::settle`]). `write` is a future not
+    /// yet started: nothing of it runs for a repeat.
+    async fn exactly_once<T>(
+        &self,
+        actor: &User,
+        once: Option<&Idempotency>,
+        replay: fn(IdempotentOutcome) -> Result<Written<T>, DomainError>,
+        write: impl Future<Output = Result<Written<T>, DomainError>>,
+    ) -> Result<Written<T>, DomainError> {
+        if let Some(done) = self.claim(actor, once).await? {
+            return replay(done);
+        }
+        let result = write.await;
+        self.settle(actor, once, result).await
+    }
+
     /// The record answering repeats of a write that leaves `outcome`.
     fn completion(
         actor: &User,
@@ -296,26 +314,25 @@ impl TaskService {
         };
         task.set_status(draft.status, now);
         tracing::Span::current().record("task.id", tracing::field::display(task.id));
-        if let Some(done) = self.claim(actor, once).await? {
-            return replayed_task(done);
-        }
         let log = WriteLog {
             change: TaskChange::created(&task, actor.id),
             completion: Self::completion(actor, once, || {
                 IdempotentOutcome::Task(Box::new(task.clone()))
             }),
         };
-        let result = match self.tasks.insert(&task, &log).await {
-            Ok(()) => Ok(Written::fresh(task)),
-            Err(DomainError::NotFound(_)) => Err(match scope {
-                TaskScope::OwnedBy(user_id) => {
-                    DomainError::NotFound(format!("user {user_id} not found"))
-                }
-                TaskScope::Visible => DomainError::invalid("owner_id", "no such user"),
-            }),
-            Err(other) => Err(other),
+        let write = async {
+            match self.tasks.insert(&task, &log).await {
+                Ok(()) => Ok(Written::fresh(task.clone())),
+                Err(DomainError::NotFound(_)) => Err(match scope {
+                    TaskScope::OwnedBy(user_id) => {
+                        DomainError::NotFound(format!("user {user_id} not found"))
+                    }
+                    TaskScope::Visible => DomainError::invalid("owner_id", "no such user"),
+                }),
+                Err(other) => Err(other),
+            }
         };
-        self.settle(actor, once, result).await
+        self.exactly_once(actor, once, replayed_task, write).await
     }
 
     /// One task the actor may see in this scope.
@@ -476,55 +493,37 @@ impl TaskService {
         once: Option<&Idempotency>,
     ) -> Result<Written<()>, DomainError> {
         check_scope(actor, scope)?;
-        match self.claim(actor, once).await? {
-            None => {}
-            Some(IdempotentOutcome::Deleted) => {
-                return Ok(Written {
-                    value: (),
-                    replayed: true,
-                });
-            }
-            Some(_) => return Err(key_reused()),
-        }
-        let result = self.delete_once(actor, scope, id, precondition, once).await;
-        self.settle(actor, once, result).await
-    }
-
-    async fn delete_once(
-        &self,
-        actor: &User,
-        scope: TaskScope,
-        id: Uuid,
-        precondition: Option<Precondition>,
-        once: Option<&Idempotency>,
-    ) -> Result<Written<()>, DomainError> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let task = self.find_visible(actor, scope, id).await?;
-            // Deleted only at the version read, so the logged deletion names the
-            // version it removed; a write in between means reading again.
-            if precondition
-                .as_ref()
-                .is_some_and(|p| !p.holds_for(task.version))
-            {
-                return Err(stale(id));
-            }
-            let log = WriteLog {
-                change: TaskChange::deleted(&task, actor.id, self.clock.now()),
-                completion: Self::completion(actor, once, || IdempotentOutcome::Deleted),
-            };
-            match self.tasks.delete(id, Some(task.version), &log).await {
-                Ok(()) => return Ok(Written::fresh(())),
-                Err(DomainError::PreconditionFailed(_))
-                    if precondition.is_none() || precondition == Some(Precondition::Any) =>
+        let write = async {
+            for _ in 0..MAX_WRITE_ATTEMPTS {
+                let task = self.find_visible(actor, scope, id).await?;
+                // Deleted only at the version read, so the logged deletion names the
+                // version it removed; a write in between means reading again.
+                if precondition
+                    .as_ref()
+                    .is_some_and(|p| !p.holds_for(task.version))
                 {
-                    continue;
+                    return Err(stale(id));
                 }
-                Err(DomainError::PreconditionFailed(_)) => return Err(stale(id)),
-                Err(DomainError::NotFound(_)) => return Err(task_not_found(id)),
-                Err(other) => return Err(other),
+                let log = WriteLog {
+                    change: TaskChange::deleted(&task, actor.id, self.clock.now()),
+                    completion: Self::completion(actor, once, || IdempotentOutcome::Deleted),
+                };
+                match self.tasks.delete(id, Some(task.version), &log).await {
+                    Ok(()) => return Ok(Written::fresh(())),
+                    Err(DomainError::PreconditionFailed(_))
+                        if precondition.is_none() || precondition == Some(Precondition::Any) =>
+                    {
+                        continue;
+                    }
+                    Err(DomainError::PreconditionFailed(_)) => return Err(stale(id)),
+                    Err(DomainError::NotFound(_)) => return Err(task_not_found(id)),
+                    Err(other) => return Err(other),
+                }
             }
-        }
-        Err(too_busy(id))
+            Err(too_busy(id))
+        };
+        self.exactly_once(actor, once, replayed_deletion, write)
+            .await
     }
 
     /// A page of the incremental feed: every task the actor sees (their own; an admin:
@@ -645,65 +644,48 @@ impl TaskService {
         change: impl Fn(&mut Task, DateTime<Utc>),
     ) -> Result<Written<Task>, DomainError> {
         check_scope(actor, scope)?;
-        if let Some(done) = self.claim(actor, once).await? {
-            return replayed_task(done);
-        }
-        let result = self
-            .modify_once(actor, scope, id, precondition, once, new_owner, change)
-            .await;
-        self.settle(actor, once, result).await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn modify_once(
-        &self,
-        actor: &User,
-        scope: TaskScope,
-        id: Uuid,
-        precondition: Option<Precondition>,
-        once: Option<&Idempotency>,
-        new_owner: Option<Uuid>,
-        change: impl Fn(&mut Task, DateTime<Utc>),
-    ) -> Result<Written<Task>, DomainError> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let current = self.find_visible(actor, scope, id).await?;
-            if precondition
-                .as_ref()
-                .is_some_and(|p| !p.holds_for(current.version))
-            {
-                return Err(stale(id));
-            }
-            let mut task = current.clone();
-            if let Some(owner) = new_owner.filter(|owner| *owner != current.owner_id) {
-                check_owner_change(actor, owner)?;
-                if self.users.find_by_id(owner).await?.is_none() {
-                    return Err(DomainError::invalid("owner_id", "no such user"));
-                }
-                task.owner_id = owner;
-            }
-            let now = self.clock.now();
-            change(&mut task, now);
-            task.version = current.version + 1;
-            task.updated_at = now;
-            let log = WriteLog {
-                change: TaskChange::updated(&current, &task, actor.id),
-                completion: Self::completion(actor, once, || {
-                    IdempotentOutcome::Task(Box::new(task.clone()))
-                }),
-            };
-            match self.tasks.update(&task, current.version, &log).await {
-                Ok(()) => return Ok(Written::fresh(task)),
-                Err(DomainError::PreconditionFailed(_))
-                    if precondition.is_none() || precondition == Some(Precondition::Any) =>
+        let write = async {
+            for _ in 0..MAX_WRITE_ATTEMPTS {
+                let current = self.find_visible(actor, scope, id).await?;
+                if precondition
+                    .as_ref()
+                    .is_some_and(|p| !p.holds_for(current.version))
                 {
-                    continue;
+                    return Err(stale(id));
                 }
-                Err(DomainError::PreconditionFailed(_)) => return Err(stale(id)),
-                Err(DomainError::NotFound(_)) => return Err(task_not_found(id)),
-                Err(other) => return Err(other),
+                let mut task = current.clone();
+                if let Some(owner) = new_owner.filter(|owner| *owner != current.owner_id) {
+                    check_owner_change(actor, owner)?;
+                    if self.users.find_by_id(owner).await?.is_none() {
+                        return Err(DomainError::invalid("owner_id", "no such user"));
+                    }
+                    task.owner_id = owner;
+                }
+                let now = self.clock.now();
+                change(&mut task, now);
+                task.version = current.version + 1;
+                task.updated_at = now;
+                let log = WriteLog {
+                    change: TaskChange::updated(&current, &task, actor.id),
+                    completion: Self::completion(actor, once, || {
+                        IdempotentOutcome::Task(Box::new(task.clone()))
+                    }),
+                };
+                match self.tasks.update(&task, current.version, &log).await {
+                    Ok(()) => return Ok(Written::fresh(task)),
+                    Err(DomainError::PreconditionFailed(_))
+                        if precondition.is_none() || precondition == Some(Precondition::Any) =>
+                    {
+                        continue;
+                    }
+                    Err(DomainError::PreconditionFailed(_)) => return Err(stale(id)),
+                    Err(DomainError::NotFound(_)) => return Err(task_not_found(id)),
+                    Err(other) => return Err(other),
+                }
             }
-        }
-        Err(too_busy(id))
+            Err(too_busy(id))
+        };
+        self.exactly_once(actor, once, replayed_task, write).await
     }
 
     /// The task, if it exists and the actor may see it in this scope.
@@ -717,6 +699,17 @@ impl TaskService {
             Some(task) if visible(actor, scope, &task) => Ok(task),
             _ => Err(task_not_found(id)),
         }
+    }
+}
+
+/// The answer to a repeat of a deletion.
+fn replayed_deletion(done: IdempotentOutcome) -> Result<Written<()>, DomainError> {
+    match done {
+        IdempotentOutcome::Deleted => Ok(Written {
+            value: (),
+            replayed: true,
+        }),
+        _ => Err(key_reused()),
     }
 }
 
