@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use reqwest::{Method, RequestBuilder, Response};
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, DbBackend, QueryResult, Statement};
 use serde_json::{Value, json};
 use taskforge::{Application, Settings};
 use uuid::Uuid;
@@ -121,12 +121,35 @@ pub struct TestApp {
     pub db: sea_orm::DatabaseConnection,
     /// HTTP client (no redirects followed: a redirect would be a bug).
     pub client: reqwest::Client,
-    _database: TestDatabase,
+    /// The URL of the server's database (see [`spawn_instance_of`]).
+    pub database_url: String,
+    /// The database, dropped with the app that created it (`None` for a second
+    /// instance on another app's database).
+    _database: Option<TestDatabase>,
 }
 
 /// Starts the server with test settings plus `overrides` (variable → value).
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let (database, url) = TestDatabase::create().await;
+    let mut app = serve(url, overrides).await;
+    app._database = Some(database);
+    app
+}
+
+/// A second server (instance) on the database of `app`, with test settings plus
+/// `overrides`: both serve the same data, as instances behind a load balancer do.
+/// The database stays `app`'s (dropped with it).
+pub async fn spawn_instance_of(app: &TestApp, overrides: &[(&str, &str)]) -> TestApp {
+    serve(app.database_url.clone(), overrides).await
+}
+
+/// Whether the suite runs on PostgreSQL (`TEST_DATABASE_URL` set).
+pub fn postgres_configured() -> bool {
+    std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty())
+}
+
+/// Starts a server on the database at `url`, which it migrates and bootstraps.
+async fn serve(url: String, overrides: &[(&str, &str)]) -> TestApp {
     let mut vars: HashMap<String, String> = [
         ("HOST", "127.0.0.1"),
         ("PORT", "0"),
@@ -140,7 +163,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    vars.insert("DATABASE_URL".into(), url);
+    vars.insert("DATABASE_URL".into(), url.clone());
     for (k, v) in overrides {
         vars.insert((*k).to_owned(), (*v).to_owned());
     }
@@ -159,7 +182,8 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         address,
         db,
         client,
-        _database: database,
+        database_url: url,
+        _database: None,
     }
 }
 
@@ -169,6 +193,41 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
+    /// Whether this server runs on PostgreSQL (else SQLite).
+    pub fn is_postgres(&self) -> bool {
+        self.db.get_database_backend() == DbBackend::Postgres
+    }
+
+    /// `sql` as a statement for this server's database: parameters are written `$1`,
+    /// `$2`, … and become `?1`, `?2`, … on SQLite. Values are bound as the server binds
+    /// them, so a timestamp is stored in the server's own format on either database.
+    pub fn statement(&self, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+        let backend = self.db.get_database_backend();
+        let sql = match backend {
+            DbBackend::Sqlite => sql.replace('$', "?"),
+            _ => sql.to_owned(),
+        };
+        Statement::from_sql_and_values(backend, sql, values)
+    }
+
+    /// Runs a statement on the test database behind the server's back (see
+    /// [`TestApp::statement`]); how many rows it touched.
+    pub async fn execute_sql(&self, sql: &str, values: Vec<sea_orm::Value>) -> u64 {
+        self.db
+            .execute_raw(self.statement(sql, values))
+            .await
+            .unwrap_or_else(|err| panic!("{sql}: {err}"))
+            .rows_affected()
+    }
+
+    /// The rows of a query on the test database (see [`TestApp::statement`]).
+    pub async fn query_sql(&self, sql: &str, values: Vec<sea_orm::Value>) -> Vec<QueryResult> {
+        self.db
+            .query_all_raw(self.statement(sql, values))
+            .await
+            .unwrap_or_else(|err| panic!("{sql}: {err}"))
+    }
+
     /// A request to `path` on this server.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.client

@@ -21,7 +21,7 @@ use taskforge_domain::task::{ChangeEvent, FeedCursor, TaskChangeWatch};
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
-use crate::changes::cursor::{Cursor, Position};
+use crate::changes::cursor::{Cursor, Mark, Position};
 use crate::changes::log::{changes_after, check_retention, end_position};
 use crate::changes::rows::{position, to_event};
 use crate::changes::signal;
@@ -48,9 +48,11 @@ const RETRY_AFTER: Duration = Duration::from_millis(500);
 /// The recent changes, in log order, and where they start.
 #[derive(Debug, Default)]
 struct Ring {
-    /// Every change after `base` up to the last entry is in `entries`. `None` until
-    /// the reader has found the end of the log.
-    base: Option<Position>,
+    /// Every change `base` wants, up to `read`, is in `entries`. `None` until the
+    /// reader has found the end of the log.
+    base: Option<Mark>,
+    /// Where the reader reads next.
+    read: Option<Mark>,
     entries: VecDeque<(Position, Arc<ChangeEvent>)>,
 }
 
@@ -59,25 +61,42 @@ impl Ring {
         if self.entries.len() == RING_CAPACITY
             && let Some((evicted, _)) = self.entries.pop_front()
         {
-            self.base = Some(evicted);
+            self.base = self.base.as_ref().map(|base| base.advanced_to(evicted));
         }
         self.entries.push_back((at, Arc::new(event)));
+        self.read = self.read.as_ref().map(|read| read.advanced_to(at));
     }
 
-    fn head(&self) -> Option<Position> {
-        self.entries.back().map(|(at, _)| *at).or(self.base)
+    /// Whether every change a reader at `after` wants is in the ring (or yet to come).
+    fn serves(&self, after: &Mark) -> bool {
+        self.base.as_ref().is_some_and(|base| {
+            after.position >= base.position
+                && match &base.seen {
+                    None => true,
+                    // The ring skipped what the base's snapshot saw: so must the reader.
+                    Some(seen) => {
+                        after.seen.as_ref() == Some(seen) || seen.xmax <= after.position.txid
+                    }
+                }
+        })
     }
 }
 
 /// What a stream gets from the ring.
 enum FromRing {
-    /// Changes after the cursor (maybe none the viewer sees) and the cursor after them.
-    Found(Vec<ChangeEvent>, Position),
+    /// Changes after the cursor (maybe none the viewer sees) and the mark after them.
+    Found(Vec<ChangeEvent>, Mark),
     /// Nothing after the cursor yet.
     Wait,
-    /// The ring does not reach back to the cursor (or is not filled yet): the log's
-    /// oldest position the ring covers, if any.
-    Behind(Option<Position>),
+    /// The ring does not reach back to the cursor (or is not filled yet): where the
+    /// ring starts, if it has.
+    Behind(Option<Mark>),
+}
+
+/// `event` with the cursor of a reader at `mark`.
+fn at_mark(mut event: ChangeEvent, mark: &Mark) -> ChangeEvent {
+    event.cursor = Cursor::Log(mark.clone()).encode();
+    event
 }
 
 #[derive(Debug)]
@@ -122,32 +141,36 @@ impl LiveChanges {
         Self { shared }
     }
 
-    fn from_ring(&self, viewer: Option<Uuid>, after: Position, limit: usize) -> FromRing {
+    fn ring_after(&self, viewer: Option<Uuid>, after: &Mark, limit: usize) -> FromRing {
         let ring = self
             .shared
             .ring
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        match ring.base {
-            Some(base) if after >= base => {
-                let first = ring.entries.partition_point(|(at, _)| *at <= after);
-                if first == ring.entries.len() {
-                    return FromRing::Wait;
-                }
-                let mut events = Vec::new();
-                let mut last = after;
-                for (at, event) in ring.entries.range(first..) {
-                    last = *at;
-                    if event.change.visible_to(viewer) {
-                        events.push(ChangeEvent::clone(event));
-                        if events.len() == limit {
-                            break;
-                        }
-                    }
-                }
-                FromRing::Found(events, last)
+        if !ring.serves(after) {
+            return FromRing::Behind(ring.base.clone());
+        }
+        let first = ring
+            .entries
+            .partition_point(|(at, _)| *at <= after.position);
+        let mut events = Vec::new();
+        let mut last = None;
+        for (at, event) in ring.entries.range(first..) {
+            if !after.wants(*at) {
+                continue;
             }
-            base => FromRing::Behind(base),
+            let mark = after.advanced_to(*at);
+            if event.change.visible_to(viewer) {
+                events.push(at_mark(ChangeEvent::clone(event), &mark));
+            }
+            last = Some(mark);
+            if events.len() == limit {
+                break;
+            }
+        }
+        match last {
+            Some(mark) => FromRing::Found(events, mark),
+            None => FromRing::Wait,
         }
     }
 }
@@ -160,37 +183,58 @@ impl TaskChangeWatch for LiveChanges {
         after: &FeedCursor,
         limit: u64,
     ) -> Result<(Vec<ChangeEvent>, FeedCursor), DomainError> {
-        let after = Cursor::decode(after, "Last-Event-ID")?.start();
+        let mut after = Cursor::decode(after, "Last-Event-ID")?.start().clone();
         let limit = usize::try_from(limit).unwrap_or(usize::MAX).max(1);
         let mut read = self.shared.read.subscribe();
         self.shared.subscribed.notify_one();
         loop {
             read.borrow_and_update();
-            match self.from_ring(viewer, after, limit) {
+            match self.ring_after(viewer, &after, limit) {
                 FromRing::Found(events, last) => return Ok((events, Cursor::Log(last).encode())),
                 FromRing::Wait => {}
                 FromRing::Behind(base) => {
-                    // Everything up to `base` was final before this read: the read sees
-                    // all of it, and a stream that finds nothing there goes on from
-                    // `base`, where the ring takes over.
                     let db = &self.shared.db;
-                    check_retention(db, after).await?;
-                    let rows = changes_after(db, viewer, after, limit as u64)
+                    check_retention(db, &after).await?;
+                    // Taken before the read: every transaction it lists as finished is
+                    // one the read sees all of.
+                    let end = end_position(db).await.map_err(db_error)?;
+                    let rows = changes_after(db, viewer, &after, limit as u64)
                         .await
                         .map_err(db_error)?;
                     if let Some(last) = rows.last().map(position) {
-                        let events = rows.into_iter().map(to_event).collect::<Result<_, _>>()?;
-                        return Ok((events, Cursor::Log(last).encode()));
+                        let events = rows
+                            .into_iter()
+                            .map(|row| {
+                                let mark = after.advanced_to(position(&row));
+                                to_event(row).map(|event| at_mark(event, &mark))
+                            })
+                            .collect::<Result<_, _>>()?;
+                        return Ok((events, Cursor::Log(after.advanced_to(last)).encode()));
                     }
-                    if let Some(base) = base {
-                        return Ok((Vec::new(), Cursor::Log(base.max(after)).encode()));
+                    // Nothing for the viewer up to the ring's base, once everything the
+                    // base skipped is finished: the stream waits from the base on, where
+                    // the ring takes over. Until then it reads the log again at the
+                    // ring's next read.
+                    if let Some(base) = base
+                        && base
+                            .seen
+                            .as_ref()
+                            .is_none_or(|seen| seen.xmax <= end.position.txid)
+                    {
+                        after = Mark::new(base.position.max(after.position), base.seen);
+                        continue;
                     }
                 }
             }
-            if read.changed().await.is_err() {
-                return Err(DomainError::Unavailable(
-                    "the change reader stopped".to_owned(),
-                ));
+            // The reader's next read that found changes, or a while: a stream behind
+            // the ring reads the log again even when no change comes to this process.
+            tokio::select! {
+                changed = read.changed() => if changed.is_err() {
+                    return Err(DomainError::Unavailable(
+                        "the change reader stopped".to_owned(),
+                    ));
+                },
+                () = tokio::time::sleep(POLL_EVERY) => {}
             }
         }
     }
@@ -235,24 +279,24 @@ async fn follow(live: Arc<Shared>) {
 
 /// Reads every change after the ring's head into the ring.
 async fn read_new(live: &Shared) -> Result<(), DomainError> {
-    let head = live
+    let read = live
         .ring
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .head();
-    let mut head = match head {
-        Some(head) => head,
+        .read
+        .clone();
+    let mut from = match read {
+        Some(read) => read,
         None => {
             let end = end_position(&live.db).await.map_err(db_error)?;
-            live.ring
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .base = Some(end);
+            let mut ring = live.ring.lock().unwrap_or_else(PoisonError::into_inner);
+            ring.base = Some(end.clone());
+            ring.read = Some(end.clone());
             end
         }
     };
     loop {
-        let rows = changes_after(&live.db, None, head, READ_BATCH)
+        let rows = changes_after(&live.db, None, &from, READ_BATCH)
             .await
             .map_err(db_error)?;
         let Some(last) = rows.last().map(position) else {
@@ -270,7 +314,7 @@ async fn read_new(live: &Shared) -> Result<(), DomainError> {
             }
         }
         live.read.send_modify(|reads| *reads += 1);
-        head = last;
+        from = from.advanced_to(last);
         if !full {
             return Ok(());
         }

@@ -108,6 +108,90 @@ async fn another_active_admin_exists(
     Ok(admins.iter().any(|id| *id != except))
 }
 
+/// How many times a user's deletion starts again when a task write that committed
+/// after it began is ordered after it in the change log (see [`delete_in`]).
+const DELETE_ATTEMPTS: usize = 3;
+
+/// How a deletion attempt ended.
+enum Deletion {
+    Done,
+    /// A write to the user's tasks is ordered after this transaction in the change log:
+    /// its deletions would read as older than that write. Start again.
+    Overtaken,
+}
+
+/// Deletes user `id`, their tasks (each deletion in the change log, of the version
+/// deleted) and their sessions, inside `txn`.
+///
+/// On PostgreSQL the user's row is locked first: a task cannot be created for them or
+/// handed to them meanwhile (the foreign-key check shares that lock). Then their tasks
+/// are locked, waiting for writes in flight. The change log orders writes by
+/// transaction id, and a write that got its id after this transaction but committed
+/// before the locks were granted would be read as newer than the deletion: in that
+/// case the attempt is given up, to start again with a newer id. SQLite runs one
+/// writer at a time, so none of this can happen there.
+async fn delete_in(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    actor_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<Deletion, DomainError> {
+    let backend = txn.get_database_backend();
+    let stored = user::Entity::find_by_id(id)
+        .one(txn)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| user_not_found(id))?;
+    // The admins are locked in id order first (see `another_active_admin_exists`), the
+    // user's row, if an admin, with them.
+    if is_active_admin(&stored) && !another_active_admin_exists(txn, id).await? {
+        return Err(DomainError::Conflict(
+            "cannot delete the last active admin".to_owned(),
+        ));
+    }
+    if backend == DbBackend::Postgres {
+        let locked = user::Entity::find_by_id(id)
+            .lock_exclusive()
+            .one(txn)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| user_not_found(id))?;
+        if !is_active_admin(&stored)
+            && is_active_admin(&locked)
+            && !another_active_admin_exists(txn, id).await?
+        {
+            return Err(DomainError::Conflict(
+                "cannot delete the last active admin".to_owned(),
+            ));
+        }
+        let _: Vec<Uuid> = task::Entity::find()
+            .select_only()
+            .column(task::Column::Id)
+            .filter(task::Column::OwnerId.eq(id))
+            .order_by_asc(task::Column::Id)
+            .lock_exclusive()
+            .into_tuple()
+            .all(txn)
+            .await
+            .map_err(db_error)?;
+        if changes::log::changed_after_this_transaction(txn, id).await? {
+            return Ok(Deletion::Overtaken);
+        }
+    }
+    // Each task leaves its deletion in the change log, in this transaction.
+    changes::log::delete_owned_tasks(txn, id, actor_id, at).await?;
+    session::Entity::delete_many()
+        .filter(session::Column::UserId.eq(id))
+        .exec(txn)
+        .await
+        .map_err(db_error)?;
+    user::Entity::delete_by_id(id)
+        .exec(txn)
+        .await
+        .map_err(db_error)?;
+    Ok(Deletion::Done)
+}
+
 #[async_trait]
 impl UserRepository for SeaUserRepository {
     #[tracing::instrument(level = "debug", name = "SeaUserRepository::insert", skip_all, fields(user.id = %user.id))]
@@ -267,37 +351,19 @@ impl UserRepository for SeaUserRepository {
 
     #[tracing::instrument(level = "debug", name = "SeaUserRepository::delete", skip_all, fields(user.id = %id))]
     async fn delete(&self, id: Uuid, actor_id: Uuid, at: DateTime<Utc>) -> Result<(), DomainError> {
-        let txn = self.db.begin().await.map_err(db_error)?;
-        let stored = user::Entity::find_by_id(id)
-            .one(&txn)
-            .await
-            .map_err(db_error)?
-            .ok_or_else(|| user_not_found(id))?;
-        if is_active_admin(&stored) && !another_active_admin_exists(&txn, id).await? {
-            return Err(DomainError::Conflict(
-                "cannot delete the last active admin".to_owned(),
-            ));
+        for _ in 0..DELETE_ATTEMPTS {
+            let txn = self.db.begin().await.map_err(db_error)?;
+            match delete_in(&txn, id, actor_id, at).await? {
+                Deletion::Done => {
+                    txn.commit().await.map_err(db_error)?;
+                    changes::signal::committed();
+                    return Ok(());
+                }
+                Deletion::Overtaken => txn.rollback().await.map_err(db_error)?,
+            }
         }
-        // Each task leaves its deletion in the change log, in this transaction.
-        changes::log::record_owner_deleted(&txn, id, actor_id, at).await?;
-        // Explicit deletes rather than trusting ON DELETE CASCADE alone: the outcome
-        // does not depend on a database having foreign keys switched on.
-        task::Entity::delete_many()
-            .filter(task::Column::OwnerId.eq(id))
-            .exec(&txn)
-            .await
-            .map_err(db_error)?;
-        session::Entity::delete_many()
-            .filter(session::Column::UserId.eq(id))
-            .exec(&txn)
-            .await
-            .map_err(db_error)?;
-        user::Entity::delete_by_id(id)
-            .exec(&txn)
-            .await
-            .map_err(db_error)?;
-        txn.commit().await.map_err(db_error)?;
-        changes::signal::committed();
-        Ok(())
+        Err(DomainError::Unavailable(
+            "the user's tasks kept changing while they were being deleted".to_owned(),
+        ))
     }
 }

@@ -18,7 +18,7 @@ use taskforge_domain::task::{
 };
 use uuid::Uuid;
 
-use super::cursor::{Cursor, Position};
+use super::cursor::{Cursor, Mark, Position, Seen};
 use super::rows::{KEY_DONE, KEY_RUNNING, outcome_json, position, to_change_row, to_event};
 use crate::db::Database;
 use crate::entities::{idempotency_key, task, task_change};
@@ -64,13 +64,22 @@ fn below_watermark(backend: DbBackend) -> &'static str {
 pub(crate) async fn changes_after(
     db: &impl ConnectionTrait,
     viewer: Option<Uuid>,
-    from: Position,
+    from: &Mark,
     limit: u64,
 ) -> Result<Vec<task_change::Model>, DbErr> {
     let backend = db.get_database_backend();
-    let after = format!("(txid, seq) > ($1, $2){}", below_watermark(backend));
+    let unseen = from
+        .seen
+        .as_ref()
+        .map(|seen| format!(" AND {}", seen.unseen_sql("txid")))
+        .unwrap_or_default();
+    let after = format!("(txid, seq) > ($1, $2){unseen}{}", below_watermark(backend));
     let order = "ORDER BY txid, seq LIMIT $3";
-    let mut values = vec![from.txid.into(), from.seq.into(), limit.into()];
+    let mut values = vec![
+        from.position.txid.into(),
+        from.position.seq.into(),
+        limit.into(),
+    ];
     let sql = match (viewer, backend) {
         (None, _) => format!("SELECT * FROM task_changes WHERE {after} {order}"),
         // Two index-ordered scans, each stopping at the limit: the cost follows the
@@ -116,8 +125,8 @@ pub(crate) async fn horizon(db: &impl ConnectionTrait) -> Result<Position, DbErr
 }
 
 /// Refuses a cursor from before the horizon: changes after it were purged unread.
-pub(crate) async fn check_retention(db: &Database, from: Position) -> Result<(), DomainError> {
-    if from < horizon(db).await.map_err(db_error)? {
+pub(crate) async fn check_retention(db: &Database, from: &Mark) -> Result<(), DomainError> {
+    if from.position < horizon(db).await.map_err(db_error)? {
         return Err(DomainError::Gone(
             "this cursor is older than the change log's retention; sync again from scratch"
                 .to_owned(),
@@ -127,29 +136,59 @@ pub(crate) async fn check_retention(db: &Database, from: Position) -> Result<(),
 }
 
 /// Where the log ends now: every change after it is one a reader has not seen.
-pub(crate) async fn end_position(db: &impl ConnectionTrait) -> Result<Position, DbErr> {
+pub(crate) async fn end_position(db: &impl ConnectionTrait) -> Result<Mark, DbErr> {
     let backend = db.get_database_backend();
-    let sql = match backend {
-        // Transactions below `xmin` are finished: their changes are behind the end.
-        // Those at or above it may have committed already; a reader starting here
-        // gets them too (the feed hands out current states, so once more is harmless).
-        DbBackend::Postgres => {
-            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS txid, \
-             0::bigint AS seq"
-        }
-        _ => {
-            "SELECT 0 AS txid, MAX(COALESCE((SELECT MAX(seq) FROM task_changes), 0), \
-             (SELECT seq FROM task_change_horizon WHERE id = 1)) AS seq"
-        }
-    };
+    if backend == DbBackend::Postgres {
+        // The current snapshot: transactions below its `xmin` are finished, those up to
+        // its `xmax` but not listed as running had committed. A reader starting here
+        // skips exactly what the snapshot saw.
+        let row = db
+            .query_one_raw(statement(
+                backend,
+                "SELECT pg_current_snapshot()::text AS snapshot",
+                Vec::new(),
+            ))
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("the current snapshot".to_owned()))?;
+        let snapshot: String = row.try_get("", "snapshot")?;
+        return parse_snapshot(&snapshot)
+            .ok_or_else(|| DbErr::Custom(format!("unreadable snapshot {snapshot:?}")));
+    }
     let row = db
-        .query_one_raw(statement(backend, sql, Vec::new()))
+        .query_one_raw(statement(
+            backend,
+            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM task_changes), 0), \
+             (SELECT seq FROM task_change_horizon WHERE id = 1)) AS seq",
+            Vec::new(),
+        ))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("end of task_changes".to_owned()))?;
-    Ok(Position {
-        txid: row.try_get("", "txid")?,
-        seq: row.try_get("", "seq")?,
-    })
+    Ok(Mark::new(
+        Position {
+            txid: 0,
+            seq: row.try_get("", "seq")?,
+        },
+        None,
+    ))
+}
+
+/// The mark of a PostgreSQL snapshot, `xmin:xmax:xip,…`.
+fn parse_snapshot(text: &str) -> Option<Mark> {
+    let mut parts = text.split(':');
+    let xmin = parts.next()?.parse().ok()?;
+    let xmax = parts.next()?.parse().ok()?;
+    let running = match parts.next()? {
+        "" => Vec::new(),
+        list => list
+            .split(',')
+            .map(str::parse)
+            .collect::<Result<Vec<i64>, _>>()
+            .ok()?,
+    };
+    Some(Mark::new(
+        Position { txid: xmin, seq: 0 },
+        Some(Seen { xmax, running }),
+    ))
 }
 
 /// Appends `change`, and completes the key of `log`, on `db` (the writer's
@@ -168,9 +207,11 @@ pub(crate) async fn record(db: &impl ConnectionTrait, log: &WriteLog) -> Result<
     Ok(())
 }
 
-/// Appends the deletion of every task of `owner_id` by `actor_id` at `at`, on `db`
-/// (the transaction that deletes the owner), in one statement.
-pub(crate) async fn record_owner_deleted(
+/// Deletes every task of `owner_id` and appends each one's deletion, of the version
+/// deleted, to the change log, inside the caller's transaction. On PostgreSQL one
+/// statement does both, so the versions logged are exactly those deleted; SQLite
+/// (one writer at a time) logs, then deletes.
+pub(crate) async fn delete_owned_tasks(
     db: &impl ConnectionTrait,
     owner_id: Uuid,
     actor_id: Uuid,
@@ -180,23 +221,68 @@ pub(crate) async fn record_owner_deleted(
     // A deletion lists no field: the same text `to_change_row` writes for one.
     let no_changes =
         serde_json::to_string(&Vec::<FieldChange>::new()).map_err(DomainError::unexpected)?;
-    db.execute_raw(statement(
-        backend,
-        "INSERT INTO task_changes \
-         (task_id, owner_id, previous_owner_id, op, version, at, actor_id, changes, task) \
-         SELECT id, owner_id, NULL, $2, version, $3, $4, $5, NULL FROM tasks \
-         WHERE owner_id = $1 ORDER BY id",
+    let columns = "task_changes \
+         (task_id, owner_id, previous_owner_id, op, version, at, actor_id, changes, task)";
+    let logged = "SELECT id, owner_id, NULL, $2, version, $3, $4, $5, NULL";
+    let values = || {
         vec![
             owner_id.into(),
             ChangeOp::Deleted.as_str().into(),
             at.into(),
             actor_id.into(),
-            no_changes.into(),
-        ],
-    ))
-    .await
-    .map_err(db_error)?;
+            no_changes.clone().into(),
+        ]
+    };
+    let run = |sql: String, values| db.execute_raw(statement(backend, &sql, values));
+    if backend == DbBackend::Postgres {
+        run(
+            format!(
+                "WITH gone AS (DELETE FROM tasks WHERE owner_id = $1 \
+                 RETURNING id, owner_id, version) \
+                 INSERT INTO {columns} {logged} FROM gone ORDER BY id"
+            ),
+            values(),
+        )
+        .await
+        .map_err(db_error)?;
+    } else {
+        run(
+            format!("INSERT INTO {columns} {logged} FROM tasks WHERE owner_id = $1 ORDER BY id"),
+            values(),
+        )
+        .await
+        .map_err(db_error)?;
+        // Explicit, rather than trusting ON DELETE CASCADE: the outcome does not
+        // depend on SQLite having foreign keys switched on.
+        run(
+            "DELETE FROM tasks WHERE owner_id = $1".to_owned(),
+            vec![owner_id.into()],
+        )
+        .await
+        .map_err(db_error)?;
+    }
     Ok(())
+}
+
+/// Whether a change to a task of `owner_id` was logged by a transaction with a newer
+/// id than the caller's (PostgreSQL): one the log orders after the caller's changes.
+pub(crate) async fn changed_after_this_transaction(
+    db: &impl ConnectionTrait,
+    owner_id: Uuid,
+) -> Result<bool, DomainError> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(statement(
+            backend,
+            "SELECT EXISTS (SELECT 1 FROM task_changes \
+             WHERE (owner_id = $1 OR previous_owner_id = $1) \
+             AND txid > pg_current_xact_id()::text::bigint) AS later",
+            vec![owner_id.into()],
+        ))
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| DomainError::unexpected("EXISTS returned no row"))?;
+    row.try_get("", "later").map_err(db_error)
 }
 
 /// Stores the outcome of a claimed key (see [`taskforge_domain::idempotency`]).
@@ -217,11 +303,12 @@ async fn complete(db: &impl ConnectionTrait, completion: &Completion) -> Result<
 }
 
 /// The first pass of the feed: every task the viewer sees, as it is now, in (created,
-/// id) order, from `after` on.
+/// id) order, from `after` on, but those changed after `start`: the changes hand those
+/// out, so that each task comes once.
 async fn snapshot_page(
     db: &Database,
     viewer: Option<Uuid>,
-    start: Position,
+    start: &Mark,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: u64,
 ) -> Result<FeedPage, DomainError> {
@@ -232,15 +319,23 @@ async fn snapshot_page(
     if let Some((created, id)) = after {
         query = query.filter(
             Expr::tuple([
-                Expr::col(task::Column::CreatedAt).into(),
-                Expr::col(task::Column::Id).into(),
+                Expr::col(task::Column::CreatedAt),
+                Expr::col(task::Column::Id),
             ])
-            .gt(Expr::tuple([
-                Expr::val(created).into(),
-                Expr::val(id).into(),
-            ])),
+            .gt(Expr::tuple([Expr::val(created), Expr::val(id)])),
         );
     }
+    let unseen = start
+        .seen
+        .as_ref()
+        .map(|seen| format!(" AND {}", seen.unseen_sql("c.txid")))
+        .unwrap_or_default();
+    // Integers this crate parsed, written into the text as `unseen_sql` does.
+    query = query.filter(Expr::cust(format!(
+        "NOT EXISTS (SELECT 1 FROM task_changes c WHERE c.task_id = tasks.id \
+         AND (c.txid, c.seq) > ({}, {}){unseen})",
+        start.position.txid, start.position.seq
+    )));
     let mut rows = query
         .order_by_asc(task::Column::CreatedAt)
         .order_by_asc(task::Column::Id)
@@ -253,7 +348,7 @@ async fn snapshot_page(
     let (next, has_more) = match rows.last() {
         Some(last) if more_tasks => (
             Cursor::Snapshot {
-                start,
+                start: start.clone(),
                 after: Some((last.created_at, last.id)),
             },
             true,
@@ -263,7 +358,7 @@ async fn snapshot_page(
                 .await
                 .map_err(db_error)?
                 .is_empty();
-            (Cursor::Log(start), changed)
+            (Cursor::Log(start.clone()), changed)
         }
     };
     Ok(FeedPage {
@@ -281,7 +376,7 @@ async fn snapshot_page(
 async fn changes_page(
     db: &Database,
     viewer: Option<Uuid>,
-    from: Position,
+    from: &Mark,
     limit: u64,
 ) -> Result<FeedPage, DomainError> {
     let mut rows = changes_after(db, viewer, from, limit + 1)
@@ -289,7 +384,9 @@ async fn changes_page(
         .map_err(db_error)?;
     let has_more = rows.len() as u64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next = rows.last().map_or(from, position);
+    let next = rows
+        .last()
+        .map_or_else(|| from.clone(), |row| from.advanced_to(position(row)));
     let mut last_change: HashMap<Uuid, usize> = HashMap::new();
     for (i, row) in rows.iter().enumerate() {
         last_change.insert(row.task_id, i);
@@ -345,9 +442,9 @@ impl TaskChangeLog for SeaTaskChangeLog {
             },
         };
         check_retention(&self.db, cursor.start()).await?;
-        match cursor {
+        match &cursor {
             Cursor::Snapshot { start, after } => {
-                snapshot_page(&self.db, viewer, start, after, limit).await
+                snapshot_page(&self.db, viewer, start, *after, limit).await
             }
             Cursor::Log(from) => changes_page(&self.db, viewer, from, limit).await,
         }
@@ -360,13 +457,21 @@ impl TaskChangeLog for SeaTaskChangeLog {
         after: &FeedCursor,
         limit: u64,
     ) -> Result<Vec<ChangeEvent>, DomainError> {
-        let from = Cursor::decode(after, "Last-Event-ID")?.start();
+        let cursor = Cursor::decode(after, "Last-Event-ID")?;
+        let from = cursor.start();
         check_retention(&self.db, from).await?;
-        changes_after(&self.db, viewer, from, limit)
+        let rows = changes_after(&self.db, viewer, from, limit)
             .await
-            .map_err(db_error)?
-            .into_iter()
-            .map(to_event)
+            .map_err(db_error)?;
+        // Each event's cursor keeps what the reader's snapshot saw, until it is passed.
+        rows.into_iter()
+            .map(|row| {
+                let mark = from.advanced_to(position(&row));
+                to_event(row).map(|mut event| {
+                    event.cursor = Cursor::Log(mark).encode();
+                    event
+                })
+            })
             .collect()
     }
 

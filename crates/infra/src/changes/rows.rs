@@ -4,7 +4,7 @@ use taskforge_domain::DomainError;
 use taskforge_domain::idempotency::IdempotentOutcome;
 use taskforge_domain::task::{ChangeEvent, ChangeOp, FieldChange, TaskChange};
 
-use super::cursor::{Cursor, Position};
+use super::cursor::{Cursor, Mark, Position};
 use crate::entities::{task, task_change};
 use crate::error::corrupt_row;
 use crate::task_repository::{to_row, to_task};
@@ -56,7 +56,7 @@ pub(crate) fn to_event(row: task_change::Model) -> Result<ChangeEvent, DomainErr
     };
     Ok(ChangeEvent {
         seq: row.seq,
-        cursor: Cursor::Log(position(&row)).encode(),
+        cursor: Cursor::Log(Mark::new(position(&row), None)).encode(),
         change: TaskChange {
             task_id: row.task_id,
             owner_id: row.owner_id,
@@ -79,14 +79,14 @@ pub(crate) const KEY_DONE: &str = "done";
 /// How an idempotent write's outcome is stored.
 #[derive(serde::Serialize, serde::Deserialize)]
 enum StoredOutcome {
-    Task(task::Model),
+    Task(Box<task::Model>),
     Deleted,
 }
 
 /// The stored form of an outcome.
 pub(crate) fn outcome_json(outcome: &IdempotentOutcome) -> Result<String, DomainError> {
     let stored = match outcome {
-        IdempotentOutcome::Task(task) => StoredOutcome::Task(to_row(task)),
+        IdempotentOutcome::Task(task) => StoredOutcome::Task(Box::new(to_row(task))),
         IdempotentOutcome::Deleted => StoredOutcome::Deleted,
     };
     serde_json::to_string(&stored).map_err(DomainError::unexpected)
@@ -95,7 +95,7 @@ pub(crate) fn outcome_json(outcome: &IdempotentOutcome) -> Result<String, Domain
 /// The outcome a stored form holds.
 pub(crate) fn outcome_from_json(json: &str) -> Result<IdempotentOutcome, DomainError> {
     match serde_json::from_str(json).map_err(DomainError::unexpected)? {
-        StoredOutcome::Task(row) => Ok(IdempotentOutcome::Task(Box::new(to_task(row)?))),
+        StoredOutcome::Task(row) => Ok(IdempotentOutcome::Task(Box::new(to_task(*row)?))),
         StoredOutcome::Deleted => Ok(IdempotentOutcome::Deleted),
     }
 }

@@ -115,11 +115,17 @@ async fn parallel_inserts_each_get_the_outcome_of_their_own_row(db: TestDb) {
             3 => (new_task(gone, &format!("orphan {i}")), false),
             _ => (new_task(owner.id, &format!("task {i}")), true),
         };
-        running.spawn(async move { (task.clone(), should_work, tasks.insert(&task).await) });
+        running.spawn(async move {
+            let log = log_created(&task);
+            (task.clone(), should_work, tasks.insert(&task, &log).await)
+        });
     }
     for _ in 0..2 {
         let (tasks, task) = (db.tasks.clone(), twice.clone());
-        running.spawn(async move { (task.clone(), true, tasks.insert(&task).await) });
+        running.spawn(async move {
+            let log = log_created(&task);
+            (task.clone(), true, tasks.insert(&task, &log).await)
+        });
     }
     let mut twice_outcomes = Vec::new();
     for (task, should_work, outcome) in running.join_all().await {
@@ -186,7 +192,10 @@ async fn a_task_written_before_a_list_is_in_it_while_others_list_the_same_page(d
         let mut changed = task.clone();
         changed.version = 2;
         changed.title = Title::parse("changed").unwrap();
-        db.tasks.update(&changed, 1).await.unwrap();
+        db.tasks
+            .update(&changed, 1, &log_updated(&task, &changed))
+            .await
+            .unwrap();
         let listed = db
             .tasks
             .list(&filter, TaskSort::default(), all())

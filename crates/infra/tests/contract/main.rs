@@ -27,18 +27,26 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use taskforge_domain::DomainError;
 use taskforge_domain::auth::{Rotation, Session, SessionRepository};
 use taskforge_domain::clock::to_micros;
+use taskforge_domain::idempotency::{
+    Claim, Completion, IdempotencyKey, IdempotencyRepository, IdempotentOutcome,
+};
 use taskforge_domain::page::PageRequest;
 use taskforge_domain::task::{
-    Description, Priority, Task, TaskFilter, TaskRepository, TaskSort, TaskSortKey, TaskStatus,
-    Title,
+    ChangeEvent, ChangeOp, Description, FeedCursor, FeedItem, FeedPage, Priority, Task, TaskChange,
+    TaskChangeLog, TaskChangeWatch, TaskFilter, TaskRepository, TaskSort, TaskSortKey, TaskStatus,
+    Title, WriteLog,
 };
 use taskforge_domain::testing::InMemoryStore;
 use taskforge_domain::user::{
     Email, FullName, LoginIdentifier, PasswordHash, Role, SessionEffect, User, UserFilter,
     UserRepository, Username,
 };
+use taskforge_infra::live::LiveChanges;
 use taskforge_infra::postgres::{self, FastPath};
-use taskforge_infra::{SeaSessionRepository, SeaTaskRepository, SeaUserRepository, db};
+use taskforge_infra::{
+    SeaIdempotencyRepository, SeaSessionRepository, SeaTaskChangeLog, SeaTaskRepository,
+    SeaUserRepository, db,
+};
 use taskforge_migration::{Migrator, MigratorTrait, SchemaManager};
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -58,6 +66,33 @@ macro_rules! contract {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     super::$name(crate::TestDb::in_memory()).await;
+                }
+            )*
+        }
+    };
+}
+
+/// As [`contract!`], for behaviour only PostgreSQL has (transactions that commit in
+/// parallel, notifications): `postgres::name` and `fast_path::name`.
+macro_rules! postgres_contract {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    if let Some(db) = crate::TestDb::postgres(stringify!($name)).await {
+                        super::$name(db).await;
+                    }
+                }
+            )*
+        }
+        mod fast_path {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    if let Some(db) = crate::TestDb::fast_path(stringify!($name)).await {
+                        super::$name(db).await;
+                    }
                 }
             )*
         }
@@ -98,8 +133,11 @@ macro_rules! sql_contract {
     };
 }
 
+mod changes;
 mod concurrency;
 mod fixtures;
+mod idempotency;
+mod live;
 mod migrations;
 mod sessions;
 mod sqlite;
@@ -121,11 +159,16 @@ enum Storage {
     Memory(InMemoryStore),
 }
 
-/// A fresh, migrated database (or store) and the three repositories on it.
+/// A fresh, migrated database (or store) and the repositories on it.
 struct TestDb {
     users: Arc<dyn UserRepository>,
     tasks: Arc<dyn TaskRepository>,
     sessions: Arc<dyn SessionRepository>,
+    changes: Arc<dyn TaskChangeLog>,
+    idempotency: Arc<dyn IdempotencyRepository>,
+    /// What a [`LiveChanges`] of the server reads (SQL backends): a plain pool on the
+    /// database, and its URL on PostgreSQL (for the listener).
+    live: Option<(db::Database, Option<String>)>,
     storage: Storage,
     /// Declared last so the pool is dropped before the database is removed.
     _cleanup: Option<Cleanup>,
@@ -187,7 +230,10 @@ impl TestDb {
         Self {
             users: Arc::new(SeaUserRepository::new(pool.clone())),
             tasks: Arc::new(SeaTaskRepository::new(pool.clone())),
-            sessions: Arc::new(SeaSessionRepository::new(pool)),
+            sessions: Arc::new(SeaSessionRepository::new(pool.clone())),
+            changes: Arc::new(SeaTaskChangeLog::new(pool.clone())),
+            idempotency: Arc::new(SeaIdempotencyRepository::new(pool.clone())),
+            live: Some((pool, None)),
             storage: Storage::Sql(conn),
             _cleanup: Some(cleanup),
         }
@@ -204,7 +250,10 @@ impl TestDb {
         Some(Self {
             users: Arc::new(SeaUserRepository::new(pool.clone())),
             tasks: Arc::new(SeaTaskRepository::new(pool.clone())),
-            sessions: Arc::new(SeaSessionRepository::new(pool)),
+            sessions: Arc::new(SeaSessionRepository::new(pool.clone())),
+            changes: Arc::new(SeaTaskChangeLog::new(pool.clone())),
+            idempotency: Arc::new(SeaIdempotencyRepository::new(pool.clone())),
+            live: Some((pool, Some(url))),
             storage: Storage::Sql(conn),
             _cleanup: Some(cleanup),
         })
@@ -219,10 +268,19 @@ impl TestDb {
             .await
             .expect("connect to the test database");
         let fast = FastPath::new(&pool);
+        // As the server runs it: the change log on the request pool, the live reader
+        // on a plain pool of its own.
+        let plain: db::Database = db::connect(&url, 3)
+            .await
+            .expect("connect to the test database")
+            .into();
         Some(Self {
-            users: Arc::new(SeaUserRepository::new(pool)),
+            users: Arc::new(SeaUserRepository::new(pool.clone())),
             tasks: Arc::new(fast.tasks()),
             sessions: Arc::new(fast.sessions()),
+            changes: Arc::new(SeaTaskChangeLog::new(pool.clone())),
+            idempotency: Arc::new(SeaIdempotencyRepository::new(pool)),
+            live: Some((plain, Some(url))),
             storage: Storage::Sql(conn),
             _cleanup: Some(cleanup),
         })
@@ -235,6 +293,9 @@ impl TestDb {
             users: Arc::new(store.users()),
             tasks: Arc::new(store.tasks()),
             sessions: Arc::new(store.sessions()),
+            changes: Arc::new(store.changes()),
+            idempotency: Arc::new(store.idempotency()),
+            live: None,
             storage: Storage::Memory(store),
             _cleanup: None,
         }

@@ -23,7 +23,7 @@ async fn inserted_task_is_found_by_id_unchanged(db: TestDb) {
 
 async fn task_for_a_missing_owner_is_not_found(db: TestDb) {
     let task = new_task(Uuid::now_v7(), "orphan");
-    assert_not_found(db.tasks.insert(&task).await);
+    assert_not_found(db.tasks.insert(&task, &log_created(&task)).await);
     assert_eq!(db.tasks.find_by_id(task.id).await.unwrap(), None);
 }
 
@@ -42,7 +42,10 @@ async fn update_with_the_current_version_writes_every_field(db: TestDb) {
     changed.set_status(TaskStatus::InProgress, at(20));
     changed.updated_at = at(20);
     changed.version = 2;
-    db.tasks.update(&changed, 1).await.unwrap();
+    db.tasks
+        .update(&changed, 1, &log_updated(&task, &changed))
+        .await
+        .unwrap();
     assert_eq!(
         db.tasks.find_by_id(task.id).await.unwrap(),
         Some(changed.clone())
@@ -81,7 +84,10 @@ async fn update_with_the_current_version_writes_every_field(db: TestDb) {
     cleared.description = None;
     cleared.due_date = None;
     cleared.version = 3;
-    db.tasks.update(&cleared, 2).await.unwrap();
+    db.tasks
+        .update(&cleared, 2, &log_updated(&changed, &cleared))
+        .await
+        .unwrap();
     assert_eq!(db.tasks.find_by_id(task.id).await.unwrap(), Some(cleared));
 }
 
@@ -93,14 +99,18 @@ async fn stale_version_update_is_precondition_failed_and_changes_nothing(db: Tes
     let mut changed = task.clone();
     changed.title = Title::parse("overwritten").unwrap();
     changed.version = 3;
-    assert_precondition_failed(db.tasks.update(&changed, 2).await);
+    assert_precondition_failed(
+        db.tasks
+            .update(&changed, 2, &log_updated(&task, &changed))
+            .await,
+    );
     assert_eq!(db.tasks.find_by_id(task.id).await.unwrap(), Some(task));
 }
 
 async fn updating_a_missing_task_is_not_found(db: TestDb) {
     let owner = insert_user(&db, "missing@example.com", Role::User).await;
     let task = new_task(owner.id, "never stored");
-    assert_not_found(db.tasks.update(&task, 1).await);
+    assert_not_found(db.tasks.update(&task, 1, &log_updated(&task, &task)).await);
     assert_eq!(db.tasks.find_by_id(task.id).await.unwrap(), None);
 }
 
@@ -111,7 +121,11 @@ async fn reassigning_a_task_to_a_missing_owner_is_not_found_and_changes_nothing(
     let mut moved = task.clone();
     moved.owner_id = Uuid::now_v7();
     moved.version = 2;
-    assert_not_found(db.tasks.update(&moved, 1).await);
+    assert_not_found(
+        db.tasks
+            .update(&moved, 1, &log_updated(&task, &moved))
+            .await,
+    );
     assert_eq!(db.tasks.find_by_id(task.id).await.unwrap(), Some(task));
 }
 
@@ -131,7 +145,8 @@ async fn parallel_updates_with_one_version_let_exactly_one_win(db: TestDb) {
             let mut mine = task.clone();
             mine.title = Title::parse(&format!("writer {i}")).unwrap();
             mine.version = 2;
-            racers.spawn(async move { (mine.clone(), tasks.update(&mine, 1).await) });
+            let log = log_updated(task, &mine);
+            racers.spawn(async move { (mine.clone(), tasks.update(&mine, 1, &log).await) });
         }
     }
     let results = racers.join_all().await;
@@ -181,8 +196,9 @@ async fn parallel_updates_of_many_tasks_each_get_the_outcome_of_their_own_row(db
             _ => (1, Expect::Updated),
         };
         let tasks = db.tasks.clone();
+        let log = log_updated(task, &changed);
         running.spawn(async move {
-            let outcome = tasks.update(&changed, expected_version).await;
+            let outcome = tasks.update(&changed, expected_version, &log).await;
             (changed, expect, outcome)
         });
     }
@@ -190,7 +206,7 @@ async fn parallel_updates_of_many_tasks_each_get_the_outcome_of_their_own_row(db
     let ghost = new_task(owner.id, "ghost");
     let tasks = db.tasks.clone();
     running.spawn(async move {
-        let outcome = tasks.update(&ghost, 1).await;
+        let outcome = tasks.update(&ghost, 1, &log_updated(&ghost, &ghost)).await;
         (ghost, Expect::Missing, outcome)
     });
     for (changed, expect, outcome) in running.join_all().await {
@@ -225,7 +241,14 @@ async fn an_update_to_a_missing_owner_fails_alone_among_parallel_updates(db: Tes
             changed.owner_id = Uuid::now_v7(); // no such user
         }
         let tasks = db.tasks.clone();
-        running.spawn(async move { (changed.clone(), orphaned, tasks.update(&changed, 1).await) });
+        let log = log_updated(&task, &changed);
+        running.spawn(async move {
+            (
+                changed.clone(),
+                orphaned,
+                tasks.update(&changed, 1, &log).await,
+            )
+        });
     }
     for (changed, orphaned, outcome) in running.join_all().await {
         let now_stored = db.tasks.find_by_id(changed.id).await.unwrap().unwrap();
@@ -251,10 +274,11 @@ async fn chains_of_parallel_updates_apply_every_step_in_turn(db: TestDb) {
         let mut next = task.clone();
         next.version = step + 1;
         next.title = Title::parse(&format!("step {step}")).unwrap();
+        let log = log_updated(&task, &next);
         running.spawn(async move {
             // A writer whose predecessor has not landed yet retries, as the domain does.
             for _ in 0..1000 {
-                match tasks.update(&next, step).await {
+                match tasks.update(&next, step, &log).await {
                     Err(DomainError::PreconditionFailed(_)) => {
                         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                     }
@@ -275,10 +299,11 @@ async fn delete_without_version_removes_the_task_and_a_second_is_not_found(db: T
     let owner = insert_user(&db, "del@example.com", Role::User).await;
     let task = new_task(owner.id, "to delete");
     insert_task(&db, &task).await;
-    db.tasks.delete(task.id, None).await.unwrap();
+    let log = log_deleted(&task);
+    db.tasks.delete(task.id, None, &log).await.unwrap();
     assert_eq!(db.tasks.find_by_id(task.id).await.unwrap(), None);
-    assert_not_found(db.tasks.delete(task.id, None).await);
-    assert_not_found(db.tasks.delete(task.id, Some(1)).await);
+    assert_not_found(db.tasks.delete(task.id, None, &log).await);
+    assert_not_found(db.tasks.delete(task.id, Some(1), &log).await);
 }
 
 async fn delete_with_the_current_version_removes_the_task(db: TestDb) {
@@ -286,7 +311,10 @@ async fn delete_with_the_current_version_removes_the_task(db: TestDb) {
     let mut task = new_task(owner.id, "versioned");
     task.version = 4;
     insert_task(&db, &task).await;
-    db.tasks.delete(task.id, Some(4)).await.unwrap();
+    db.tasks
+        .delete(task.id, Some(4), &log_deleted(&task))
+        .await
+        .unwrap();
     assert_eq!(db.tasks.find_by_id(task.id).await.unwrap(), None);
 }
 
@@ -294,7 +322,7 @@ async fn delete_with_a_stale_version_is_precondition_failed_and_keeps_the_task(d
     let owner = insert_user(&db, "dels@example.com", Role::User).await;
     let task = new_task(owner.id, "keep me");
     insert_task(&db, &task).await;
-    assert_precondition_failed(db.tasks.delete(task.id, Some(2)).await);
+    assert_precondition_failed(db.tasks.delete(task.id, Some(2), &log_deleted(&task)).await);
     assert_eq!(db.tasks.find_by_id(task.id).await.unwrap(), Some(task));
 }
 
@@ -306,7 +334,8 @@ async fn parallel_deletes_let_exactly_one_win_and_the_rest_are_not_found(db: Tes
         let mut racers = JoinSet::new();
         for _ in 0..8 {
             let tasks = db.tasks.clone();
-            racers.spawn(async move { tasks.delete(task.id, expected_version).await });
+            let log = log_deleted(&task);
+            racers.spawn(async move { tasks.delete(task.id, expected_version, &log).await });
         }
         let results = racers.join_all().await;
         assert_eq!(

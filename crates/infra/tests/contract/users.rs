@@ -397,7 +397,7 @@ async fn deleting_a_user_removes_their_tasks_and_sessions_only(db: TestDb) {
     let session = insert_session(&db, user.id).await;
     let kept_session = insert_session(&db, other.id).await;
 
-    db.users.delete(user.id).await.unwrap();
+    db.users.delete(user.id, other.id, now()).await.unwrap();
 
     assert_eq!(db.users.find_by_id(user.id).await.unwrap(), None);
     assert_eq!(db.tasks.find_by_id(task.id).await.unwrap(), None);
@@ -422,7 +422,7 @@ async fn deleting_the_last_active_admin_is_conflict_and_deletes_nothing(db: Test
     let session = insert_session(&db, admin.id).await;
 
     assert_conflict(
-        db.users.delete(admin.id).await,
+        db.users.delete(admin.id, admin.id, now()).await,
         "cannot delete the last active admin",
     );
     assert_eq!(
@@ -439,16 +439,16 @@ async fn deleting_the_last_active_admin_is_conflict_and_deletes_nothing(db: Test
 async fn deleting_one_of_two_admins_works(db: TestDb) {
     let first = insert_user(&db, "ad1@example.com", Role::Admin).await;
     let second = insert_user(&db, "ad2@example.com", Role::Admin).await;
-    db.users.delete(first.id).await.unwrap();
+    db.users.delete(first.id, second.id, now()).await.unwrap();
     assert_eq!(db.users.find_by_id(first.id).await.unwrap(), None);
     assert_conflict(
-        db.users.delete(second.id).await,
+        db.users.delete(second.id, second.id, now()).await,
         "cannot delete the last active admin",
     );
 }
 
 async fn deleting_a_missing_user_is_not_found(db: TestDb) {
-    assert_not_found(db.users.delete(Uuid::now_v7()).await);
+    assert_not_found(db.users.delete(Uuid::now_v7(), Uuid::now_v7(), now()).await);
 }
 
 async fn user_list_is_newest_first_with_id_tie_breaks_and_pages(db: TestDb) {
