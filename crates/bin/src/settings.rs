@@ -123,6 +123,12 @@ pub struct Settings {
     pub rate_limit_logout_per_min: u32,
     /// `TRUSTED_PROXIES`.
     pub trusted_proxies: Vec<IpAddr>,
+    /// `REDIS_URL`: rate-limit counters shared by every instance; per instance when unset.
+    /// May hold a password: never logged.
+    pub redis_url: Option<SecretString>,
+    /// `REDIS_TIMEOUT_MS`: the most a rate-limited request waits for Redis before it is
+    /// counted by this instance alone.
+    pub redis_timeout: Duration,
     /// `LOG_FORMAT` (default: JSON unless stdout is a terminal).
     pub log_format: Option<LogFormat>,
     /// `FIRST_ADMIN_EMAIL` and `FIRST_ADMIN_PASSWORD`.
@@ -338,6 +344,15 @@ impl Settings {
                 format!("{bad:?} is not an http(s) URL like http://collector:4318"),
             ));
         }
+        let redis_url = raw.get("REDIS_URL").map(str::trim).filter(|u| !u.is_empty());
+        if redis_url.is_some_and(|u| !u.starts_with("redis://")) {
+            // The value is not echoed: it may carry a password.
+            return Err(ConfigError::new(
+                "REDIS_URL",
+                "must be a redis:// URL like redis://127.0.0.1:6379/0".to_owned(),
+            ));
+        }
+        let redis_url = redis_url.map(|u| SecretString::from(u.to_owned()));
         Ok(Self {
             app_env,
             host: raw.string("HOST", "127.0.0.1"),
@@ -410,6 +425,8 @@ impl Settings {
             )?,
             rate_limit_logout_per_min: raw.number("RATE_LIMIT_LOGOUT_PER_MIN", 10, 1, 1_000_000)?,
             trusted_proxies,
+            redis_url,
+            redis_timeout: millis(raw.number("REDIS_TIMEOUT_MS", 250, 10, 60_000)?),
             log_format,
             first_admin,
             otlp_endpoint,

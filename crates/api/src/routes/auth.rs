@@ -2,7 +2,6 @@
 //! logout — and the deprecated compatibility paths. Every response of these routes,
 //! errors included, carries `Cache-Control: no-store`.
 
-use actix_governor::Governor;
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::web::post;
@@ -204,13 +203,20 @@ pub fn configure(limits: &RateLimits) -> impl FnOnce(&mut web::ServiceConfig) {
 /// Registers one auth route behind its group's limiter (when limits are on); every
 /// answer, the limiter's 429 and the 405 of another method included, carries
 /// `Cache-Control: no-store`.
-fn auth_route(cfg: &mut web::ServiceConfig, group: &GroupLimit, path: &str, route: Route) {
+fn auth_route(cfg: &mut web::ServiceConfig, group: &Option<GroupLimit>, path: &str, route: Route) {
     let no_store = || DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store"));
     let resource = web::resource(path)
         .route(route)
         .wrap(from_fn(deadline::deadline));
     match group {
-        Some(limit) => cfg.service(resource.wrap(Governor::new(limit)).wrap(no_store())),
+        Some(limit) => {
+            let limit = limit.clone();
+            let check = move |req, next| {
+                let limit = limit.clone();
+                async move { limit.check(req, next).await }
+            };
+            cfg.service(resource.wrap(from_fn(check)).wrap(no_store()))
+        }
         None => cfg.service(resource.wrap(no_store())),
     };
 }
