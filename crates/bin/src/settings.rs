@@ -451,6 +451,8 @@ fn ephemeral_secret() -> String {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -508,6 +510,8 @@ mod tests {
             ("HASH_QUEUE_CAPACITY", "0"),
             ("TRUSTED_PROXIES", "10.0.0.1,proxy"),
             ("ALLOWED_ORIGINS", "*"),
+            ("REDIS_URL", "http://:secret@cache:6379"),
+            ("REDIS_TIMEOUT_MS", "0"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var, "{value}");
@@ -528,5 +532,19 @@ mod tests {
         ])
         .unwrap();
         assert!(!ok.jwt_secret_is_ephemeral);
+    }
+
+    #[test]
+    fn redis_is_optional_and_its_url_never_echoed() {
+        let none = settings(&[]).unwrap();
+        assert!(none.redis_url.is_none());
+        assert_eq!(none.redis_timeout, Duration::from_millis(250));
+        let set = settings(&[("REDIS_URL", " redis://:pw@cache:6379/2 ")]).unwrap();
+        assert_eq!(
+            set.redis_url.as_ref().map(|u| u.expose_secret()),
+            Some("redis://:pw@cache:6379/2")
+        );
+        let err = settings(&[("REDIS_URL", "http://:secret@cache:6379")]).unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
     }
 }

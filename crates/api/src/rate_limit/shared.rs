@@ -225,6 +225,6 @@ mod tests {
         assert!(counters.hit("login", ip, 5).await.allowed);
         assert!(counters.hit("login", ip, 5).await.allowed);
         let took = started.elapsed();
-        assert!(took >= Duration::from_millis(50) && took < Duration::from_millis(90), "{took:?}");
+        assert!(took >= Duration::from_millis(50) && took < Duration::from_millis(500), "{took:?}");
     }
 }

@@ -3,7 +3,9 @@
 //! errors included, carries `Cache-Control: no-store`.
 
 use actix_web::http::header;
-use actix_web::middleware::DefaultHeaders;
+use actix_web::body::BoxBody;
+use actix_web::dev::ServiceRequest;
+use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::web::post;
 use actix_web::{HttpRequest, HttpResponse, Route, web};
 use taskforge_domain::DomainError;
@@ -211,7 +213,7 @@ fn auth_route(cfg: &mut web::ServiceConfig, group: &Option<GroupLimit>, path: &s
     match group {
         Some(limit) => {
             let limit = limit.clone();
-            let check = move |req, next| {
+            let check = move |req: ServiceRequest, next: Next<BoxBody>| {
                 let limit = limit.clone();
                 async move { limit.check(req, next).await }
             };
