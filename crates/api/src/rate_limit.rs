@@ -105,7 +105,10 @@ impl GroupLimit {
 
 /// A duration in whole seconds, rounded up: a client that waits this long is served.
 fn whole_seconds(d: std::time::Duration) -> u64 {
-    d.as_micros().div_ceil(1_000_000).try_into().unwrap_or(u64::MAX)
+    d.as_micros()
+        .div_ceil(1_000_000)
+        .try_into()
+        .unwrap_or(u64::MAX)
 }
 
 /// The four groups' limits (absent when limits are off).

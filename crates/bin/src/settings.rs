@@ -344,7 +344,10 @@ impl Settings {
                 format!("{bad:?} is not an http(s) URL like http://collector:4318"),
             ));
         }
-        let redis_url = raw.get("REDIS_URL").map(str::trim).filter(|u| !u.is_empty());
+        let redis_url = raw
+            .get("REDIS_URL")
+            .map(str::trim)
+            .filter(|u| !u.is_empty());
         if redis_url.is_some_and(|u| !u.starts_with("redis://")) {
             // The value is not echoed: it may carry a password.
             return Err(ConfigError::new(

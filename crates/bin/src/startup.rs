@@ -78,8 +78,9 @@ fn rate_limit_counters(settings: &Settings, metrics: &Metrics) -> Result<Counter
     let Some(url) = &settings.redis_url else {
         return Ok(Counters::local());
     };
-    let store = crate::shared_limits::RedisCounters::new(url.expose_secret(), settings.redis_timeout)
-        .map_err(|e| StartupError::Config(format!("REDIS_URL: {e}")))?;
+    let store =
+        crate::shared_limits::RedisCounters::new(url.expose_secret(), settings.redis_timeout)
+            .map_err(|e| StartupError::Config(format!("REDIS_URL: {e}")))?;
     tracing::info!("rate limits: counters shared in Redis");
     Ok(Counters::shared(
         Arc::new(store),

@@ -17,7 +17,9 @@ use taskforge_api::rate_limit::{Counters, SharedCounters, SharedMetrics};
 
 /// The gauge and counter a [`Counters`] updates, from a registry of their own.
 fn metrics() -> SharedMetrics {
-    taskforge_api::Metrics::new().expect("metrics").rate_limits()
+    taskforge_api::Metrics::new()
+        .expect("metrics")
+        .rate_limits()
 }
 
 const TIMEOUT: Duration = Duration::from_millis(200);
@@ -54,7 +56,10 @@ impl Redis {
         };
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(5), "redis-server starts");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "redis-server starts"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         Some(Self { child, port })
@@ -86,7 +91,10 @@ async fn the_script_counts_the_same_window_as_one_instance_and_keys_expire() {
     let mut tat = None;
     let now = 0;
     for n in 0..6 {
-        let shared = store.hit("taskforge:rate:test:a", 5).await.expect("an answer");
+        let shared = store
+            .hit("taskforge:rate:test:a", 5)
+            .await
+            .expect("an answer");
         let (local, new_tat) = gcra::decide(tat, now, 5);
         tat = new_tat.or(tat);
         assert_eq!(shared.allowed, local.allowed, "request {n}");
@@ -94,10 +102,19 @@ async fn the_script_counts_the_same_window_as_one_instance_and_keys_expire() {
         // The server's clock moved a little between the calls: within 50 ms.
         let near = |a: Duration, b: Duration| a.abs_diff(b) < Duration::from_millis(50);
         assert!(near(shared.reset, local.reset), "{shared:?} vs {local:?}");
-        assert!(near(shared.retry_after, local.retry_after), "{shared:?} vs {local:?}");
+        assert!(
+            near(shared.retry_after, local.retry_after),
+            "{shared:?} vs {local:?}"
+        );
     }
     // Another key has a budget of its own.
-    assert!(store.hit("taskforge:rate:test:b", 5).await.expect("an answer").allowed);
+    assert!(
+        store
+            .hit("taskforge:rate:test:b", 5)
+            .await
+            .expect("an answer")
+            .allowed
+    );
 
     let client = redis::Client::open(redis.url()).expect("a client");
     let mut conn = client
@@ -109,7 +126,10 @@ async fn the_script_counts_the_same_window_as_one_instance_and_keys_expire() {
         .query_async(&mut conn)
         .await
         .expect("PTTL");
-    assert!((59_000..=60_000).contains(&ttl), "the key lives as long as its window: {ttl} ms");
+    assert!(
+        (59_000..=60_000).contains(&ttl),
+        "the key lives as long as its window: {ttl} ms"
+    );
 }
 
 fn allowed(decision: Decision) -> bool {
@@ -141,7 +161,10 @@ async fn redis_stopped_falls_back_within_the_deadline_and_restarted_is_shared_ag
     };
     let took = started.elapsed();
     assert_eq!(outage, [true, true, true, false], "per-instance counting");
-    assert!(took < TIMEOUT + Duration::from_millis(100), "one deadline at most: {took:?}");
+    assert!(
+        took < TIMEOUT + Duration::from_millis(100),
+        "one deadline at most: {took:?}"
+    );
     assert_eq!(m.shared.get(), 0);
     assert_eq!(m.fallbacks.get(), 4);
 
@@ -149,7 +172,10 @@ async fn redis_stopped_falls_back_within_the_deadline_and_restarted_is_shared_ag
     let started = Instant::now();
     let other = IpAddr::from([192, 0, 2, 2]);
     while m.shared.get() != 1 {
-        assert!(started.elapsed() < Duration::from_secs(5), "shared again within 5 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "shared again within 5 s"
+        );
         counters.hit("login", other, 1000).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -164,7 +190,9 @@ async fn redis_stopped_falls_back_within_the_deadline_and_restarted_is_shared_ag
 #[tokio::test]
 async fn a_redis_that_never_answers_costs_one_deadline() {
     // Accepts connections and reads nothing: every command waits for ever.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a listener");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a listener");
     let port = listener.local_addr().expect("an address").port();
     let silent = tokio::spawn(async move {
         let mut held = Vec::new();

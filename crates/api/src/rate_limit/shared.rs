@@ -77,7 +77,11 @@ impl Counters {
 
     /// Counters in `store`, each call bounded by `timeout`, falling back to this
     /// instance's own counters while `store` fails.
-    pub fn shared(store: Arc<dyn SharedCounters>, timeout: Duration, metrics: SharedMetrics) -> Self {
+    pub fn shared(
+        store: Arc<dyn SharedCounters>,
+        timeout: Duration,
+        metrics: SharedMetrics,
+    ) -> Self {
         metrics.shared.set(0);
         Self {
             local: LocalCounters::default(),
@@ -118,8 +122,7 @@ impl Link {
             return None;
         }
         let key = format!("taskforge:rate:{group}:{client}");
-        let outcome = match tokio::time::timeout(self.timeout, self.store.hit(&key, limit)).await
-        {
+        let outcome = match tokio::time::timeout(self.timeout, self.store.hit(&key, limit)).await {
             Ok(outcome) => outcome,
             Err(_) => Err(SharedCountersError(format!(
                 "no answer within {} ms",
@@ -129,13 +132,16 @@ impl Link {
         match outcome {
             Ok(decision) => {
                 if self.state.swap(UP, Ordering::Relaxed) != UP {
-                    tracing::info!("rate limits: shared counters answer; limits hold across every instance");
+                    tracing::info!(
+                        "rate limits: shared counters answer; limits hold across every instance"
+                    );
                 }
                 self.metrics.shared.set(1);
                 Some(decision)
             }
             Err(error) => {
-                let retry_at = self.now() + u64::try_from(RETRY_INTERVAL.as_micros()).unwrap_or(u64::MAX);
+                let retry_at =
+                    self.now() + u64::try_from(RETRY_INTERVAL.as_micros()).unwrap_or(u64::MAX);
                 self.retry_at.store(retry_at, Ordering::Relaxed);
                 // One warning per outage: only the request that finds them down says so.
                 if self.state.swap(DOWN, Ordering::Relaxed) != DOWN {
@@ -206,12 +212,20 @@ mod tests {
         let calls = store.calls.load(Ordering::SeqCst);
         assert!(counters.hit("login", ip, 2).await.allowed);
         assert!(!counters.hit("login", ip, 2).await.allowed);
-        assert_eq!(store.calls.load(Ordering::SeqCst), calls, "resting: not tried again");
+        assert_eq!(
+            store.calls.load(Ordering::SeqCst),
+            calls,
+            "resting: not tried again"
+        );
         assert_eq!(m.fallbacks.get(), 3);
 
         *store.down.lock().unwrap() = false;
         tokio::time::sleep(RETRY_INTERVAL + Duration::from_millis(50)).await;
-        assert_eq!(counters.hit("login", ip, 2).await.remaining, 99, "shared again");
+        assert_eq!(
+            counters.hit("login", ip, 2).await.remaining,
+            99,
+            "shared again"
+        );
         assert_eq!(m.shared.get(), 1);
     }
 
@@ -225,6 +239,9 @@ mod tests {
         assert!(counters.hit("login", ip, 5).await.allowed);
         assert!(counters.hit("login", ip, 5).await.allowed);
         let took = started.elapsed();
-        assert!(took >= Duration::from_millis(50) && took < Duration::from_millis(500), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(50) && took < Duration::from_millis(500),
+            "{took:?}"
+        );
     }
 }

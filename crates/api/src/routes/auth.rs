@@ -2,9 +2,9 @@
 //! logout — and the deprecated compatibility paths. Every response of these routes,
 //! errors included, carries `Cache-Control: no-store`.
 
-use actix_web::http::header;
 use actix_web::body::BoxBody;
 use actix_web::dev::ServiceRequest;
+use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::web::post;
 use actix_web::{HttpRequest, HttpResponse, Route, web};

@@ -41,7 +41,10 @@ pub fn missing_tools() -> Vec<&'static str> {
         .into_iter()
         .filter(|tool| {
             let found = Command::new("sh")
-                .args(["-c", &format!("command -v {tool} || test -x /usr/sbin/{tool}")])
+                .args([
+                    "-c",
+                    &format!("command -v {tool} || test -x /usr/sbin/{tool}"),
+                ])
                 .stdout(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success());
@@ -59,7 +62,9 @@ impl Cluster {
             .expect("TEST_DATABASE_URL must end in /<database>");
         let database = format!("tf_cluster_{}", std::process::id());
         let admin_url = test_database_url.to_owned();
-        let admin = Database::connect(&admin_url).await.expect("connect to TEST_DATABASE_URL");
+        let admin = Database::connect(&admin_url)
+            .await
+            .expect("connect to TEST_DATABASE_URL");
         admin
             .execute_unprepared(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
             .await
@@ -76,34 +81,44 @@ impl Cluster {
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let balancer_port = free_port();
         let redis_port = free_port();
-        let script = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/cluster/run.sh"))
-            .arg(format!("{server}/{database}"))
-            .env("TASKFORGE_BIN", env!("CARGO_BIN_EXE_taskforge"))
-            .env("CLUSTER_DIR", &dir)
-            .env("BALANCER_PORT", balancer_port.to_string())
-            .env(
-                "INSTANCE_PORTS",
-                ports.iter().map(u16::to_string).collect::<Vec<_>>().join(" "),
-            )
-            .env("REDIS_PORT", redis_port.to_string())
-            .env_remove("REDIS_URL")
-            .env_remove("DATABASE_URL")
-            .env("BCRYPT_COST", "4")
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "warn")
-            .env("REDIS_TIMEOUT_MS", "200")
-            .env("DB_MAX_CONNECTIONS", "5")
-            .env("RATE_LIMIT_ENABLED", "true")
-            .env("RATE_LIMIT_LOGIN_PER_MIN", "5")
-            .env("RATE_LIMIT_REGISTER_PER_MIN", "1000")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("run.sh starts");
+        let script = Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/cluster/run.sh"
+        ))
+        .arg(format!("{server}/{database}"))
+        .env("TASKFORGE_BIN", env!("CARGO_BIN_EXE_taskforge"))
+        .env("CLUSTER_DIR", &dir)
+        .env("BALANCER_PORT", balancer_port.to_string())
+        .env(
+            "INSTANCE_PORTS",
+            ports
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+        .env("REDIS_PORT", redis_port.to_string())
+        .env_remove("REDIS_URL")
+        .env_remove("DATABASE_URL")
+        .env("BCRYPT_COST", "4")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn")
+        .env("REDIS_TIMEOUT_MS", "200")
+        .env("DB_MAX_CONNECTIONS", "5")
+        .env("RATE_LIMIT_ENABLED", "true")
+        .env("RATE_LIMIT_LOGIN_PER_MIN", "5")
+        .env("RATE_LIMIT_REGISTER_PER_MIN", "1000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("run.sh starts");
         let cluster = Self {
             script,
             balancer: format!("http://127.0.0.1:{balancer_port}"),
-            instances: ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect(),
+            instances: ports
+                .iter()
+                .map(|p| format!("http://127.0.0.1:{p}"))
+                .collect(),
             dir,
             redis_port,
             restarted_redis: None,
@@ -172,7 +187,12 @@ impl Cluster {
     /// Starts an empty Redis on the port of the one stopped.
     pub async fn restart_redis(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.redis_port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--port",
+                &self.redis_port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
@@ -223,7 +243,12 @@ impl Cluster {
     /// Registers `email` through the balancer.
     pub async fn register(&self, email: &str, ip: &str) {
         let res = self
-            .post(&self.balancer, "/api/v1/auth/register", ip, &json!({"email": email, "password": PASSWORD}))
+            .post(
+                &self.balancer,
+                "/api/v1/auth/register",
+                ip,
+                &json!({"email": email, "password": PASSWORD}),
+            )
             .await;
         assert_eq!(res.status(), 201, "register {email}");
     }
@@ -231,7 +256,12 @@ impl Cluster {
     /// Logs `email` in at `base`: the token pair.
     pub async fn login(&self, base: &str, email: &str, ip: &str) -> Value {
         let res = self
-            .post(base, "/api/v1/auth/login", ip, &json!({"email": email, "password": PASSWORD}))
+            .post(
+                base,
+                "/api/v1/auth/login",
+                ip,
+                &json!({"email": email, "password": PASSWORD}),
+            )
             .await;
         assert_eq!(res.status(), 200, "login {email} at {base}");
         res.json().await.expect("tokens")
@@ -260,7 +290,9 @@ impl Drop for Cluster {
         // first) is stopped by its pid file.
         Self::signal(&self.script.id().to_string(), "-TERM");
         let started = Instant::now();
-        while matches!(self.script.try_wait(), Ok(None)) && started.elapsed() < Duration::from_secs(15) {
+        while matches!(self.script.try_wait(), Ok(None))
+            && started.elapsed() < Duration::from_secs(15)
+        {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.script.kill();
@@ -275,13 +307,18 @@ impl Drop for Cluster {
         // test's runtime, which cannot be blocked on).
         let (admin_url, database) = (self.admin_url.clone(), self.database.clone());
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async {
                 if let Ok(admin) = Database::connect(&admin_url).await {
                     let _ = admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+                        ))
                         .await;
                 }
             });

@@ -32,7 +32,10 @@ fn record_run() {
 /// order, the destructive ones (Redis stopped, an instance killed) last.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cluster_behind_a_balancer_keeps_the_contract() {
-    let Some(url) = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+    let Some(url) = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
         eprintln!("cluster test skipped: TEST_DATABASE_URL is not set");
         return;
     };
@@ -42,7 +45,9 @@ async fn a_cluster_behind_a_balancer_keeps_the_contract() {
             eprintln!("cluster test skipped: {missing:?} not installed");
             return;
         }
-        panic!("the cluster test needs {missing:?} (apt-get install haproxy redis-server curl), or set TASKFORGE_SKIP_CLUSTER");
+        panic!(
+            "the cluster test needs {missing:?} (apt-get install haproxy redis-server curl), or set TASKFORGE_SKIP_CLUSTER"
+        );
     }
     let mut cluster = Cluster::start(&url).await;
     scenarios::core_flows_through_the_balancer(&cluster).await;

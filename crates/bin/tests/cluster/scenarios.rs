@@ -19,7 +19,10 @@ fn fresh_ip() -> String {
 
 fn fresh_email(what: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(1);
-    format!("{what}-{}@example.com", NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{what}-{}@example.com",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Polls `check` until it holds, at most `limit`: how long it took.
@@ -124,10 +127,19 @@ pub async fn logout_and_password_change_reach_every_instance_within_a_second(clu
     let tokens = cluster.login(one, &email, &ip).await;
     let access = tokens["access_token"].as_str().expect("access").to_owned();
     for base in [one, two, three] {
-        assert_eq!(cluster.me(base, &access).await, 200, "{base} accepts the token");
+        assert_eq!(
+            cluster.me(base, &access).await,
+            200,
+            "{base} accepts the token"
+        );
     }
     let out = cluster
-        .post(one, "/api/v1/auth/logout", &ip, &json!({"refresh_token": tokens["refresh_token"]}))
+        .post(
+            one,
+            "/api/v1/auth/logout",
+            &ip,
+            &json!({"refresh_token": tokens["refresh_token"]}),
+        )
         .await;
     assert_eq!(out.status(), 204);
     for base in [two, three] {
@@ -172,7 +184,9 @@ pub async fn six_logins_spread_over_every_instance_make_a_429(cluster: &Cluster)
         let res = cluster.post(base, "/api/v1/auth/login", &ip, &body).await;
         let headers = res.headers().clone();
         assert_eq!(
-            headers.get("ratelimit-policy").and_then(|v| v.to_str().ok()),
+            headers
+                .get("ratelimit-policy")
+                .and_then(|v| v.to_str().ok()),
             Some("\"login\";q=5;w=60")
         );
         let state = headers
@@ -182,7 +196,10 @@ pub async fn six_logins_spread_over_every_instance_make_a_429(cluster: &Cluster)
             .to_owned();
         if n < 5 {
             assert_eq!(res.status(), 401, "attempt {} on {base}", n + 1);
-            assert!(state.starts_with(&format!("\"login\";r={};t=", 4 - n)), "{state}");
+            assert!(
+                state.starts_with(&format!("\"login\";r={};t=", 4 - n)),
+                "{state}"
+            );
         } else {
             assert_eq!(res.status(), 429, "the sixth attempt, on {base}");
             assert!(headers.contains_key("retry-after"));
@@ -197,7 +214,11 @@ pub async fn six_logins_spread_over_every_instance_make_a_429(cluster: &Cluster)
         assert_eq!(res.status(), 429);
     }
     for base in &cluster.instances {
-        assert_eq!(cluster.shared_gauge(base).await, "1", "{base} shares its counters");
+        assert_eq!(
+            cluster.shared_gauge(base).await,
+            "1",
+            "{base} shares its counters"
+        );
     }
 }
 
@@ -209,21 +230,44 @@ pub async fn refresh_token_reuse_on_another_instance_revokes_the_family(cluster:
     let [one, two, three] = [0, 1, 2].map(|i| cluster.instances[i].as_str());
     let first = cluster.login(one, &email, &ip).await;
     let refreshed = cluster
-        .post(one, "/api/v1/auth/refresh", &ip, &json!({"refresh_token": first["refresh_token"]}))
+        .post(
+            one,
+            "/api/v1/auth/refresh",
+            &ip,
+            &json!({"refresh_token": first["refresh_token"]}),
+        )
         .await;
     assert_eq!(refreshed.status(), 200);
     let second: Value = refreshed.json().await.expect("tokens");
     let reuse = cluster
-        .post(two, "/api/v1/auth/refresh", &ip, &json!({"refresh_token": first["refresh_token"]}))
+        .post(
+            two,
+            "/api/v1/auth/refresh",
+            &ip,
+            &json!({"refresh_token": first["refresh_token"]}),
+        )
         .await;
-    assert_eq!(reuse.status(), 401, "the spent token is refused on another instance");
+    assert_eq!(
+        reuse.status(),
+        401,
+        "the spent token is refused on another instance"
+    );
     let after = cluster
-        .post(three, "/api/v1/auth/refresh", &ip, &json!({"refresh_token": second["refresh_token"]}))
+        .post(
+            three,
+            "/api/v1/auth/refresh",
+            &ip,
+            &json!({"refresh_token": second["refresh_token"]}),
+        )
         .await;
     assert_eq!(after.status(), 401, "the family is revoked");
     let access = second["access_token"].as_str().expect("access");
     for base in [one, two, three] {
-        assert_eq!(cluster.me(base, access).await, 401, "{base}: the family's access token");
+        assert_eq!(
+            cluster.me(base, access).await,
+            401,
+            "{base}: the family's access token"
+        );
     }
 }
 
@@ -325,17 +369,39 @@ pub async fn without_redis_limits_hold_per_instance_and_come_back_shared(cluster
         assert_eq!(res.status(), 401, "attempt {} without Redis", n + 1);
     }
     for base in &cluster.instances {
-        assert_eq!(cluster.shared_gauge(base).await, "0", "{base} counts on its own");
+        assert_eq!(
+            cluster.shared_gauge(base).await,
+            "0",
+            "{base} counts on its own"
+        );
     }
     // Instance 1 alone still refuses a sixth attempt of its own.
     let one = cluster.instances[0].clone();
     let mut statuses = Vec::new();
     for _ in 0..5 {
-        statuses.push(cluster.post(&one, "/api/v1/auth/login", &ip, &body).await.status().as_u16());
+        statuses.push(
+            cluster
+                .post(&one, "/api/v1/auth/login", &ip, &body)
+                .await
+                .status()
+                .as_u16(),
+        );
     }
-    assert_eq!(statuses, [401, 401, 401, 429, 429], "instance 1 had 2 of its 5 already");
-    let warnings = cluster.log(1).matches("shared counters unreachable").count();
-    assert_eq!(warnings, 1, "one warning for the outage:\n{}", cluster.log(1));
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429, 429],
+        "instance 1 had 2 of its 5 already"
+    );
+    let warnings = cluster
+        .log(1)
+        .matches("shared counters unreachable")
+        .count();
+    assert_eq!(
+        warnings,
+        1,
+        "one warning for the outage:\n{}",
+        cluster.log(1)
+    );
 
     cluster.restart_redis().await;
     // Each instance finds Redis again at its next limited request after a second's rest.
@@ -345,7 +411,9 @@ pub async fn without_redis_limits_hold_per_instance_and_come_back_shared(cluster
             let cluster = &*cluster;
             async move {
                 let probe = json!({"email": "nobody@example.com", "password": "wrong-password"});
-                let res = cluster.post(&base, "/api/v1/auth/login", &fresh_ip(), &probe).await;
+                let res = cluster
+                    .post(&base, "/api/v1/auth/login", &fresh_ip(), &probe)
+                    .await;
                 assert!(res.status().as_u16() < 500);
                 cluster.shared_gauge(&base).await == "1"
             }
@@ -358,7 +426,13 @@ pub async fn without_redis_limits_hold_per_instance_and_come_back_shared(cluster
         let mut s = Vec::new();
         for n in 0..6 {
             let base = &cluster.instances[n % 3];
-            s.push(cluster.post(base, "/api/v1/auth/login", &ip, &body).await.status().as_u16());
+            s.push(
+                cluster
+                    .post(base, "/api/v1/auth/login", &ip, &body)
+                    .await
+                    .status()
+                    .as_u16(),
+            );
         }
         s
     };
@@ -425,8 +499,14 @@ pub async fn a_sigkilled_instance_costs_only_its_requests_in_flight(cluster: &Cl
         statuses.keys().all(|s| *s == 201 || *s >= 500 || *s == 0),
         "only successes and lost in-flight requests: {statuses:?}"
     );
-    assert!(failed <= WRITERS, "at most the requests in flight on the killed instance: {statuses:?}");
-    assert!(statuses.get(&201).copied().unwrap_or(0) > WRITERS * 4, "writes went on: {statuses:?}");
+    assert!(
+        failed <= WRITERS,
+        "at most the requests in flight on the killed instance: {statuses:?}"
+    );
+    assert!(
+        statuses.get(&201).copied().unwrap_or(0) > WRITERS * 4,
+        "writes went on: {statuses:?}"
+    );
     for id in &acknowledged {
         let got = cluster
             .http
