@@ -468,7 +468,11 @@ pub async fn a_sigkilled_instance_costs_only_its_requests_in_flight(cluster: &Cl
                     .json(&json!({"title": format!("writer {w} task {n}")}))
                     .send()
                     .await;
+                // 0: no HTTP answer at all (the connection closed mid-request).
                 let status = res.as_ref().map_or(0, |r| r.status().as_u16());
+                if let Err(e) = &res {
+                    eprintln!("writer {w}: no answer: {e:?}");
+                }
                 *statuses.entry(status).or_default() += 1;
                 if status == 201 {
                     let task: Value = res.expect("a response").json().await.expect("a task");
