@@ -31,7 +31,10 @@ use actix_web::middleware::from_fn;
         (status = 401, description = "`is_admin: true` without a valid bearer token"),
         (status = 403, description = "`is_admin: true` with a non-admin's token"),
         (status = 409, description = "Email or username already registered"),
-        (status = 429, description = "Too many registrations from this client"),
+        (status = 429, description = "Too many registrations from this client (limits are per client IP; every answer of this route carries `RateLimit-Policy` and `RateLimit`)",
+            headers(("Retry-After" = String, description = "Seconds until one more request is allowed"),
+                ("RateLimit-Policy" = String, description = "The group's quota and window, e.g. `\"login\";q=5;w=60`"),
+                ("RateLimit" = String, description = "What is left and when the quota is whole again, e.g. `\"login\";r=0;t=60`"))),
     ),
     security((), ("bearer" = []), ("oauth2" = [])))]
 pub async fn register(
@@ -63,7 +66,10 @@ pub async fn register(
         (status = 200, description = "Logged in", body = TokenResponse, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 401, description = "Wrong email, username or password (one answer for all)"),
         (status = 403, description = "Correct password, inactive account"),
-        (status = 429, description = "Too many logins from this client"),
+        (status = 429, description = "Too many logins from this client (limits are per client IP; every answer of this route carries `RateLimit-Policy` and `RateLimit`)",
+            headers(("Retry-After" = String, description = "Seconds until one more request is allowed"),
+                ("RateLimit-Policy" = String, description = "The group's quota and window, e.g. `\"login\";q=5;w=60`"),
+                ("RateLimit" = String, description = "What is left and when the quota is whole again, e.g. `\"login\";r=0;t=60`"))),
     ))]
 pub async fn login(
     req: HttpRequest,
@@ -125,7 +131,10 @@ fn token_error(err: DomainError) -> ApiError {
     responses(
         (status = 200, description = "A new pair; the presented token is spent", body = TokenResponse),
         (status = 401, description = "Invalid, expired, revoked or reused refresh token (reuse revokes the session)"),
-        (status = 429, description = "Too many refreshes from this client"),
+        (status = 429, description = "Too many refreshes from this client (limits are per client IP; every answer of this route carries `RateLimit-Policy` and `RateLimit`)",
+            headers(("Retry-After" = String, description = "Seconds until one more request is allowed"),
+                ("RateLimit-Policy" = String, description = "The group's quota and window, e.g. `\"login\";q=5;w=60`"),
+                ("RateLimit" = String, description = "What is left and when the quota is whole again, e.g. `\"login\";r=0;t=60`"))),
     ))]
 pub async fn refresh(
     state: web::Data<AppState>,
@@ -147,7 +156,10 @@ pub async fn refresh(
     responses(
         (status = 204, description = "Logged out (also for unknown tokens)"),
         (status = 401, description = "`all=true` without a valid bearer token"),
-        (status = 429, description = "Too many logouts from this client"),
+        (status = 429, description = "Too many logouts from this client (limits are per client IP; every answer of this route carries `RateLimit-Policy` and `RateLimit`)",
+            headers(("Retry-After" = String, description = "Seconds until one more request is allowed"),
+                ("RateLimit-Policy" = String, description = "The group's quota and window, e.g. `\"login\";q=5;w=60`"),
+                ("RateLimit" = String, description = "What is left and when the quota is whole again, e.g. `\"login\";r=0;t=60`"))),
     ),
     security((), ("bearer" = []), ("oauth2" = [])))]
 pub async fn logout(
