@@ -84,6 +84,8 @@ fn cors(allowed: Vec<String>) -> Cors {
             header::LOCATION,
             header::RETRY_AFTER,
             routes::tasks::REPLAYED,
+            rate_limit::RATE_LIMIT_POLICY,
+            rate_limit::RATE_LIMIT,
             middleware::request_context::REQUEST_ID,
         ])
         .max_age(600)

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use actix_web::http::Method;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::state::PoolStats;
@@ -30,6 +31,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     pool: IntGaugeVec,
+    rate_limits: crate::rate_limit::SharedMetrics,
 }
 
 impl Metrics {
@@ -62,11 +64,25 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(pool.clone()))?;
+        let rate_limits = crate::rate_limit::SharedMetrics {
+            shared: IntGauge::new(
+                "taskforge_rate_limit_shared",
+                "1 while rate-limit counters are shared by every instance (Redis answers), \
+                 0 while this instance counts on its own.",
+            )?,
+            fallbacks: IntCounter::new(
+                "taskforge_rate_limit_fallback_total",
+                "Limited requests counted by this instance alone because Redis did not answer.",
+            )?,
+        };
+        registry.register(Box::new(rate_limits.shared.clone()))?;
+        registry.register(Box::new(rate_limits.fallbacks.clone()))?;
         Ok(Self {
             registry,
             requests,
             duration,
             pool,
+            rate_limits,
         })
     }
 
@@ -79,6 +95,11 @@ impl Metrics {
         self.duration
             .with_label_values(&labels)
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// The rate limits' gauge and counter, for the shared counters to keep up to date.
+    pub fn rate_limits(&self) -> crate::rate_limit::SharedMetrics {
+        self.rate_limits.clone()
     }
 
     /// Sets the pool gauges to `stats` and renders every metric in the text format.

@@ -1,27 +1,35 @@
 //! Per-client-IP rate limits for the auth route groups (login, register, refresh,
-//! logout), with actix-governor. A group's limiter is built once per process and
-//! shared by every worker and by the group's compatibility routes.
+//! logout). Each group's limit is built once per process and shared by every worker
+//! and by the group's compatibility routes. The arithmetic is in [`gcra`]; the counters
+//! live in this process, or in Redis shared by every instance ([`shared`]).
 //!
-//! Governor is a GCRA limiter: `N/min` allows a burst of `N` and then one request
-//! every `60/N` seconds, so a client hammering a group gets 429 after `N` requests
-//! within a minute. Counters live in this process; behind a load balancer each
-//! instance limits on its own.
+//! Every response of a limited route carries `RateLimit-Policy` and `RateLimit`
+//! (draft-ietf-httpapi-ratelimit-headers): `"login";q=5;w=60` and
+//! `"login";r=<remaining>;t=<seconds until the quota is whole again>`.
+
+pub mod client_ip;
+pub mod gcra;
+pub mod shared;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use actix_governor::governor::NotUntil;
-use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
-use actix_governor::governor::middleware::NoOpMiddleware;
-use actix_governor::{
-    GovernorConfig, GovernorConfigBuilder, KeyExtractor, SimpleKeyExtractionError,
-};
-use actix_web::dev::ServiceRequest;
-use actix_web::http::header;
-use actix_web::{HttpResponse, HttpResponseBuilder};
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpResponse};
 
-use crate::error::ErrorCode;
+pub use client_ip::ClientIp;
+pub use gcra::Decision;
+pub use shared::{Counters, SharedCounters, SharedCountersError, SharedMetrics};
+
+use crate::error::{ErrorCode, Problem};
+
+/// `RateLimit-Policy`: the group's quota and window.
+pub const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// `RateLimit`: what is left of the quota and when it is whole again.
+pub const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// Limits from configuration.
 #[derive(Debug, Clone)]
@@ -40,61 +48,53 @@ pub struct RateLimitSettings {
     pub trusted_proxies: Vec<IpAddr>,
 }
 
-/// The client address of a request: the peer, unless the peer is a trusted proxy, in
-/// which case the nearest address in `X-Forwarded-For` that is not itself a trusted proxy.
-#[derive(Debug, Clone)]
-pub struct ClientIp {
-    trusted_proxies: Arc<Vec<IpAddr>>,
+/// One route group's limit.
+#[derive(Clone)]
+pub struct GroupLimit {
+    /// The group's name: the policy name in the headers and part of the counter's key.
+    name: &'static str,
+    limit: u32,
+    policy: HeaderValue,
+    client_ip: ClientIp,
+    counters: Arc<Counters>,
 }
 
-impl ClientIp {
-    fn of(&self, req: &ServiceRequest) -> Option<IpAddr> {
-        let peer = req.peer_addr()?.ip();
-        if !self.trusted_proxies.contains(&peer) {
-            return Some(peer);
-        }
-        let forwarded = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
-            .collect::<Vec<_>>();
-        Some(
-            forwarded
-                .into_iter()
-                .rev()
-                .find(|ip| !self.trusted_proxies.contains(ip))
-                .unwrap_or(peer),
-        )
-    }
-}
-
-impl KeyExtractor for ClientIp {
-    type Key = IpAddr;
-    type KeyExtractionError = SimpleKeyExtractionError<&'static str>;
-
-    fn extract(&self, req: &ServiceRequest) -> Result<IpAddr, Self::KeyExtractionError> {
-        // Without a peer address (not over TCP) there is nobody to limit: one shared bucket.
-        Ok(self.of(req).unwrap_or(IpAddr::from([0, 0, 0, 0])))
-    }
-
-    fn exceed_rate_limit_response(
+impl GroupLimit {
+    /// Counts `req` against the group; a request over the limit gets 429 with
+    /// `Retry-After` and never reaches the handler.
+    pub async fn check(
         &self,
-        negative: &NotUntil<QuantaInstant>,
-        mut response: HttpResponseBuilder,
-    ) -> HttpResponse {
-        let wait = negative
-            .wait_time_from(DefaultClock::default().now())
-            .as_secs_f64()
-            .ceil() as u64;
-        let retry_after = wait.clamp(1, 60);
-        let code = ErrorCode::RateLimited;
-        let mut res = response
+        req: ServiceRequest,
+        next: Next<BoxBody>,
+    ) -> Result<ServiceResponse<BoxBody>, Error> {
+        let client = self.client_ip.of(&req);
+        let decision = self.counters.hit(self.name, client, self.limit).await;
+        let mut res = if decision.allowed {
+            next.call(req).await?
+        } else {
+            req.into_response(self.refusal(&decision))
+        };
+        let headers = res.headers_mut();
+        headers.insert(RATE_LIMIT_POLICY, self.policy.clone());
+        let state = format!(
+            "\"{}\";r={};t={}",
+            self.name,
+            decision.remaining,
+            whole_seconds(decision.reset)
+        );
+        if let Ok(value) = HeaderValue::from_str(&state) {
+            headers.insert(RATE_LIMIT, value);
+        }
+        Ok(res)
+    }
+
+    fn refusal(&self, decision: &Decision) -> HttpResponse {
+        let retry_after = whole_seconds(decision.retry_after).clamp(1, gcra::WINDOW_SECS);
+        let mut res = HttpResponse::TooManyRequests()
             .insert_header((header::RETRY_AFTER, retry_after.to_string()))
             .finish();
-        res.extensions_mut().insert(crate::error::Problem {
-            code,
+        res.extensions_mut().insert(Problem {
+            code: ErrorCode::RateLimited,
             detail: format!("too many requests; retry in {retry_after} s"),
             errors: Vec::new(),
             extra: None,
@@ -103,44 +103,54 @@ impl KeyExtractor for ClientIp {
     }
 }
 
-/// One route group's limiter.
-pub type GroupLimit = Option<GovernorConfig<ClientIp, NoOpMiddleware>>;
+/// A duration in whole seconds, rounded up: a client that waits this long is served.
+fn whole_seconds(d: std::time::Duration) -> u64 {
+    d.as_micros()
+        .div_ceil(1_000_000)
+        .try_into()
+        .unwrap_or(u64::MAX)
+}
 
-/// The four groups' limiters (absent when limits are off).
+/// The four groups' limits (absent when limits are off).
 #[derive(Clone)]
 pub struct RateLimits {
     /// Login (JSON and form, every alias).
-    pub login: GroupLimit,
+    pub login: Option<GroupLimit>,
     /// Register and signup, every alias.
-    pub register: GroupLimit,
+    pub register: Option<GroupLimit>,
     /// Refresh.
-    pub refresh: GroupLimit,
+    pub refresh: Option<GroupLimit>,
     /// Logout.
-    pub logout: GroupLimit,
+    pub logout: Option<GroupLimit>,
 }
 
 impl RateLimits {
-    /// Builds the limiters once per process.
-    pub fn new(settings: &RateLimitSettings) -> Self {
-        let key = ClientIp {
-            trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
-        };
-        let group = |per_min: u32| -> GroupLimit {
-            if !settings.enabled {
-                return None;
-            }
-            let per_min = per_min.max(1);
-            GovernorConfigBuilder::default()
-                .period(Duration::from_secs(60) / per_min)
-                .burst_size(per_min)
-                .key_extractor(key.clone())
-                .finish()
+    /// The limits of `settings`, counted in `counters` (one set per process).
+    pub fn new(settings: &RateLimitSettings, counters: Counters) -> Self {
+        if !settings.enabled {
+            return Self::disabled();
+        }
+        let client_ip = ClientIp::new(settings.trusted_proxies.clone());
+        let counters = Arc::new(counters);
+        let group = |name: &'static str, per_min: u32| {
+            let limit = per_min.max(1);
+            Some(GroupLimit {
+                name,
+                limit,
+                policy: HeaderValue::from_str(&format!(
+                    "\"{name}\";q={limit};w={}",
+                    gcra::WINDOW_SECS
+                ))
+                .unwrap_or_else(|_| HeaderValue::from_static("")),
+                client_ip: client_ip.clone(),
+                counters: counters.clone(),
+            })
         };
         Self {
-            login: group(settings.login_per_min),
-            register: group(settings.register_per_min),
-            refresh: group(settings.refresh_per_min),
-            logout: group(settings.logout_per_min),
+            login: group("login", settings.login_per_min),
+            register: group("register", settings.register_per_min),
+            refresh: group("refresh", settings.refresh_per_min),
+            logout: group("logout", settings.logout_per_min),
         }
     }
 

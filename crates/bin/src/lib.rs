@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod settings;
+pub mod shared_limits;
 pub mod startup;
 pub mod telemetry;
 

@@ -123,6 +123,12 @@ pub struct Settings {
     pub rate_limit_logout_per_min: u32,
     /// `TRUSTED_PROXIES`.
     pub trusted_proxies: Vec<IpAddr>,
+    /// `REDIS_URL`: rate-limit counters shared by every instance; per instance when unset.
+    /// May hold a password: never logged.
+    pub redis_url: Option<SecretString>,
+    /// `REDIS_TIMEOUT_MS`: the most a rate-limited request waits for Redis before it is
+    /// counted by this instance alone.
+    pub redis_timeout: Duration,
     /// `LOG_FORMAT` (default: JSON unless stdout is a terminal).
     pub log_format: Option<LogFormat>,
     /// `FIRST_ADMIN_EMAIL` and `FIRST_ADMIN_PASSWORD`.
@@ -338,6 +344,18 @@ impl Settings {
                 format!("{bad:?} is not an http(s) URL like http://collector:4318"),
             ));
         }
+        let redis_url = raw
+            .get("REDIS_URL")
+            .map(str::trim)
+            .filter(|u| !u.is_empty());
+        if redis_url.is_some_and(|u| !u.starts_with("redis://")) {
+            // The value is not echoed: it may carry a password.
+            return Err(ConfigError::new(
+                "REDIS_URL",
+                "must be a redis:// URL like redis://127.0.0.1:6379/0".to_owned(),
+            ));
+        }
+        let redis_url = redis_url.map(|u| SecretString::from(u.to_owned()));
         Ok(Self {
             app_env,
             host: raw.string("HOST", "127.0.0.1"),
@@ -410,6 +428,8 @@ impl Settings {
             )?,
             rate_limit_logout_per_min: raw.number("RATE_LIMIT_LOGOUT_PER_MIN", 10, 1, 1_000_000)?,
             trusted_proxies,
+            redis_url,
+            redis_timeout: millis(raw.number("REDIS_TIMEOUT_MS", 250, 10, 60_000)?),
             log_format,
             first_admin,
             otlp_endpoint,
@@ -434,6 +454,8 @@ fn ephemeral_secret() -> String {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -491,6 +513,8 @@ mod tests {
             ("HASH_QUEUE_CAPACITY", "0"),
             ("TRUSTED_PROXIES", "10.0.0.1,proxy"),
             ("ALLOWED_ORIGINS", "*"),
+            ("REDIS_URL", "http://:secret@cache:6379"),
+            ("REDIS_TIMEOUT_MS", "0"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.variable, var, "{value}");
@@ -511,5 +535,19 @@ mod tests {
         ])
         .unwrap();
         assert!(!ok.jwt_secret_is_ephemeral);
+    }
+
+    #[test]
+    fn redis_is_optional_and_its_url_never_echoed() {
+        let none = settings(&[]).unwrap();
+        assert!(none.redis_url.is_none());
+        assert_eq!(none.redis_timeout, Duration::from_millis(250));
+        let set = settings(&[("REDIS_URL", " redis://:pw@cache:6379/2 ")]).unwrap();
+        assert_eq!(
+            set.redis_url.as_ref().map(|u| u.expose_secret()),
+            Some("redis://:pw@cache:6379/2")
+        );
+        let err = settings(&[("REDIS_URL", "http://:secret@cache:6379")]).unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
     }
 }

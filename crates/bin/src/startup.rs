@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
-use taskforge_api::rate_limit::{RateLimitSettings, RateLimits};
+use taskforge_api::rate_limit::{Counters, RateLimitSettings, RateLimits};
 use taskforge_api::routes::events::Streams;
 use taskforge_api::{AppState, DatabaseProbe, HttpSettings, Lifecycle, Metrics, PoolStats};
 use taskforge_domain::auth::{AuthService, SessionRepository, TokenLifetimes};
@@ -67,6 +67,26 @@ pub struct Services {
     pub users: Arc<UserService>,
     /// Tasks.
     pub tasks: Arc<TaskService>,
+}
+
+/// The rate limits' counters: in Redis when `REDIS_URL` is set (falling back to this
+/// instance's own while it cannot be reached), else this instance's own.
+///
+/// # Errors
+/// [`StartupError::Config`] when `REDIS_URL` is not a usable Redis URL.
+fn rate_limit_counters(settings: &Settings, metrics: &Metrics) -> Result<Counters, StartupError> {
+    let Some(url) = &settings.redis_url else {
+        return Ok(Counters::local());
+    };
+    let store =
+        crate::shared_limits::RedisCounters::new(url.expose_secret(), settings.redis_timeout)
+            .map_err(|e| StartupError::Config(format!("REDIS_URL: {e}")))?;
+    tracing::info!("rate limits: counters shared in Redis");
+    Ok(Counters::shared(
+        Arc::new(store),
+        settings.redis_timeout,
+        metrics.rate_limits(),
+    ))
 }
 
 /// Connects to the database and applies pending migrations when `AUTO_MIGRATE` is on.
@@ -439,14 +459,17 @@ impl Application {
         let http = HttpSettings {
             max_body_bytes: settings.max_body_bytes,
             allowed_origins: settings.allowed_origins.clone(),
-            rate_limits: RateLimits::new(&RateLimitSettings {
-                enabled: settings.rate_limit_enabled,
-                login_per_min: settings.rate_limit_login_per_min,
-                register_per_min: settings.rate_limit_register_per_min,
-                refresh_per_min: settings.rate_limit_refresh_per_min,
-                logout_per_min: settings.rate_limit_logout_per_min,
-                trusted_proxies: settings.trusted_proxies.clone(),
-            }),
+            rate_limits: RateLimits::new(
+                &RateLimitSettings {
+                    enabled: settings.rate_limit_enabled,
+                    login_per_min: settings.rate_limit_login_per_min,
+                    register_per_min: settings.rate_limit_register_per_min,
+                    refresh_per_min: settings.rate_limit_refresh_per_min,
+                    logout_per_min: settings.rate_limit_logout_per_min,
+                    trusted_proxies: settings.trusted_proxies.clone(),
+                },
+                rate_limit_counters(&settings, &metrics)?,
+            ),
             request_timeout: settings.request_timeout,
         };
         // The closure runs once per worker (again for a worker restarted after a

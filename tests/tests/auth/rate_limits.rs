@@ -242,3 +242,31 @@ async fn x_forwarded_for_is_honoured_from_a_trusted_proxy() {
     assert_rate_limited(login_attempt(&app, "/api/v1/auth/login", Some("198.51.100.2")).await)
         .await;
 }
+
+#[tokio::test]
+async fn limited_routes_carry_the_rate_limit_headers_and_others_do_not() {
+    let app = limited_app(&[("RATE_LIMIT_REFRESH_PER_MIN", "4")]).await;
+    for remaining in (0..3).rev() {
+        let res = login_attempt(&app, "/api/v1/auth/login", None).await;
+        let headers = res.headers();
+        assert_eq!(header(headers, "ratelimit-policy"), "\"login\";q=3;w=60");
+        // Each attempt adds 20 s (60 s / 3) to the time until the quota is whole.
+        let t = 20 * (3 - remaining);
+        assert_eq!(
+            header(headers, "ratelimit"),
+            format!("\"login\";r={remaining};t={t}")
+        );
+    }
+    let refused = login_attempt(&app, "/api/v1/auth/login", None).await;
+    assert_eq!(refused.status().as_u16(), 429);
+    assert_eq!(header(refused.headers(), "ratelimit"), "\"login\";r=0;t=60");
+    let refresh = app
+        .post_json("/api/v1/auth/refresh", &json!({"refresh_token": "nope"}))
+        .await;
+    assert_eq!(
+        header(refresh.headers(), "ratelimit-policy"),
+        "\"refresh\";q=4;w=60"
+    );
+    let health = app.get("/health").await;
+    assert!(health.headers().get("ratelimit").is_none());
+}

@@ -2,9 +2,10 @@
 //! logout — and the deprecated compatibility paths. Every response of these routes,
 //! errors included, carries `Cache-Control: no-store`.
 
-use actix_governor::Governor;
+use actix_web::body::BoxBody;
+use actix_web::dev::ServiceRequest;
 use actix_web::http::header;
-use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::web::post;
 use actix_web::{HttpRequest, HttpResponse, Route, web};
 use taskforge_domain::DomainError;
@@ -30,7 +31,10 @@ use actix_web::middleware::from_fn;
         (status = 401, description = "`is_admin: true` without a valid bearer token"),
         (status = 403, description = "`is_admin: true` with a non-admin's token"),
         (status = 409, description = "Email or username already registered"),
-        (status = 429, description = "Too many registrations from this client"),
+        (status = 429, description = "Too many registrations from this client (limits are per client IP; every answer of this route carries `RateLimit-Policy` and `RateLimit`)",
+            headers(("Retry-After" = String, description = "Seconds until one more request is allowed"),
+                ("RateLimit-Policy" = String, description = "The group's quota and window, e.g. `\"login\";q=5;w=60`"),
+                ("RateLimit" = String, description = "What is left and when the quota is whole again, e.g. `\"login\";r=0;t=60`"))),
     ),
     security((), ("bearer" = []), ("oauth2" = [])))]
 pub async fn register(
@@ -62,7 +66,10 @@ pub async fn register(
         (status = 200, description = "Logged in", body = TokenResponse, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 401, description = "Wrong email, username or password (one answer for all)"),
         (status = 403, description = "Correct password, inactive account"),
-        (status = 429, description = "Too many logins from this client"),
+        (status = 429, description = "Too many logins from this client (limits are per client IP; every answer of this route carries `RateLimit-Policy` and `RateLimit`)",
+            headers(("Retry-After" = String, description = "Seconds until one more request is allowed"),
+                ("RateLimit-Policy" = String, description = "The group's quota and window, e.g. `\"login\";q=5;w=60`"),
+                ("RateLimit" = String, description = "What is left and when the quota is whole again, e.g. `\"login\";r=0;t=60`"))),
     ))]
 pub async fn login(
     req: HttpRequest,
@@ -124,7 +131,10 @@ fn token_error(err: DomainError) -> ApiError {
     responses(
         (status = 200, description = "A new pair; the presented token is spent", body = TokenResponse),
         (status = 401, description = "Invalid, expired, revoked or reused refresh token (reuse revokes the session)"),
-        (status = 429, description = "Too many refreshes from this client"),
+        (status = 429, description = "Too many refreshes from this client (limits are per client IP; every answer of this route carries `RateLimit-Policy` and `RateLimit`)",
+            headers(("Retry-After" = String, description = "Seconds until one more request is allowed"),
+                ("RateLimit-Policy" = String, description = "The group's quota and window, e.g. `\"login\";q=5;w=60`"),
+                ("RateLimit" = String, description = "What is left and when the quota is whole again, e.g. `\"login\";r=0;t=60`"))),
     ))]
 pub async fn refresh(
     state: web::Data<AppState>,
@@ -146,7 +156,10 @@ pub async fn refresh(
     responses(
         (status = 204, description = "Logged out (also for unknown tokens)"),
         (status = 401, description = "`all=true` without a valid bearer token"),
-        (status = 429, description = "Too many logouts from this client"),
+        (status = 429, description = "Too many logouts from this client (limits are per client IP; every answer of this route carries `RateLimit-Policy` and `RateLimit`)",
+            headers(("Retry-After" = String, description = "Seconds until one more request is allowed"),
+                ("RateLimit-Policy" = String, description = "The group's quota and window, e.g. `\"login\";q=5;w=60`"),
+                ("RateLimit" = String, description = "What is left and when the quota is whole again, e.g. `\"login\";r=0;t=60`"))),
     ),
     security((), ("bearer" = []), ("oauth2" = [])))]
 pub async fn logout(
@@ -204,13 +217,20 @@ pub fn configure(limits: &RateLimits) -> impl FnOnce(&mut web::ServiceConfig) {
 /// Registers one auth route behind its group's limiter (when limits are on); every
 /// answer, the limiter's 429 and the 405 of another method included, carries
 /// `Cache-Control: no-store`.
-fn auth_route(cfg: &mut web::ServiceConfig, group: &GroupLimit, path: &str, route: Route) {
+fn auth_route(cfg: &mut web::ServiceConfig, group: &Option<GroupLimit>, path: &str, route: Route) {
     let no_store = || DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store"));
     let resource = web::resource(path)
         .route(route)
         .wrap(from_fn(deadline::deadline));
     match group {
-        Some(limit) => cfg.service(resource.wrap(Governor::new(limit)).wrap(no_store())),
+        Some(limit) => {
+            let limit = limit.clone();
+            let check = move |req: ServiceRequest, next: Next<BoxBody>| {
+                let limit = limit.clone();
+                async move { limit.check(req, next).await }
+            };
+            cfg.service(resource.wrap(from_fn(check)).wrap(no_store()))
+        }
         None => cfg.service(resource.wrap(no_store())),
     };
 }

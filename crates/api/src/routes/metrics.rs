@@ -10,7 +10,7 @@ use crate::state::AppState;
 /// at scrape time.
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200,
     description = "`http_requests_total`, `http_request_duration_seconds` (by method, route template, status) \
-        and `db_pool_connections` (by state: idle, in_use, max)",
+        `db_pool_connections` (by state: idle, in_use, max), `taskforge_rate_limit_shared` (1 while Redis holds the limits) and `taskforge_rate_limit_fallback_total`",
     content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let text = state
