@@ -19,12 +19,29 @@ async fn memory_db() -> DatabaseConnection {
 async fn tables(db: &DatabaseConnection) -> Vec<&'static str> {
     let schema = SchemaManager::new(db);
     let mut present = Vec::new();
-    for table in ["users", "tasks", "sessions"] {
+    for table in [
+        "users",
+        "tasks",
+        "sessions",
+        "password_resets",
+        "login_throttles",
+        "task_changes",
+    ] {
         if schema.has_table(table).await.expect("has_table") {
             present.push(table);
         }
     }
     present
+}
+
+/// Whether `sessions` has every column the accounts migration adds.
+async fn session_columns(db: &DatabaseConnection) -> bool {
+    let schema = SchemaManager::new(db);
+    let mut all = true;
+    for column in ["user_agent", "ip", "last_used_at"] {
+        all &= schema.has_column("sessions", column).await.expect("has_column");
+    }
+    all
 }
 
 /// How many of the two `updated_at` indexes `tasks` has (a task update maintains them).
@@ -41,10 +58,24 @@ async fn updated_at_indexes(db: &DatabaseConnection) -> usize {
 async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up() {
     let db = memory_db().await;
     Migrator::up(&db, None).await.expect("up");
-    assert_eq!(tables(&db).await, ["users", "tasks", "sessions"]);
+    let all = [
+        "users",
+        "tasks",
+        "sessions",
+        "password_resets",
+        "login_throttles",
+        "task_changes",
+    ];
+    assert_eq!(tables(&db).await, all);
+    assert!(session_columns(&db).await, "sessions know their client");
 
     assert_eq!(updated_at_indexes(&db).await, 0, "HOT-friendly tasks");
 
+    Migrator::down(&db, Some(1)).await.expect("down task changes");
+    assert_eq!(tables(&db).await, &all[..5]);
+    Migrator::down(&db, Some(1)).await.expect("down accounts");
+    assert_eq!(tables(&db).await, ["users", "tasks", "sessions"]);
+    assert!(!session_columns(&db).await, "the session columns are gone");
     Migrator::down(&db, Some(1))
         .await
         .expect("down hot task updates");
@@ -58,7 +89,8 @@ async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up(
     assert!(tables(&db).await.is_empty());
 
     Migrator::up(&db, None).await.expect("up again");
-    assert_eq!(tables(&db).await, ["users", "tasks", "sessions"]);
+    assert_eq!(tables(&db).await, all);
+    assert!(session_columns(&db).await);
     assert_eq!(updated_at_indexes(&db).await, 0);
 }
 
@@ -75,6 +107,8 @@ fn migrations_are_named_by_date_verb_and_noun_in_order() {
             "m20261125_000002_create_tasks",
             "m20261125_000003_create_sessions",
             "m20261204_000004_hot_task_updates",
+            "m20261206_000005_accounts",
+            "m20261206_000006_task_changes",
         ]
     );
 }

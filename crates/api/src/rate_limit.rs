@@ -1,5 +1,6 @@
 //! Per-client-IP rate limits for the auth route groups (login, register, refresh,
-//! logout), with actix-governor. A group's limiter is built once per process and
+//! logout, password reset), with actix-governor, and the client-IP rule they key on
+//! (also what a new session records as its `ip`). A group's limiter is built once per process and
 //! shared by every worker and by the group's compatibility routes.
 //!
 //! Governor is a GCRA limiter: `N/min` allows a burst of `N` and then one request
@@ -19,7 +20,7 @@ use actix_governor::{
 };
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header;
-use actix_web::{HttpResponse, HttpResponseBuilder};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 
 use crate::error::ErrorCode;
 
@@ -36,6 +37,8 @@ pub struct RateLimitSettings {
     pub refresh_per_min: u32,
     /// Requests per minute for logout.
     pub logout_per_min: u32,
+    /// Requests per minute for password reset requests (`RATE_LIMIT_RESET_PER_MIN`).
+    pub reset_per_min: u32,
     /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<IpAddr>,
 }
@@ -48,7 +51,8 @@ pub struct ClientIp {
 }
 
 impl ClientIp {
-    fn of(&self, req: &ServiceRequest) -> Option<IpAddr> {
+    /// The client address of `req` by the rule above; `None` when not over TCP.
+    pub fn of(&self, req: &HttpRequest) -> Option<IpAddr> {
         let peer = req.peer_addr()?.ip();
         if !self.trusted_proxies.contains(&peer) {
             return Some(peer);
@@ -76,7 +80,9 @@ impl KeyExtractor for ClientIp {
 
     fn extract(&self, req: &ServiceRequest) -> Result<IpAddr, Self::KeyExtractionError> {
         // Without a peer address (not over TCP) there is nobody to limit: one shared bucket.
-        Ok(self.of(req).unwrap_or(IpAddr::from([0, 0, 0, 0])))
+        Ok(self
+            .of(req.request())
+            .unwrap_or(IpAddr::from([0, 0, 0, 0])))
     }
 
     fn exceed_rate_limit_response(
@@ -117,6 +123,10 @@ pub struct RateLimits {
     pub refresh: GroupLimit,
     /// Logout.
     pub logout: GroupLimit,
+    /// Password reset requests.
+    pub reset: GroupLimit,
+    /// The client-IP rule, for handlers that record the address.
+    pub client_ip: ClientIp,
 }
 
 impl RateLimits {
@@ -141,6 +151,8 @@ impl RateLimits {
             register: group(settings.register_per_min),
             refresh: group(settings.refresh_per_min),
             logout: group(settings.logout_per_min),
+            reset: group(settings.reset_per_min),
+            client_ip: key,
         }
     }
 
@@ -151,6 +163,10 @@ impl RateLimits {
             register: None,
             refresh: None,
             logout: None,
+            reset: None,
+            client_ip: ClientIp {
+                trusted_proxies: Arc::new(Vec::new()),
+            },
         }
     }
 }
