@@ -39,7 +39,10 @@ async fn session_columns(db: &DatabaseConnection) -> bool {
     let schema = SchemaManager::new(db);
     let mut all = true;
     for column in ["user_agent", "ip", "last_used_at"] {
-        all &= schema.has_column("sessions", column).await.expect("has_column");
+        all &= schema
+            .has_column("sessions", column)
+            .await
+            .expect("has_column");
     }
     all
 }
@@ -71,7 +74,9 @@ async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up(
 
     assert_eq!(updated_at_indexes(&db).await, 0, "HOT-friendly tasks");
 
-    Migrator::down(&db, Some(1)).await.expect("down task changes");
+    Migrator::down(&db, Some(1))
+        .await
+        .expect("down task changes");
     assert_eq!(tables(&db).await, &all[..5]);
     Migrator::down(&db, Some(1)).await.expect("down accounts");
     assert_eq!(tables(&db).await, ["users", "tasks", "sessions"]);

@@ -30,6 +30,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     pool: IntGaugeVec,
+    mail: IntCounterVec,
 }
 
 impl Metrics {
@@ -59,14 +60,27 @@ impl Metrics {
             ),
             &["state"],
         )?;
+        let mail = IntCounterVec::new(
+            Opts::new(
+                "mail_messages_total",
+                "Outgoing mail by outcome: sent, retried (one failed attempt), failed (given up), dropped (queue full).",
+            ),
+            &["outcome"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(pool.clone()))?;
+        registry.register(Box::new(mail.clone()))?;
+        // Every outcome shows from the start, at 0, so an alert on a rate has a series.
+        for outcome in ["sent", "retried", "failed", "dropped"] {
+            mail.with_label_values(&[outcome]);
+        }
         Ok(Self {
             registry,
             requests,
             duration,
             pool,
+            mail,
         })
     }
 
@@ -79,6 +93,11 @@ impl Metrics {
         self.duration
             .with_label_values(&labels)
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one outgoing mail outcome (`sent`, `retried`, `failed`, `dropped`).
+    pub fn count_mail(&self, outcome: &str) {
+        self.mail.with_label_values(&[outcome]).inc();
     }
 
     /// Sets the pool gauges to `stats` and renders every metric in the text format.

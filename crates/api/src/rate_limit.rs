@@ -80,9 +80,7 @@ impl KeyExtractor for ClientIp {
 
     fn extract(&self, req: &ServiceRequest) -> Result<IpAddr, Self::KeyExtractionError> {
         // Without a peer address (not over TCP) there is nobody to limit: one shared bucket.
-        Ok(self
-            .of(req.request())
-            .unwrap_or(IpAddr::from([0, 0, 0, 0])))
+        Ok(self.of(req.request()).unwrap_or(IpAddr::from([0, 0, 0, 0])))
     }
 
     fn exceed_rate_limit_response(

@@ -4,7 +4,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 use taskforge_domain::DomainError;
 use taskforge_domain::auth::LoginThrottleRepository;
@@ -75,12 +74,7 @@ impl LoginThrottleRepository for SeaLoginThrottle {
             blocked_until: None,
         };
         login_throttle::Entity::insert(to_row(identifier, &lapsed))
-            .on_conflict(
-                OnConflict::column(login_throttle::Column::Identifier)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .do_nothing()
+            .on_conflict_do_nothing_on([login_throttle::Column::Identifier])
             .exec_without_returning(&txn)
             .await
             .map_err(db_error)?;

@@ -92,7 +92,7 @@ pub type OutcomeObserver = Arc<dyn Fn(MailOutcome) + Send + Sync>;
 ///
 /// # Errors
 /// What is wrong with the transport's settings (an `SMTP_URL` lettre refuses, a
-/// `MAIL_FROM` that is no address, an outbox directory that cannot be made).
+/// `MAIL_FROM` that is no address).
 pub fn mailer(
     transport: &MailTransport,
     from: &str,

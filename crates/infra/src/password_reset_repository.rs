@@ -83,7 +83,11 @@ impl PasswordResetRepository for SeaPasswordResetRepository {
         Ok(())
     }
 
-    #[tracing::instrument(level = "debug", name = "SeaPasswordResetRepository::find_live", skip_all)]
+    #[tracing::instrument(
+        level = "debug",
+        name = "SeaPasswordResetRepository::find_live",
+        skip_all
+    )]
     async fn find_live(
         &self,
         token_digest: &str,
@@ -92,7 +96,11 @@ impl PasswordResetRepository for SeaPasswordResetRepository {
         live_user(&self.db, token_digest, now, false).await
     }
 
-    #[tracing::instrument(level = "debug", name = "SeaPasswordResetRepository::complete", skip_all)]
+    #[tracing::instrument(
+        level = "debug",
+        name = "SeaPasswordResetRepository::complete",
+        skip_all
+    )]
     async fn complete(
         &self,
         token_digest: &str,

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use taskforge_domain::{DomainError, FieldError};
 use taskforge_domain::auth::SessionSummary;
 use taskforge_domain::user::{Email, Password};
+use taskforge_domain::{DomainError, FieldError};
 use utoipa::ToSchema;
 use uuid::Uuid;
 

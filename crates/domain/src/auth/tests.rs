@@ -80,10 +80,13 @@ impl Ports {
     fn record_inserted_session(&mut self) -> Arc<Mutex<Option<Session>>> {
         let inserted = Arc::new(Mutex::new(None));
         let slot = Arc::clone(&inserted);
-        self.sessions.expect_start().times(1).returning(move |s, _| {
-            *slot.lock().unwrap() = Some(s.clone());
-            Ok(())
-        });
+        self.sessions
+            .expect_start()
+            .times(1)
+            .returning(move |s, _| {
+                *slot.lock().unwrap() = Some(s.clone());
+                Ok(())
+            });
         inserted
     }
 

@@ -65,14 +65,12 @@ impl Delivery {
         };
         match transport {
             MailTransport::Off => Ok(None),
-            MailTransport::File(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create MAIL_OUTBOX_DIR {}: {e}", dir.display()))?;
-                Ok(Some(Delivery::File {
-                    dir: dir.clone(),
-                    from: from_mailbox()?,
-                }))
-            }
+            // The outbox is made when the first message is written: a server that
+            // never sends mail leaves no empty directory behind.
+            MailTransport::File(dir) => Ok(Some(Delivery::File {
+                dir: dir.clone(),
+                from: from_mailbox()?,
+            })),
             MailTransport::Smtp(url) => {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&lettre_url(
                     url.expose_secret(),
@@ -124,7 +122,9 @@ impl Delivery {
                 let partial = dir.join(format!(".{name}.eml.partial"));
                 let done = dir.join(format!("{name}.eml"));
                 let bytes = email.formatted();
+                let outbox = dir.clone();
                 tokio::task::spawn_blocking(move || {
+                    std::fs::create_dir_all(&outbox)?;
                     std::fs::write(&partial, bytes)?;
                     std::fs::rename(&partial, &done)
                 })
@@ -155,7 +155,10 @@ mod tests {
             lettre_url("smtp://relay:25?tls=opportunistic"),
             "smtp://relay:25?tls=opportunistic"
         );
-        assert_eq!(lettre_url("smtp://127.0.0.1:2525?tls=none"), "smtp://127.0.0.1:2525");
+        assert_eq!(
+            lettre_url("smtp://127.0.0.1:2525?tls=none"),
+            "smtp://127.0.0.1:2525"
+        );
         assert_eq!(lettre_url("smtps://relay:465"), "smtps://relay:465");
     }
 }

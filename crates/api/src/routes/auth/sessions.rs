@@ -31,10 +31,7 @@ pub async fn list_sessions(
     let (limit, offset) = (query.u64("limit"), query.u64("offset"));
     let page = query.check(PageRequest::new(limit, offset));
     query.finish()?;
-    let page = state
-        .auth
-        .sessions(&user, page.unwrap_or_default())
-        .await?;
+    let page = state.auth.sessions(&user, page.unwrap_or_default()).await?;
     Ok(HttpResponse::Ok().json(SessionPage::from_page(page, |s| {
         SessionResponse::of(s, current)
     })))

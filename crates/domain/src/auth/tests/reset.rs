@@ -29,8 +29,8 @@ impl Ports {
         tokens
             .expect_digest()
             .returning(|token| format!("sha:{token}"));
-        let mailer = (!self.mail_off)
-            .then(|| Arc::new(self.mailer) as Arc<dyn crate::mail::Mailer>);
+        let mailer =
+            (!self.mail_off).then(|| Arc::new(self.mailer) as Arc<dyn crate::mail::Mailer>);
         PasswordResetService::new(
             Arc::new(self.users),
             Arc::new(self.resets),
@@ -81,14 +81,21 @@ async fn an_active_account_gets_a_stored_digest_and_then_a_mail_with_the_link() 
     ports.service().request(&email()).await.unwrap();
 
     let reset = stored.lock().unwrap().clone().unwrap();
-    assert_eq!(reset.token_digest, "sha:s3cret", "only the digest is stored");
+    assert_eq!(
+        reset.token_digest, "sha:s3cret",
+        "only the digest is stored"
+    );
     assert_eq!(reset.user_id, alice_id);
     assert_eq!(reset.expires_at, now() + Duration::minutes(10));
     let mail = sent.lock().unwrap().clone().unwrap();
     assert_eq!(mail.to, "alice@example.com");
     let link = "https://app.example/reset?token=s3cret";
     assert!(mail.text.contains(link), "{}", mail.text);
-    assert!(mail.html.contains(&format!("href=\"{link}\"")), "{}", mail.html);
+    assert!(
+        mail.html.contains(&format!("href=\"{link}\"")),
+        "{}",
+        mail.html
+    );
 }
 
 #[tokio::test]
@@ -114,7 +121,10 @@ async fn with_mail_off_a_reset_cannot_be_requested() {
     };
     ports.users.expect_find_by_email().never();
     let result = ports.service().request(&email()).await;
-    assert!(matches!(result, Err(DomainError::Unavailable(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(DomainError::Unavailable(_))),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
@@ -132,7 +142,10 @@ async fn an_unknown_used_or_expired_token_is_invalid_and_nothing_is_hashed() {
     let password = Password::parse("new password").unwrap();
     let result = ports.service().confirm("nope", &password).await;
 
-    assert!(matches!(result, Err(DomainError::InvalidToken(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(DomainError::InvalidToken(_))),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
@@ -181,7 +194,10 @@ async fn a_token_spent_by_a_parallel_confirmation_is_invalid() {
 
     let password = Password::parse("new password").unwrap();
     let result = ports.service().confirm("s3cret", &password).await;
-    assert!(matches!(result, Err(DomainError::InvalidToken(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(DomainError::InvalidToken(_))),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -192,5 +208,8 @@ fn the_html_body_escapes_the_link() {
         Duration::minutes(30),
     );
     assert!(message.html.contains("a=1&amp;token=&lt;t&gt;"));
-    assert!(!format!("{message:?}").contains("token"), "Debug hides the bodies");
+    assert!(
+        !format!("{message:?}").contains("token"),
+        "Debug hides the bodies"
+    );
 }

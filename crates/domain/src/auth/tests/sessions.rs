@@ -57,7 +57,10 @@ async fn ending_a_session_that_is_not_ones_own_live_session_is_not_found() {
 
     let result = ports.service().end_session(&alice, Uuid::now_v7()).await;
 
-    assert!(matches!(result, Err(DomainError::NotFound(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(DomainError::NotFound(_))),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]

@@ -116,7 +116,10 @@ async fn a_successful_login_clears_the_count_and_records_its_client() {
     let alice = member();
     let mut ports = Ports::default();
     let mut throttle = MockLoginThrottleRepository::new();
-    throttle.expect_find().times(1).returning(|_| Ok(Some(after(3))));
+    throttle
+        .expect_find()
+        .times(1)
+        .returning(|_| Ok(Some(after(3))));
     throttle
         .expect_clear()
         .withf(|id| id == "alice@example.com")
@@ -130,7 +133,8 @@ async fn a_successful_login_clears_the_count_and_records_its_client() {
         .sessions
         .expect_start()
         .withf(|_, client| {
-            client.user_agent.as_deref() == Some("curl/8") && client.ip.as_deref() == Some("10.0.0.9")
+            client.user_agent.as_deref() == Some("curl/8")
+                && client.ip.as_deref() == Some("10.0.0.9")
         })
         .times(1)
         .returning(|_, _| Ok(()));

@@ -56,8 +56,7 @@ impl PasswordResetRepository for InMemoryPasswordResetRepository {
         else {
             return Ok(false);
         };
-        let Some((user, hash)) = state.users.get_mut(&user_id).filter(|(u, _)| u.is_active)
-        else {
+        let Some((user, hash)) = state.users.get_mut(&user_id).filter(|(u, _)| u.is_active) else {
             return Ok(false);
         };
         *hash = password_hash.clone();
