@@ -91,13 +91,54 @@ pub async fn mail_app(extra: &[(&str, &str)]) -> MailApp {
     }
 }
 
+/// The plain-text part of a message, decoded as a mail client would (lettre picks
+/// quoted-printable for long lines: soft line breaks and `=XX` escapes).
+pub fn plain_text(message: &str) -> String {
+    let message = message.replace("\r\n", "\n");
+    let part = message
+        .find("Content-Type: text/plain")
+        .expect("a text/plain part");
+    let rest = &message[part..];
+    let body_start = rest.find("\n\n").expect("part headers end") + 2;
+    let headers = &rest[..body_start];
+    let body = &rest[body_start..];
+    let body = &body[..body.find("\n--").unwrap_or(body.len())];
+    if headers.contains("quoted-printable") {
+        decode_quoted_printable(body)
+    } else {
+        body.to_owned()
+    }
+}
+
+fn decode_quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'=')
+            .then(|| joined.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        if let Some(byte) = escaped {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).expect("UTF-8 text")
+}
+
 /// The token of the reset link in a message's plain-text part.
 pub fn token_in(message: &str) -> String {
-    let start = message
+    let text = plain_text(message);
+    let start = text
         .find(RESET_URL)
         .expect("the message holds the reset link")
         + RESET_URL.len();
-    message[start..]
+    text[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()
