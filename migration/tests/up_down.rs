@@ -117,3 +117,42 @@ fn migrations_are_named_by_date_verb_and_noun_in_order() {
         ]
     );
 }
+
+/// The same cycle on PostgreSQL, when `TEST_DATABASE_URL` names a server to create a
+/// database on (the adapter suites run there too, but only ever upwards).
+#[tokio::test]
+async fn on_postgresql_everything_goes_down_and_comes_back_up() {
+    use sea_orm_migration::sea_orm::ConnectionTrait;
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        println!("TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+        return;
+    };
+    let name = format!("tf_migrations_{}", std::process::id());
+    let admin = Database::connect(&admin_url)
+        .await
+        .expect("admin connection");
+    let _ = admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create the database");
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("a URL ending in /<database>");
+    let db = Database::connect(format!("{base}/{name}"))
+        .await
+        .expect("connect");
+    Migrator::up(&db, None).await.expect("up");
+    assert!(session_columns(&db).await);
+    Migrator::down(&db, None).await.expect("down, every step");
+    assert!(tables(&db).await.is_empty());
+    Migrator::up(&db, None).await.expect("up again");
+    assert!(session_columns(&db).await);
+    db.close().await.expect("close");
+    admin
+        .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .expect("drop the database");
+}
