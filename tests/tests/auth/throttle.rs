@@ -21,7 +21,7 @@ async fn attempt(app: &TestApp, n: usize, identifier: &str, password: &str, ip: 
     let req = app
         .request(Method::POST, path)
         .header("x-forwarded-for", ip);
-    let req = if n % 2 == 0 {
+    let req = if n.is_multiple_of(2) {
         req.json(&json!({"email": identifier, "password": password}))
     } else {
         req.form(&[("username", identifier), ("password", password)])
