@@ -170,7 +170,9 @@ pub trait LoginThrottleRepository: Send + Sync {
     /// [`DomainError::Unexpected`] on storage failure.
     async fn clear(&self, identifier: &str) -> Result<(), DomainError>;
 
-    /// Deletes every state that [`ThrottleState::is_stale`] at `now`; returns how many.
+    /// Deletes every state whose latest failure is at least a window
+    /// ([`super::throttle::FAILURE_WINDOW`]) before `now` and whose wait is over — each
+    /// [`ThrottleState::is_stale`]; returns how many.
     ///
     /// # Errors
     /// [`DomainError::Unexpected`] on storage failure.

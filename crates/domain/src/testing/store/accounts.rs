@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{InMemoryLoginThrottle, InMemoryPasswordResetRepository, revoke_where};
 use crate::DomainError;
-use crate::auth::throttle::ThrottleState;
+use crate::auth::throttle::{FAILURE_WINDOW, ThrottleState};
 use crate::auth::{LoginThrottleRepository, PasswordReset, PasswordResetRepository};
 use crate::user::PasswordHash;
 
@@ -106,7 +106,10 @@ impl LoginThrottleRepository for InMemoryLoginThrottle {
     async fn purge(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
         let mut state = self.0.lock();
         let before = state.throttles.len();
-        state.throttles.retain(|_, t| !t.is_stale(now));
+        state.throttles.retain(|_, t| {
+            t.last_failure_at + FAILURE_WINDOW > now
+                || t.blocked_until.is_some_and(|until| until > now)
+        });
         Ok((before - state.throttles.len()) as u64)
     }
 }
