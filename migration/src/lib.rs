@@ -9,6 +9,7 @@ mod m20261125_000001_create_users;
 mod m20261125_000002_create_tasks;
 mod m20261125_000003_create_sessions;
 mod m20261204_000004_hot_task_updates;
+mod m20261206_000005_accounts;
 mod m20261206_000006_task_changes;
 
 /// Runs Taskforge's migrations in order (`Migrator::up(&db, None)` applies all pending).
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_create_tasks::Migration),
             Box::new(m20261125_000003_create_sessions::Migration),
             Box::new(m20261204_000004_hot_task_updates::Migration),
+            Box::new(m20261206_000005_accounts::Migration),
             Box::new(m20261206_000006_task_changes::Migration),
         ]
     }

@@ -19,12 +19,32 @@ async fn memory_db() -> DatabaseConnection {
 async fn tables(db: &DatabaseConnection) -> Vec<&'static str> {
     let schema = SchemaManager::new(db);
     let mut present = Vec::new();
-    for table in ["users", "tasks", "sessions"] {
+    for table in [
+        "users",
+        "tasks",
+        "sessions",
+        "password_resets",
+        "login_throttles",
+        "task_changes",
+    ] {
         if schema.has_table(table).await.expect("has_table") {
             present.push(table);
         }
     }
     present
+}
+
+/// Whether `sessions` has every column the accounts migration adds.
+async fn session_columns(db: &DatabaseConnection) -> bool {
+    let schema = SchemaManager::new(db);
+    let mut all = true;
+    for column in ["user_agent", "ip", "last_used_at"] {
+        all &= schema
+            .has_column("sessions", column)
+            .await
+            .expect("has_column");
+    }
+    all
 }
 
 /// How many of the two `updated_at` indexes `tasks` has (a task update maintains them).
@@ -41,10 +61,26 @@ async fn updated_at_indexes(db: &DatabaseConnection) -> usize {
 async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up() {
     let db = memory_db().await;
     Migrator::up(&db, None).await.expect("up");
-    assert_eq!(tables(&db).await, ["users", "tasks", "sessions"]);
+    let all = [
+        "users",
+        "tasks",
+        "sessions",
+        "password_resets",
+        "login_throttles",
+        "task_changes",
+    ];
+    assert_eq!(tables(&db).await, all);
+    assert!(session_columns(&db).await, "sessions know their client");
 
     assert_eq!(updated_at_indexes(&db).await, 0, "HOT-friendly tasks");
 
+    Migrator::down(&db, Some(1))
+        .await
+        .expect("down task changes");
+    assert_eq!(tables(&db).await, &all[..5]);
+    Migrator::down(&db, Some(1)).await.expect("down accounts");
+    assert_eq!(tables(&db).await, ["users", "tasks", "sessions"]);
+    assert!(!session_columns(&db).await, "the session columns are gone");
     Migrator::down(&db, Some(1))
         .await
         .expect("down hot task updates");
@@ -58,7 +94,8 @@ async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up(
     assert!(tables(&db).await.is_empty());
 
     Migrator::up(&db, None).await.expect("up again");
-    assert_eq!(tables(&db).await, ["users", "tasks", "sessions"]);
+    assert_eq!(tables(&db).await, all);
+    assert!(session_columns(&db).await);
     assert_eq!(updated_at_indexes(&db).await, 0);
 }
 
@@ -75,6 +112,47 @@ fn migrations_are_named_by_date_verb_and_noun_in_order() {
             "m20261125_000002_create_tasks",
             "m20261125_000003_create_sessions",
             "m20261204_000004_hot_task_updates",
+            "m20261206_000005_accounts",
+            "m20261206_000006_task_changes",
         ]
     );
+}
+
+/// The same cycle on PostgreSQL, when `TEST_DATABASE_URL` names a server to create a
+/// database on (the adapter suites run there too, but only ever upwards).
+#[tokio::test]
+async fn on_postgresql_everything_goes_down_and_comes_back_up() {
+    use sea_orm_migration::sea_orm::ConnectionTrait;
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        println!("TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+        return;
+    };
+    let name = format!("tf_migrations_{}", std::process::id());
+    let admin = Database::connect(&admin_url)
+        .await
+        .expect("admin connection");
+    let _ = admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create the database");
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("a URL ending in /<database>");
+    let db = Database::connect(format!("{base}/{name}"))
+        .await
+        .expect("connect");
+    Migrator::up(&db, None).await.expect("up");
+    assert!(session_columns(&db).await);
+    Migrator::down(&db, None).await.expect("down, every step");
+    assert!(tables(&db).await.is_empty());
+    Migrator::up(&db, None).await.expect("up again");
+    assert!(session_columns(&db).await);
+    db.close().await.expect("close");
+    admin
+        .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .expect("drop the database");
 }

@@ -1,6 +1,7 @@
 //! Request bodies and response shapes of the HTTP contract, and their conversion to
 //! and from domain values. Every response key is always present (`null` when empty).
 
+pub mod account;
 pub mod auth;
 pub mod change;
 pub mod enums;

@@ -364,6 +364,12 @@ impl From<DomainError> for ApiError {
                 ApiError::new(ErrorCode::PreconditionFailed, detail)
             }
             DomainError::Gone(detail) => ApiError::new(ErrorCode::Gone, detail),
+            DomainError::InvalidToken(detail) => ApiError::new(ErrorCode::BadRequest, detail),
+            DomainError::Throttled { retry_after_secs } => ApiError::new(
+                ErrorCode::RateLimited,
+                format!("too many failed logins for this account; retry in {retry_after_secs} s"),
+            )
+            .with_header(header::RETRY_AFTER, &retry_after_secs.to_string()),
             DomainError::Unavailable(detail) => ApiError::unavailable(detail),
             DomainError::Unexpected(source) => ApiError::internal(source),
             // A kind of failure this version does not know: never leak it.

@@ -32,6 +32,7 @@ pub struct Metrics {
     duration: HistogramVec,
     pool: IntGaugeVec,
     rate_limits: crate::rate_limit::SharedMetrics,
+    mail: IntCounterVec,
 }
 
 impl Metrics {
@@ -61,6 +62,13 @@ impl Metrics {
             ),
             &["state"],
         )?;
+        let mail = IntCounterVec::new(
+            Opts::new(
+                "mail_messages_total",
+                "Outgoing mail by outcome: sent, retried (one failed attempt), failed (given up), dropped (queue full).",
+            ),
+            &["outcome"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(pool.clone()))?;
@@ -77,12 +85,18 @@ impl Metrics {
         };
         registry.register(Box::new(rate_limits.shared.clone()))?;
         registry.register(Box::new(rate_limits.fallbacks.clone()))?;
+        registry.register(Box::new(mail.clone()))?;
+        // Every outcome shows from the start, at 0, so an alert on a rate has a series.
+        for outcome in ["sent", "retried", "failed", "dropped"] {
+            mail.with_label_values(&[outcome]);
+        }
         Ok(Self {
             registry,
             requests,
             duration,
             pool,
             rate_limits,
+            mail,
         })
     }
 
@@ -100,6 +114,11 @@ impl Metrics {
     /// The rate limits' gauge and counter, for the shared counters to keep up to date.
     pub fn rate_limits(&self) -> crate::rate_limit::SharedMetrics {
         self.rate_limits.clone()
+    }
+
+    /// Counts one outgoing mail outcome (`sent`, `retried`, `failed`, `dropped`).
+    pub fn count_mail(&self, outcome: &str) {
+        self.mail.with_label_values(&[outcome]).inc();
     }
 
     /// Sets the pool gauges to `stats` and renders every metric in the text format.

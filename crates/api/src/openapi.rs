@@ -30,6 +30,8 @@ use crate::routes::{auth, changes, docs, events, health, metrics, tasks, users};
         health::live, health::live_probe, health::ready, metrics::metrics,
         docs::openapi_json, docs::swagger_ui, docs::redoc,
         auth::register, auth::login, auth::refresh, auth::logout,
+        auth::sessions::list_sessions, auth::sessions::delete_session,
+        auth::reset::request_password_reset, auth::reset::confirm_password_reset,
         users::get_me, users::update_me, users::delete_me, users::list_users, users::create_user,
         users::get_user, users::update_user, users::delete_user,
         tasks::list_tasks, tasks::create_task, tasks::get_task, tasks::replace_task, tasks::patch_task,
@@ -39,7 +41,7 @@ use crate::routes::{auth, changes, docs, events, health, metrics, tasks, users};
     components(schemas(ProblemBody)),
     modifiers(&SecuritySchemes, &OptionalBodies, &IdempotentWrites, &DerivedPaths, &ErrorResponses),
     tags(
-        (name = "auth", description = "Register, log in (JSON or OAuth2 form), refresh, log out"),
+        (name = "auth", description = "Register, log in (JSON or OAuth2 form; failed logins are throttled per account), refresh, log out, list and end your sessions, reset a password by mail"),
         (name = "users", description = "The caller's account; user administration (admins)"),
         (name = "tasks", description = "Tasks, also under /api/v1/users/{user_id}/tasks"),
         (name = "health", description = "Liveness and readiness"),

@@ -1,5 +1,6 @@
 //! Per-client-IP rate limits for the auth route groups (login, register, refresh,
-//! logout). Each group's limit is built once per process and shared by every worker
+//! logout, password reset), and the client-IP rule they key on (also what a new
+//! session records as its `ip`). Each group's limit is built once per process and shared by every worker
 //! and by the group's compatibility routes. The arithmetic is in [`gcra`]; the counters
 //! live in this process, or in Redis shared by every instance ([`shared`]).
 //!
@@ -44,6 +45,8 @@ pub struct RateLimitSettings {
     pub refresh_per_min: u32,
     /// Requests per minute for logout.
     pub logout_per_min: u32,
+    /// Requests per minute for password reset requests (`RATE_LIMIT_RESET_PER_MIN`).
+    pub reset_per_min: u32,
     /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<IpAddr>,
 }
@@ -111,7 +114,7 @@ fn whole_seconds(d: std::time::Duration) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-/// The four groups' limits (absent when limits are off).
+/// The groups' limits (absent when limits are off), and the client-IP rule.
 #[derive(Clone)]
 pub struct RateLimits {
     /// Login (JSON and form, every alias).
@@ -122,15 +125,23 @@ pub struct RateLimits {
     pub refresh: Option<GroupLimit>,
     /// Logout.
     pub logout: Option<GroupLimit>,
+    /// Password reset requests.
+    pub reset: Option<GroupLimit>,
+    /// The client-IP rule, for handlers that record the address (on even when the
+    /// limits are off).
+    pub client_ip: ClientIp,
 }
 
 impl RateLimits {
     /// The limits of `settings`, counted in `counters` (one set per process).
     pub fn new(settings: &RateLimitSettings, counters: Counters) -> Self {
-        if !settings.enabled {
-            return Self::disabled();
-        }
         let client_ip = ClientIp::new(settings.trusted_proxies.clone());
+        if !settings.enabled {
+            return Self {
+                client_ip,
+                ..Self::disabled()
+            };
+        }
         let counters = Arc::new(counters);
         let group = |name: &'static str, per_min: u32| {
             let limit = per_min.max(1);
@@ -151,6 +162,8 @@ impl RateLimits {
             register: group("register", settings.register_per_min),
             refresh: group("refresh", settings.refresh_per_min),
             logout: group("logout", settings.logout_per_min),
+            reset: group("reset", settings.reset_per_min),
+            client_ip,
         }
     }
 
@@ -161,6 +174,8 @@ impl RateLimits {
             register: None,
             refresh: None,
             logout: None,
+            reset: None,
+            client_ip: ClientIp::new(Vec::new()),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::http::header::HeaderMap;
 use async_trait::async_trait;
-use taskforge_domain::auth::AuthService;
+use taskforge_domain::auth::{AuthService, PasswordResetService};
 use taskforge_domain::task::{TaskEvents, TaskService};
 use taskforge_domain::user::UserService;
 use tokio::sync::watch;
@@ -89,6 +89,11 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     /// Accounts.
     pub users: Arc<UserService>,
+    /// Password reset by mail.
+    pub resets: Arc<PasswordResetService>,
+    /// Room for password reset requests being worked on after their answer (see
+    /// `routes::auth::reset`): one permit each.
+    pub reset_jobs: Arc<tokio::sync::Semaphore>,
     /// Tasks.
     pub tasks: Arc<TaskService>,
     /// Live task events.

@@ -12,6 +12,9 @@ use taskforge_api::routes::events::StreamSettings;
 use taskforge_infra::db::Deadlines;
 use taskforge_infra::password::HashingLimits;
 
+mod accounts;
+pub use accounts::AccountSettings;
+
 /// A configuration error: which variable, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {variable}: {message}")]
@@ -137,6 +140,8 @@ pub struct Settings {
     pub otlp_endpoint: Option<String>,
     /// `OTEL_SERVICE_NAME`: the `service.name` of exported spans.
     pub otel_service_name: String,
+    /// Mail, password reset and the per-account login throttle.
+    pub accounts: AccountSettings,
 }
 
 /// The raw merged values, keyed by upper-case variable name.
@@ -434,6 +439,7 @@ impl Settings {
             first_admin,
             otlp_endpoint,
             otel_service_name: raw.string("OTEL_SERVICE_NAME", "taskforge"),
+            accounts: AccountSettings::parse(&raw)?,
         })
     }
 }

@@ -14,18 +14,24 @@ use secrecy::ExposeSecret;
 use taskforge_api::rate_limit::{Counters, RateLimitSettings, RateLimits};
 use taskforge_api::routes::events::Streams;
 use taskforge_api::{AppState, DatabaseProbe, HttpSettings, Lifecycle, Metrics, PoolStats};
-use taskforge_domain::auth::{AuthService, SessionRepository, TokenLifetimes};
+use taskforge_domain::auth::{
+    AuthService, LoginThrottleRepository, PasswordResetRepository, PasswordResetService,
+    ResetSettings, SessionRepository, TokenLifetimes,
+};
 use taskforge_domain::clock::Clock;
 use taskforge_domain::idempotency::IdempotencyRepository;
 use taskforge_domain::ids::IdSource;
+use taskforge_domain::mail::Mailer;
 use taskforge_domain::task::{TaskChangeLog, TaskEvents, TaskRepository, TaskService};
 use taskforge_domain::user::{Email, Password, UserRepository, UserService};
 use taskforge_infra::db::{Database, Deadlines};
 use taskforge_infra::live::LiveChanges;
+use taskforge_infra::mail::{self as infra_mail, QueueSettings};
 use taskforge_infra::postgres::{self, FastPath};
 use taskforge_infra::{
-    BcryptHasher, JwtTokenService, SeaIdempotencyRepository, SeaSessionRepository,
-    SeaTaskChangeLog, SeaTaskRepository, SeaUserRepository, SystemClock, TimeOrderedIds,
+    BcryptHasher, JwtTokenService, RandomTokens, SeaIdempotencyRepository, SeaLoginThrottle,
+    SeaPasswordResetRepository, SeaSessionRepository, SeaTaskChangeLog, SeaTaskRepository,
+    SeaUserRepository, SystemClock, TimeOrderedIds,
 };
 use taskforge_migration::Migrator;
 
@@ -67,6 +73,8 @@ pub struct Services {
     pub users: Arc<UserService>,
     /// Tasks.
     pub tasks: Arc<TaskService>,
+    /// Password reset by mail.
+    pub resets: Arc<PasswordResetService>,
 }
 
 /// The rate limits' counters: in Redis when `REDIS_URL` is set (falling back to this
@@ -156,6 +164,10 @@ pub struct Adapters {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
     lifetimes: TokenLifetimes,
+    /// The mail queue (one per process; none for one-off commands or with mail off).
+    mailer: Option<Arc<dyn Mailer>>,
+    reset: ResetSettings,
+    login_throttle: bool,
 }
 
 /// Builds the hasher, the token service and the clock from the settings.
@@ -181,6 +193,9 @@ pub fn build_adapters(settings: &Settings) -> Result<Adapters, StartupError> {
             access_secs: settings.access_token_expire_minutes * 60,
             refresh_secs: settings.refresh_token_expire_days * 86_400,
         },
+        mailer: None,
+        reset: settings.accounts.reset.clone(),
+        login_throttle: settings.accounts.login_throttle_enabled,
     })
 }
 
@@ -192,6 +207,8 @@ pub struct Repositories {
     sessions: Arc<dyn SessionRepository>,
     changes: Arc<dyn TaskChangeLog>,
     idempotency: Arc<dyn IdempotencyRepository>,
+    resets: Arc<dyn PasswordResetRepository>,
+    throttle: Arc<dyn LoginThrottleRepository>,
 }
 
 impl Repositories {
@@ -203,6 +220,8 @@ impl Repositories {
             sessions: Arc::new(SeaSessionRepository::new(db.clone())),
             changes: Arc::new(SeaTaskChangeLog::new(db.clone())),
             idempotency: Arc::new(SeaIdempotencyRepository::new(db.clone())),
+            resets: Arc::new(SeaPasswordResetRepository::new(db.clone())),
+            throttle: Arc::new(SeaLoginThrottle::new(db.clone())),
         }
     }
 
@@ -215,6 +234,8 @@ impl Repositories {
             sessions: Arc::new(fast.sessions()),
             changes: Arc::new(SeaTaskChangeLog::new(db.clone())),
             idempotency: Arc::new(SeaIdempotencyRepository::new(db.clone())),
+            resets: Arc::new(SeaPasswordResetRepository::new(db.clone())),
+            throttle: Arc::new(SeaLoginThrottle::new(db.clone())),
         }
     }
 }
@@ -227,6 +248,8 @@ pub fn services_over(adapters: &Adapters, repositories: &Repositories) -> Servic
         sessions,
         changes,
         idempotency,
+        resets,
+        throttle,
     } = repositories.clone();
     let Adapters {
         hasher,
@@ -234,16 +257,33 @@ pub fn services_over(adapters: &Adapters, repositories: &Repositories) -> Servic
         clock,
         ids,
         lifetimes,
+        mailer,
+        reset,
+        login_throttle,
     } = adapters.clone();
+    let auth = AuthService::new(
+        users.clone(),
+        sessions,
+        hasher.clone(),
+        tokens,
+        clock.clone(),
+        ids.clone(),
+        lifetimes,
+    );
     Services {
-        auth: Arc::new(AuthService::new(
+        auth: Arc::new(if login_throttle {
+            auth.with_login_throttle(throttle)
+        } else {
+            auth
+        }),
+        resets: Arc::new(PasswordResetService::new(
             users.clone(),
-            sessions,
+            resets,
             hasher.clone(),
-            tokens,
+            Arc::new(RandomTokens),
+            mailer,
             clock.clone(),
-            ids.clone(),
-            lifetimes,
+            reset,
         )),
         users: Arc::new(UserService::new(
             users.clone(),
@@ -300,6 +340,10 @@ fn http_workers() -> usize {
 /// Connections of the pool for start-up, readiness and the session purge when the
 /// requests have pools of their own (PostgreSQL).
 const BACKGROUND_CONNECTIONS: u32 = 2;
+
+/// Password reset requests worked on at once after their 202 (each holds a database
+/// connection for a moment); more are answered 503.
+const RESET_JOBS: usize = 64;
 
 /// Makes `email` an active admin (creating it with `password` if needed).
 ///
@@ -390,7 +434,20 @@ impl Application {
             settings.db_max_connections
         };
         let db = open_database_with(&settings, background).await?;
-        let adapters = build_adapters(&settings)?;
+        let mut adapters = build_adapters(&settings)?;
+        // One registry per process: the server's closure below runs once per worker.
+        let metrics = Arc::new(Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?);
+        // One mail queue per process, its outcomes counted in the metrics.
+        let observed = metrics.clone();
+        adapters.mailer = infra_mail::mailer(
+            &settings.accounts.mail_transport,
+            &settings.accounts.mail_from,
+            QueueSettings::default(),
+            Arc::new(move |outcome: infra_mail::MailOutcome| {
+                observed.count_mail(outcome.as_str());
+            }),
+        )
+        .map_err(StartupError::Config)?;
         let plain = Database::new(db.clone(), settings.db_deadlines);
         let services = services_over(&adapters, &Repositories::plain(&plain));
         if let Some((email, password)) = &settings.first_admin {
@@ -413,8 +470,6 @@ impl Application {
         } else {
             (Vec::new(), vec![plain.clone()])
         };
-        // One registry per process: the server's closure below runs once per worker.
-        let metrics = Arc::new(Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?);
         let probe = Arc::new(PoolProbe {
             background: db.clone(),
             requests: serving.clone(),
@@ -429,6 +484,8 @@ impl Application {
             listen_url,
         ))));
         let streams = Arc::new(Streams::new(settings.streams));
+        // Reset requests worked on after their answer, at most this many at once.
+        let reset_jobs = Arc::new(tokio::sync::Semaphore::new(RESET_JOBS));
         // Callers' traces are continued only when spans are exported.
         let trace_context = settings.otlp_endpoint.as_ref().map(|_| {
             Arc::new(crate::telemetry::otel::W3cTraceContext::default())
@@ -447,6 +504,8 @@ impl Application {
                     auth: services.auth,
                     users: services.users,
                     tasks: services.tasks,
+                    resets: services.resets,
+                    reset_jobs: reset_jobs.clone(),
                     events: events.clone(),
                     streams: streams.clone(),
                     database: probe.clone(),
@@ -466,6 +525,7 @@ impl Application {
                     register_per_min: settings.rate_limit_register_per_min,
                     refresh_per_min: settings.rate_limit_refresh_per_min,
                     logout_per_min: settings.rate_limit_logout_per_min,
+                    reset_per_min: settings.accounts.rate_limit_reset_per_min,
                     trusted_proxies: settings.trusted_proxies.clone(),
                 },
                 rate_limit_counters(&settings, &metrics)?,
@@ -566,6 +626,16 @@ async fn purge(services: &Services, retention: chrono::Duration) {
         Ok(0) => {}
         Ok(n) => tracing::info!(purged = n, "purged expired and revoked sessions"),
         Err(err) => tracing::warn!(error = %err, "session purge failed"),
+    }
+    match services.resets.purge().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "purged used and expired password resets"),
+        Err(err) => tracing::warn!(error = %err, "password reset purge failed"),
+    }
+    match services.auth.purge_login_throttles().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "purged lapsed login throttles"),
+        Err(err) => tracing::warn!(error = %err, "login throttle purge failed"),
     }
     match services.tasks.purge(retention).await {
         Ok((0, 0)) => {}

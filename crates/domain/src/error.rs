@@ -51,6 +51,17 @@ pub enum DomainError {
     /// before the log's retention).
     #[error("{0}")]
     Gone(String),
+    /// A one-time credential (a password reset token) that is unknown, already used
+    /// or expired. Says nothing about which.
+    #[error("{0}")]
+    InvalidToken(String),
+    /// Too many failed attempts: nothing is tried until `retry_after_secs` have passed
+    /// (the per-account login throttle).
+    #[error("too many failed attempts; retry in {retry_after_secs} s")]
+    Throttled {
+        /// Whole seconds to wait, rounded up.
+        retry_after_secs: u64,
+    },
     /// Something the operation needs is unavailable for now — storage unreachable, a
     /// deadline passed, a row held too long by another transaction — and nothing was
     /// changed, or whether it was is unknown and it must not be repeated blindly. A

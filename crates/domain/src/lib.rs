@@ -28,6 +28,7 @@ pub mod clock;
 mod error;
 pub mod idempotency;
 pub mod ids;
+pub mod mail;
 pub mod page;
 pub mod task;
 #[cfg(any(test, feature = "testing"))]

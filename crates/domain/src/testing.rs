@@ -11,13 +11,16 @@
 //! - [`UserBuilder`], [`TaskBuilder`]: valid users and tasks in one line.
 //! - [`PlainHasher`], [`PlainTokens`]: fast, transparent stand-ins for the password
 //!   hasher and the token service. **Insecure by design**: for tests only.
-//! - [`Fixture`]: all of the above wired into the three services.
+//! - [`RecordingMailer`], [`PlainOneTimeTokens`]: a mailer that keeps what it is
+//!   given, and predictable reset tokens (insecure by design).
+//! - [`Fixture`]: all of the above wired into the services.
 
 mod builders;
 mod clock;
 mod crypto;
 mod fixture;
 mod ids;
+mod mail;
 mod store;
 
 pub use builders::{TaskBuilder, UserBuilder};
@@ -25,9 +28,11 @@ pub use clock::FixedClock;
 pub use crypto::{PlainHasher, PlainTokens};
 pub use fixture::Fixture;
 pub use ids::SequentialIds;
+pub use mail::{PlainOneTimeTokens, RecordingMailer};
 pub use store::{
-    InMemoryIdempotencyRepository, InMemorySessionRepository, InMemoryStore, InMemoryTaskChangeLog,
-    InMemoryTaskRepository, InMemoryUserRepository,
+    InMemoryIdempotencyRepository, InMemoryLoginThrottle, InMemoryPasswordResetRepository,
+    InMemorySessionRepository, InMemoryStore, InMemoryTaskChangeLog, InMemoryTaskRepository,
+    InMemoryUserRepository,
 };
 
 #[cfg(test)]

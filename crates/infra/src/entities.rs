@@ -3,6 +3,8 @@
 //! depends on a column layout.
 
 pub(crate) mod idempotency_key;
+pub(crate) mod login_throttle;
+pub(crate) mod password_reset;
 pub(crate) mod session;
 pub(crate) mod task;
 pub(crate) mod task_change;

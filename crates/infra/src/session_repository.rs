@@ -4,9 +4,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use taskforge_domain::DomainError;
-use taskforge_domain::auth::{Rotation, Session, SessionRepository};
+use taskforge_domain::auth::{ClientInfo, Rotation, Session, SessionRepository, SessionSummary};
+use taskforge_domain::page::{Page, PageRequest};
 use taskforge_domain::user::User;
 use uuid::Uuid;
 
@@ -36,6 +40,25 @@ fn to_session(row: session::Model) -> Session {
         expires_at: row.expires_at,
         revoked_at: row.revoked_at,
     }
+}
+
+fn to_summary(row: session::Model) -> SessionSummary {
+    SessionSummary {
+        id: row.id,
+        created_at: row.created_at,
+        last_used_at: row.last_used_at.unwrap_or(row.created_at),
+        expires_at: row.expires_at,
+        user_agent: row.user_agent,
+        ip: row.ip,
+    }
+}
+
+/// The live sessions of `user_id` at `now`.
+fn live_of(user_id: Uuid, now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(session::Column::UserId.eq(user_id))
+        .add(session::Column::RevokedAt.is_null())
+        .add(session::Column::ExpiresAt.gt(now))
 }
 
 /// Revokes every live session of `user_id` on `db` — a connection or the transaction
@@ -69,6 +92,11 @@ async fn revoke_where<C: ConnectionTrait>(
 impl SessionRepository for SeaSessionRepository {
     #[tracing::instrument(level = "debug", name = "SeaSessionRepository::insert", skip_all, fields(session.id = %session.id))]
     async fn insert(&self, session: &Session) -> Result<(), DomainError> {
+        self.start(session, &ClientInfo::default()).await
+    }
+
+    #[tracing::instrument(level = "debug", name = "SeaSessionRepository::start", skip_all, fields(session.id = %session.id))]
+    async fn start(&self, session: &Session, client: &ClientInfo) -> Result<(), DomainError> {
         let row = session::ActiveModel {
             id: Set(session.id),
             user_id: Set(session.user_id),
@@ -76,6 +104,9 @@ impl SessionRepository for SeaSessionRepository {
             created_at: Set(session.created_at),
             expires_at: Set(session.expires_at),
             revoked_at: Set(session.revoked_at),
+            user_agent: Set(client.user_agent.clone()),
+            ip: Set(client.ip.clone()),
+            last_used_at: Set(Some(session.created_at)),
         };
         session::Entity::insert(row)
             .exec_without_returning(&self.db)
@@ -101,6 +132,7 @@ impl SessionRepository for SeaSessionRepository {
         let rotated = session::Entity::update_many()
             .col_expr(session::Column::RefreshJti, Expr::value(new_jti))
             .col_expr(session::Column::ExpiresAt, Expr::value(new_expires_at))
+            .col_expr(session::Column::LastUsedAt, Expr::value(Some(now)))
             .filter(session::Column::Id.eq(session_id))
             .filter(session::Column::RefreshJti.eq(presented_jti))
             .filter(session::Column::RevokedAt.is_null())
@@ -148,6 +180,49 @@ impl SessionRepository for SeaSessionRepository {
             .await
             .map_err(db_error)?;
         row.map(crate::user_repository::user_from_row).transpose()
+    }
+
+    #[tracing::instrument(level = "debug", name = "SeaSessionRepository::list_live", skip_all, fields(user.id = %user_id))]
+    async fn list_live(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<Page<SessionSummary>, DomainError> {
+        let live = session::Entity::find().filter(live_of(user_id, now));
+        let total = live.clone().count(&self.db).await.map_err(db_error)?;
+        let rows = live
+            .order_by_desc(session::Column::CreatedAt)
+            .order_by_desc(session::Column::Id)
+            .offset(page.offset())
+            .limit(page.limit())
+            .all(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(Page {
+            items: rows.into_iter().map(to_summary).collect(),
+            total,
+            limit: page.limit(),
+            offset: page.offset(),
+        })
+    }
+
+    #[tracing::instrument(level = "debug", name = "SeaSessionRepository::revoke_own", skip_all, fields(user.id = %user_id, session.id = %session_id))]
+    async fn revoke_own(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        let revoked = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(now))
+            .filter(live_of(user_id, now))
+            .filter(session::Column::Id.eq(session_id))
+            .exec(&self.db)
+            .await
+            .map_err(db_error)?
+            .rows_affected;
+        Ok(revoked == 1)
     }
 
     #[tracing::instrument(level = "debug", name = "SeaSessionRepository::revoke", skip_all, fields(session.id = %session_id))]

@@ -338,10 +338,15 @@ impl UserRepository for SeaUserRepository {
 
         let mut row = to_active_model(user);
         row.id = Unchanged(user.id);
+        let password_changes = password_hash.is_some();
         if let Some(hash) = password_hash {
             row.password_hash = Set(hash.as_str().to_owned());
         }
         let updated = row.update(&txn).await.map_err(db_error)?;
+        if password_changes {
+            // A reset token must not outlive the password it was sent to replace.
+            crate::password_reset_repository::delete_resets_of(&txn, user.id).await?;
+        }
         if sessions == SessionEffect::RevokeAll {
             revoke_all_sessions(&txn, user.id, now).await?;
         }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use taskforge_domain::page::Page;
 use utoipa::ToSchema;
 
+use super::account::SessionResponse;
 use super::change::TaskChangeResponse;
 use super::task::TaskResponse;
 use super::user::UserResponse;
@@ -48,3 +49,4 @@ macro_rules! page_type {
 page_type!(TaskPage of TaskResponse, "A page of tasks: `{items, total, limit, offset}`.");
 page_type!(UserPage of UserResponse, "A page of users: `{items, total, limit, offset}`.");
 page_type!(TaskChangePage of TaskChangeResponse, "A page of a task's changes, oldest first: `{items, total, limit, offset}`.");
+page_type!(SessionPage of SessionResponse, "A page of the caller's live sessions, newest first: `{items, total, limit, offset}`.");

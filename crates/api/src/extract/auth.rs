@@ -58,6 +58,21 @@ pub async fn authenticate_request(req: &HttpRequest) -> Result<User, ApiError> {
     state.auth.authenticate(&token).await.map_err(auth_error)
 }
 
+/// [`authenticate_request`], also naming the bearer token's session.
+///
+/// # Errors
+/// As [`authenticate_request`].
+pub async fn authenticate_session_request(
+    req: &HttpRequest,
+) -> Result<(User, uuid::Uuid), ApiError> {
+    let (token, state) = token_and_state(req)?;
+    state
+        .auth
+        .authenticate_session(&token)
+        .await
+        .map_err(auth_error)
+}
+
 impl FromRequest for Authenticated {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;

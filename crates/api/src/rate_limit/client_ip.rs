@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use actix_web::HttpRequest;
 use actix_web::dev::ServiceRequest;
 
 /// The client address of a request: the peer, unless the peer is a trusted proxy, in
@@ -24,13 +25,18 @@ impl ClientIp {
     /// The client of `req`. Without a peer address (not over TCP) there is nobody to
     /// tell apart: every such request shares one budget.
     pub fn of(&self, req: &ServiceRequest) -> IpAddr {
-        let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
-            return IpAddr::from([0, 0, 0, 0]);
-        };
+        self.of_request(req.request())
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    /// The client of `req` by the same rule; `None` when not over TCP.
+    pub fn of_request(&self, req: &HttpRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr()?.ip();
         if !self.trusted_proxies.contains(&peer) {
-            return peer;
+            return Some(peer);
         }
-        req.headers()
+        let client = req
+            .headers()
             .get_all("x-forwarded-for")
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
@@ -39,6 +45,7 @@ impl ClientIp {
             .into_iter()
             .rev()
             .find(|ip| !self.trusted_proxies.contains(ip))
-            .unwrap_or(peer)
+            .unwrap_or(peer);
+        Some(client)
     }
 }

@@ -1,14 +1,19 @@
 //! `/api/v1/auth`: register (alias signup), login (JSON or OAuth2 form), refresh,
-//! logout — and the deprecated compatibility paths. Every response of these routes,
+//! logout, the caller's sessions, password reset — and the deprecated compatibility
+//! paths. Every response of these routes,
 //! errors included, carries `Cache-Control: no-store`.
+
+pub mod reset;
+pub mod sessions;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, Next};
-use actix_web::web::post;
+use actix_web::web::{delete, get, post};
 use actix_web::{HttpRequest, HttpResponse, Route, web};
 use taskforge_domain::DomainError;
+use taskforge_domain::auth::ClientInfo;
 use taskforge_domain::user::NewAccount;
 
 use crate::dto::auth::{LoginBody, LoginForm, RefreshBody, TokenResponse};
@@ -17,7 +22,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::extract::json::{field_error, is_json, read_body};
 use crate::extract::{JsonBody, QueryParams, authenticate_request, parse_json};
 use crate::middleware::deadline;
-use crate::rate_limit::{GroupLimit, RateLimits};
+use crate::rate_limit::{ClientIp, GroupLimit, RateLimits};
 use crate::routes::created;
 use crate::state::AppState;
 use actix_web::middleware::from_fn;
@@ -66,7 +71,7 @@ pub async fn register(
         (status = 200, description = "Logged in", body = TokenResponse, headers(("Cache-Control" = String, description = "no-store"))),
         (status = 401, description = "Wrong email, username or password (one answer for all)"),
         (status = 403, description = "Correct password, inactive account"),
-        (status = 429, description = "Too many logins from this client (limits are per client IP; every answer of this route carries `RateLimit-Policy` and `RateLimit`)",
+        (status = 429, description = "Too many logins from this client (per client IP), or too many failed logins for this identifier (its wait runs; the right password gets 429 too). Every answer of this route carries `RateLimit-Policy` and `RateLimit`",
             headers(("Retry-After" = String, description = "Seconds until one more request is allowed"),
                 ("RateLimit-Policy" = String, description = "The group's quota and window, e.g. `\"login\";q=5;w=60`"),
                 ("RateLimit" = String, description = "What is left and when the quota is whole again, e.g. `\"login\";r=0;t=60`"))),
@@ -113,8 +118,26 @@ pub async fn login(
         })?;
         (identifier, login.password)
     };
-    let pair = state.auth.login(&identifier, &password).await?;
+    let pair = state
+        .auth
+        .login_from(&identifier, &password, &client_of(&req))
+        .await?;
     Ok(HttpResponse::Ok().json(TokenResponse::from(pair)))
+}
+
+/// Where a login comes from: its `User-Agent` and its address by the rate limiter's
+/// rule (`X-Forwarded-For` only from a trusted proxy).
+fn client_of(req: &HttpRequest) -> ClientInfo {
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let ip = req
+        .app_data::<web::Data<ClientIp>>()
+        .and_then(|rule| rule.of_request(req))
+        .or_else(|| req.peer_addr().map(|a| a.ip()))
+        .map(|ip| ip.to_string());
+    ClientInfo::new(user_agent.as_deref(), ip)
 }
 
 /// A refused refresh token is an invalid token, for `WWW-Authenticate`.
@@ -190,6 +213,7 @@ pub async fn logout(
 pub fn configure(limits: &RateLimits) -> impl FnOnce(&mut web::ServiceConfig) {
     let limits = limits.clone();
     move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(limits.client_ip.clone()));
         let (register_, login_) = (&limits.register, &limits.login);
         auth_route(cfg, register_, "/api/v1/auth/register", post().to(register));
         auth_route(cfg, register_, "/api/v1/auth/signup", post().to(register));
@@ -205,6 +229,30 @@ pub fn configure(limits: &RateLimits) -> impl FnOnce(&mut web::ServiceConfig) {
             &limits.logout,
             "/api/v1/auth/logout",
             post().to(logout),
+        );
+        auth_route(
+            cfg,
+            &None,
+            "/api/v1/auth/sessions",
+            get().to(sessions::list_sessions),
+        );
+        auth_route(
+            cfg,
+            &None,
+            "/api/v1/auth/sessions/{id}",
+            delete().to(sessions::delete_session),
+        );
+        auth_route(
+            cfg,
+            &limits.reset,
+            "/api/v1/auth/password-reset",
+            post().to(reset::request_password_reset),
+        );
+        auth_route(
+            cfg,
+            &None,
+            "/api/v1/auth/password-reset/confirm",
+            post().to(reset::confirm_password_reset),
         );
         // Compatibility paths, counted with their groups.
         auth_route(cfg, register_, "/api/auth/signup", post().to(register));

@@ -125,3 +125,52 @@ impl Default for TokenLifetimes {
         }
     }
 }
+
+/// The most characters of a `User-Agent` kept with a session.
+pub const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// Where a login came from, recorded with its session so that its owner can tell their
+/// sessions apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The `User-Agent`, at most [`MAX_USER_AGENT_CHARS`] characters, without control
+    /// characters (no database stores NUL).
+    pub user_agent: Option<String>,
+    /// The client address by the rate limiter's rule (`X-Forwarded-For` only from a
+    /// trusted proxy).
+    pub ip: Option<String>,
+}
+
+impl ClientInfo {
+    /// Keeps what is worth keeping of a client's self-description: the user agent cut
+    /// to [`MAX_USER_AGENT_CHARS`] characters after dropping control characters (an
+    /// empty one is none).
+    pub fn new(user_agent: Option<&str>, ip: Option<String>) -> Self {
+        let user_agent = user_agent
+            .map(|ua| {
+                ua.chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_USER_AGENT_CHARS)
+                    .collect::<String>()
+            })
+            .filter(|ua| !ua.trim().is_empty());
+        Self { user_agent, ip }
+    }
+}
+
+/// A live login session as its owner sees it in the list of their sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The session id (the `sid` claim of its tokens).
+    pub id: Uuid,
+    /// When the session began (login).
+    pub created_at: DateTime<Utc>,
+    /// The last login or refresh in this session.
+    pub last_used_at: DateTime<Utc>,
+    /// When its current refresh token expires.
+    pub expires_at: DateTime<Utc>,
+    /// The login's `User-Agent`, if it sent one.
+    pub user_agent: Option<String>,
+    /// The login's client address.
+    pub ip: Option<String>,
+}

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use super::model::{Claims, Session, TokenKind, TokenLifetimes, TokenPair};
-use super::ports::{MockPasswordHasher, MockSessionRepository, MockTokenService};
+use super::ports::{
+    MockLoginThrottleRepository, MockPasswordHasher, MockSessionRepository, MockTokenService,
+};
 use super::service::AuthService;
 use crate::DomainError;
 use crate::testing::SequentialIds;
@@ -19,6 +21,9 @@ mod logout;
 mod model;
 mod purge;
 mod refresh;
+mod reset;
+mod sessions;
+mod throttle;
 
 /// Deliberately not the defaults, so the service is seen to use the configured values.
 const LIFETIMES: TokenLifetimes = TokenLifetimes {
@@ -34,11 +39,13 @@ struct Ports {
     sessions: MockSessionRepository,
     hasher: MockPasswordHasher,
     tokens: MockTokenService,
+    /// The login throttle, when a test switches it on.
+    throttle: Option<MockLoginThrottleRepository>,
 }
 
 impl Ports {
     fn service(self) -> AuthService {
-        AuthService::new(
+        let service = AuthService::new(
             Arc::new(self.users),
             Arc::new(self.sessions),
             Arc::new(self.hasher),
@@ -46,7 +53,11 @@ impl Ports {
             clock(),
             Arc::new(SequentialIds::new()),
             LIFETIMES,
-        )
+        );
+        match self.throttle {
+            Some(throttle) => service.with_login_throttle(Arc::new(throttle)),
+            None => service,
+        }
     }
 
     /// `find_credentials` answers `credentials` for any identifier.
@@ -65,14 +76,17 @@ impl Ports {
             .returning(move |_, _| Ok(matches));
     }
 
-    /// `insert` stores one session, kept for the assertions.
+    /// `start` stores one session, kept for the assertions.
     fn record_inserted_session(&mut self) -> Arc<Mutex<Option<Session>>> {
         let inserted = Arc::new(Mutex::new(None));
         let slot = Arc::clone(&inserted);
-        self.sessions.expect_insert().times(1).returning(move |s| {
-            *slot.lock().unwrap() = Some(s.clone());
-            Ok(())
-        });
+        self.sessions
+            .expect_start()
+            .times(1)
+            .returning(move |s, _| {
+                *slot.lock().unwrap() = Some(s.clone());
+                Ok(())
+            });
         inserted
     }
 

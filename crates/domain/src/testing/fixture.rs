@@ -2,11 +2,14 @@
 
 use std::sync::Arc;
 
-use crate::auth::{AuthService, TokenLifetimes};
+use crate::auth::{AuthService, PasswordResetService, ResetSettings, TokenLifetimes};
 use crate::task::TaskService;
 use crate::user::UserService;
 
-use super::{FixedClock, InMemoryStore, PlainHasher, PlainTokens, SequentialIds};
+use super::{
+    FixedClock, InMemoryStore, PlainHasher, PlainOneTimeTokens, PlainTokens, RecordingMailer,
+    SequentialIds,
+};
 
 /// [`UserService`], [`TaskService`] and [`AuthService`] wired to one [`InMemoryStore`],
 /// a [`FixedClock`], [`SequentialIds`], [`PlainHasher`] and [`PlainTokens`]: a whole
@@ -22,8 +25,12 @@ pub struct Fixture {
     pub users: UserService,
     /// Tasks.
     pub tasks: TaskService,
-    /// Login, refresh, logout and token checks.
+    /// Login (throttled per account), refresh, logout, sessions and token checks.
     pub auth: AuthService,
+    /// Password reset by mail.
+    pub resets: PasswordResetService,
+    /// Every message the services sent.
+    pub mailer: Arc<RecordingMailer>,
 }
 
 impl Fixture {
@@ -33,7 +40,18 @@ impl Fixture {
         let clock = Arc::new(FixedClock::default());
         let ids = Arc::new(SequentialIds::new());
         let users = Arc::new(store.users());
+        let mailer = Arc::new(RecordingMailer::default());
         Self {
+            resets: PasswordResetService::new(
+                users.clone(),
+                Arc::new(store.resets()),
+                Arc::new(PlainHasher),
+                Arc::new(PlainOneTimeTokens::default()),
+                Some(mailer.clone()),
+                clock.clone(),
+                ResetSettings::default(),
+            ),
+            mailer,
             users: UserService::new(
                 users.clone(),
                 Arc::new(PlainHasher),
@@ -56,7 +74,8 @@ impl Fixture {
                 clock.clone(),
                 ids.clone(),
                 TokenLifetimes::default(),
-            ),
+            )
+            .with_login_throttle(Arc::new(store.login_throttle())),
             store,
             clock,
             ids,

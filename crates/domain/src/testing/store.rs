@@ -16,7 +16,10 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::DomainError;
-use crate::auth::{Rotation, Session, SessionRepository};
+use crate::auth::throttle::ThrottleState;
+use crate::auth::{
+    ClientInfo, PasswordReset, Rotation, Session, SessionRepository, SessionSummary,
+};
 use crate::idempotency::{Claim, IdempotencyKey, IdempotencyRepository, IdempotentOutcome};
 use crate::page::{Page, PageRequest};
 use crate::task::{
@@ -27,12 +30,20 @@ use crate::user::{
     LoginIdentifier, PasswordHash, SessionEffect, User, UserCredentials, UserFilter, UserRepository,
 };
 
+mod accounts;
+
 /// What a database would hold.
 #[derive(Debug, Default)]
 struct State {
     users: HashMap<Uuid, (User, PasswordHash)>,
     tasks: HashMap<Uuid, Task>,
     sessions: HashMap<Uuid, Session>,
+    /// Where each session was started from and when it was last used.
+    session_use: HashMap<Uuid, (ClientInfo, DateTime<Utc>)>,
+    /// Password resets by token digest, with when each was used.
+    resets: HashMap<String, (PasswordReset, Option<DateTime<Utc>>)>,
+    /// The login throttle's state per identifier.
+    throttles: HashMap<String, ThrottleState>,
     /// The change log, in commit order (one writer at a time: the lock).
     changes: Vec<(i64, TaskChange)>,
     /// The last position handed out.
@@ -135,6 +146,16 @@ impl InMemoryStore {
         InMemoryIdempotencyRepository(self.clone())
     }
 
+    /// The [`crate::auth::PasswordResetRepository`] of this store.
+    pub fn resets(&self) -> InMemoryPasswordResetRepository {
+        InMemoryPasswordResetRepository(self.clone())
+    }
+
+    /// The [`crate::auth::LoginThrottleRepository`] of this store.
+    pub fn login_throttle(&self) -> InMemoryLoginThrottle {
+        InMemoryLoginThrottle(self.clone())
+    }
+
     /// The [`SessionRepository`] of this store.
     pub fn sessions(&self) -> InMemorySessionRepository {
         InMemorySessionRepository(self.clone())
@@ -177,6 +198,14 @@ pub struct InMemoryTaskRepository(InMemoryStore);
 /// [`SessionRepository`] over an [`InMemoryStore`].
 #[derive(Debug, Clone)]
 pub struct InMemorySessionRepository(InMemoryStore);
+
+/// [`crate::auth::PasswordResetRepository`] over an [`InMemoryStore`].
+#[derive(Debug, Clone)]
+pub struct InMemoryPasswordResetRepository(InMemoryStore);
+
+/// [`crate::auth::LoginThrottleRepository`] over an [`InMemoryStore`].
+#[derive(Debug, Clone)]
+pub struct InMemoryLoginThrottle(InMemoryStore);
 
 /// [`TaskChangeLog`] over an [`InMemoryStore`].
 #[derive(Debug, Clone)]
@@ -329,6 +358,10 @@ impl UserRepository for InMemoryUserRepository {
             ));
         }
         check_unique(&state, user)?;
+        if password_hash.is_some() {
+            // A new password kills every reset token of the user.
+            state.resets.retain(|_, (r, _)| r.user_id != user.id);
+        }
         let hash = password_hash.unwrap_or(stored_hash);
         state.users.insert(user.id, (user.clone(), hash));
         if sessions == SessionEffect::RevokeAll {
@@ -357,6 +390,7 @@ impl UserRepository for InMemoryUserRepository {
         }
         state.tasks.retain(|_, t| t.owner_id != id);
         state.sessions.retain(|_, s| s.user_id != id);
+        state.resets.retain(|_, (r, _)| r.user_id != id);
         state.users.remove(&id);
         Ok(())
     }
@@ -489,6 +523,10 @@ impl TaskRepository for InMemoryTaskRepository {
 #[async_trait]
 impl SessionRepository for InMemorySessionRepository {
     async fn insert(&self, session: &Session) -> Result<(), DomainError> {
+        self.start(session, &ClientInfo::default()).await
+    }
+
+    async fn start(&self, session: &Session, client: &ClientInfo) -> Result<(), DomainError> {
         let mut state = self.0.lock();
         if !state.users.contains_key(&session.user_id) {
             return Err(DomainError::NotFound("user not found".into()));
@@ -497,7 +535,57 @@ impl SessionRepository for InMemorySessionRepository {
             return Err(DomainError::Conflict("already exists".into()));
         }
         state.sessions.insert(session.id, session.clone());
+        state
+            .session_use
+            .insert(session.id, (client.clone(), session.created_at));
         Ok(())
+    }
+
+    async fn list_live(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<Page<SessionSummary>, DomainError> {
+        let state = self.0.lock();
+        let mut live: Vec<SessionSummary> = state
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user_id && s.revoked_at.is_none() && s.expires_at > now)
+            .map(|s| {
+                let (client, last_used_at) = state
+                    .session_use
+                    .get(&s.id)
+                    .cloned()
+                    .unwrap_or((ClientInfo::default(), s.created_at));
+                SessionSummary {
+                    id: s.id,
+                    created_at: s.created_at,
+                    last_used_at,
+                    expires_at: s.expires_at,
+                    user_agent: client.user_agent,
+                    ip: client.ip,
+                }
+            })
+            .collect();
+        live.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
+        Ok(page_of(&live, page))
+    }
+
+    async fn revoke_own(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        let mut state = self.0.lock();
+        match state.sessions.get_mut(&session_id) {
+            Some(s) if s.user_id == user_id && s.revoked_at.is_none() && s.expires_at > now => {
+                s.revoked_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn rotate(
@@ -519,7 +607,11 @@ impl SessionRepository for InMemorySessionRepository {
         if session.refresh_jti == presented_jti {
             session.refresh_jti = new_jti;
             session.expires_at = new_expires_at;
-            return Ok(Rotation::Rotated(session.clone()));
+            let rotated = session.clone();
+            if let Some((_, last_used_at)) = state.session_use.get_mut(&session_id) {
+                *last_used_at = now;
+            }
+            return Ok(Rotation::Rotated(rotated));
         }
         session.revoked_at = Some(now);
         Ok(Rotation::ReuseDetected)
@@ -551,6 +643,12 @@ impl SessionRepository for InMemorySessionRepository {
         state
             .sessions
             .retain(|_, s| s.expires_at > now && s.revoked_at.is_none());
+        let State {
+            sessions,
+            session_use,
+            ..
+        } = &mut *state;
+        session_use.retain(|id, _| sessions.contains_key(id));
         Ok((before - state.sessions.len()) as u64)
     }
 }

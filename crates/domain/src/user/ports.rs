@@ -57,7 +57,8 @@ pub trait UserRepository: Send + Sync {
     -> Result<Page<User>, DomainError>;
 
     /// Writes every field of `user` (found by `user.id`), optionally a new password
-    /// hash, and applies `sessions` — all in one transaction. When the stored user is
+    /// hash (which also deletes the user's password reset tokens), and applies
+    /// `sessions` — all in one transaction. When the stored user is
     /// an active admin and `user` is not, the transaction first makes sure another
     /// active admin exists (locking so that concurrent demotions cannot both pass).
     ///

@@ -13,6 +13,13 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
+    /// The login's `User-Agent` (at most 256 characters).
+    pub user_agent: Option<String>,
+    /// The login's client address.
+    pub ip: Option<String>,
+    /// The last login or refresh; `NULL` (sessions from before it was kept) reads as
+    /// `created_at`.
+    pub last_used_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use taskforge_domain::DomainError;
-use taskforge_domain::auth::{Rotation, Session, SessionRepository};
+use taskforge_domain::auth::{ClientInfo, Rotation, Session, SessionRepository, SessionSummary};
+use taskforge_domain::page::{Page, PageRequest};
 use taskforge_domain::user::User;
 use uuid::Uuid;
 
@@ -41,6 +42,28 @@ impl PgSessionRepository {
 impl SessionRepository for PgSessionRepository {
     async fn insert(&self, session: &Session) -> Result<(), DomainError> {
         self.plain.insert(session).await
+    }
+
+    async fn start(&self, session: &Session, client: &ClientInfo) -> Result<(), DomainError> {
+        self.plain.start(session, client).await
+    }
+
+    async fn list_live(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<Page<SessionSummary>, DomainError> {
+        self.plain.list_live(user_id, now, page).await
+    }
+
+    async fn revoke_own(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        self.plain.revoke_own(user_id, session_id, now).await
     }
 
     async fn rotate(

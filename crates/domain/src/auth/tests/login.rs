@@ -36,15 +36,15 @@ async fn login_issues_an_access_and_a_refresh_token_of_one_new_session() {
     let alice_id = alice.id;
     ports
         .sessions
-        .expect_insert()
-        .withf(move |s| {
+        .expect_start()
+        .withf(move |s, _| {
             s.user_id == alice_id
                 && s.created_at == now()
                 && s.expires_at == now() + Duration::seconds(86_400)
                 && s.revoked_at.is_none()
         })
         .times(1)
-        .returning(move |s| {
+        .returning(move |s, _| {
             *slot.lock().unwrap() = Some(s.clone());
             Ok(())
         });
@@ -136,9 +136,9 @@ async fn login_by_username_looks_the_account_up_by_username() {
     ports.password_matches(true);
     ports
         .sessions
-        .expect_insert()
+        .expect_start()
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     ports.record_issued();
 
     assert!(
@@ -155,7 +155,7 @@ async fn login_with_a_wrong_password_is_unauthorized_and_starts_no_session() {
     let mut ports = Ports::default();
     ports.credentials(Some(credentials_of(&member())));
     ports.password_matches(false);
-    ports.sessions.expect_insert().never();
+    ports.sessions.expect_start().never();
     ports.tokens.expect_issue().never();
 
     let result = ports.service().login("alice@example.com", "wrong").await;
@@ -172,7 +172,7 @@ async fn login_of_an_unknown_user_still_verifies_against_no_hash() {
         .withf(|password, hash| password == "whatever1" && hash.is_none())
         .times(1)
         .returning(|_, _| Ok(false));
-    ports.sessions.expect_insert().never();
+    ports.sessions.expect_start().never();
     ports.tokens.expect_issue().never();
 
     let result = ports
@@ -203,7 +203,7 @@ async fn login_of_an_inactive_user_with_the_right_password_is_forbidden() {
     let mut ports = Ports::default();
     ports.credentials(Some(credentials_of(&alice)));
     ports.password_matches(true);
-    ports.sessions.expect_insert().never();
+    ports.sessions.expect_start().never();
     ports.tokens.expect_issue().never();
 
     let result = ports
@@ -222,7 +222,7 @@ async fn login_of_an_inactive_user_with_a_wrong_password_is_unauthorized() {
     let mut ports = Ports::default();
     ports.credentials(Some(credentials_of(&alice)));
     ports.password_matches(false);
-    ports.sessions.expect_insert().never();
+    ports.sessions.expect_start().never();
 
     let result = ports.service().login("alice@example.com", "wrong").await;
     assert_unauthorized(result);
