@@ -136,6 +136,7 @@ pub struct Adapters {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
     lifetimes: TokenLifetimes,
+    max_exact_count: u64,
 }
 
 /// Builds the hasher, the token service and the clock from the settings.
@@ -161,6 +162,7 @@ pub fn build_adapters(settings: &Settings) -> Result<Adapters, StartupError> {
             access_secs: settings.access_token_expire_minutes * 60,
             refresh_secs: settings.refresh_token_expire_days * 86_400,
         },
+        max_exact_count: settings.max_exact_count,
     })
 }
 
@@ -214,6 +216,7 @@ pub fn services_over(adapters: &Adapters, repositories: &Repositories) -> Servic
         clock,
         ids,
         lifetimes,
+        max_exact_count,
     } = adapters.clone();
     Services {
         auth: Arc::new(AuthService::new(
@@ -225,20 +228,14 @@ pub fn services_over(adapters: &Adapters, repositories: &Repositories) -> Servic
             ids.clone(),
             lifetimes,
         )),
-        users: Arc::new(UserService::new(
-            users.clone(),
-            hasher,
-            clock.clone(),
-            ids.clone(),
-        )),
-        tasks: Arc::new(TaskService::new(
-            tasks,
-            users,
-            changes,
-            idempotency,
-            clock,
-            ids,
-        )),
+        users: Arc::new(
+            UserService::new(users.clone(), hasher, clock.clone(), ids.clone())
+                .with_max_exact_count(max_exact_count),
+        ),
+        tasks: Arc::new(
+            TaskService::new(tasks, users, changes, idempotency, clock, ids)
+                .with_max_exact_count(max_exact_count),
+        ),
     }
 }
 

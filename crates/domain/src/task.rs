@@ -3,12 +3,14 @@
 mod changes;
 mod events;
 mod model;
+mod position;
 mod ports;
 mod service;
 
 pub use changes::*;
 pub use events::*;
 pub use model::*;
+pub use position::*;
 pub use ports::*;
 pub use service::*;
 

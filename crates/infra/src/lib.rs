@@ -21,6 +21,7 @@ mod error;
 pub mod ids;
 pub mod jwt;
 mod like;
+mod paging;
 pub mod live;
 pub mod password;
 pub mod postgres;
