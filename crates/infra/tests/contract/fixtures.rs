@@ -114,11 +114,15 @@ pub(crate) async fn stored_session(db: &TestDb, id: Uuid) -> Option<Session> {
     })
 }
 
-pub(crate) fn page(limit: u64, offset: u64) -> PageRequest {
-    PageRequest::new(Some(limit), Some(offset)).expect("valid page")
+/// A window of `limit` rows from `offset`, counted up to the default cap.
+pub(crate) fn page<K>(limit: u64, offset: u64) -> Window<K> {
+    Window::at(
+        PageRequest::new(Some(limit), Some(offset)).expect("valid page"),
+        DEFAULT_MAX_EXACT_COUNT,
+    )
 }
 
-pub(crate) fn all() -> PageRequest {
+pub(crate) fn all<K>() -> Window<K> {
     page(100, 0)
 }
 

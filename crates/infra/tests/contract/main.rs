@@ -27,15 +27,15 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use taskforge_domain::DomainError;
 use taskforge_domain::auth::{Rotation, Session, SessionRepository};
 use taskforge_domain::clock::to_micros;
-use taskforge_domain::page::PageRequest;
+use taskforge_domain::page::{DEFAULT_MAX_EXACT_COUNT, PageRequest, Window};
 use taskforge_domain::task::{
-    Description, Priority, Task, TaskFilter, TaskRepository, TaskSort, TaskSortKey, TaskStatus,
-    Title,
+    Description, Priority, Task, TaskFilter, TaskPosition, TaskRepository, TaskSort, TaskSortKey,
+    TaskStatus, Title,
 };
 use taskforge_domain::testing::InMemoryStore;
 use taskforge_domain::user::{
     Email, FullName, LoginIdentifier, PasswordHash, Role, SessionEffect, User, UserFilter,
-    UserRepository, Username,
+    UserPosition, UserRepository, Username,
 };
 use taskforge_infra::postgres::{self, FastPath};
 use taskforge_infra::{SeaSessionRepository, SeaTaskRepository, SeaUserRepository, db};
