@@ -21,7 +21,7 @@ use crate::idempotency::{Claim, IdempotencyKey, IdempotencyRepository, Idempoten
 use crate::page::{Page, PageRequest, Slice, Window};
 use crate::task::{
     ChangeEvent, FeedCursor, FeedItem, FeedPage, Task, TaskChange, TaskChangeLog, TaskFilter,
-    TaskPosition, TaskRepository, TaskSort, TaskSortKey, TaskSortValue, TaskStatus, WriteLog,
+    TaskPosition, TaskRepository, TaskSort, TaskSortValue, TaskStatus, WriteLog,
 };
 use crate::user::{
     LoginIdentifier, PasswordHash, SessionEffect, User, UserCredentials, UserFilter, UserPosition, UserRepository,

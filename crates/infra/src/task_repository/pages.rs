@@ -8,7 +8,7 @@
 //! last in either direction, so the due-date expression replaces NULL by a value past
 //! every date in the sort's direction: one index per direction.
 
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, Order, QueryFilter,
     QueryOrder, QuerySelect,

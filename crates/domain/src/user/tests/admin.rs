@@ -22,7 +22,7 @@ async fn get_list_update_and_delete_by_a_non_admin_are_forbidden_and_touch_nothi
     assert_forbidden(service.get(&actor, target).await);
     assert_forbidden(
         service
-            .list(&actor, &UserFilter::default(), PageRequest::default())
+            .list(&actor, &UserFilter::default(), &ListRequest::default())
             .await,
     );
     assert_forbidden(
