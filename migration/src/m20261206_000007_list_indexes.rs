@@ -110,7 +110,9 @@ fn create(backend: DbBackend, name: &str, definition: &str) -> Vec<String> {
             format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"),
             format!("CREATE INDEX CONCURRENTLY {name} ON tasks {definition}"),
         ],
-        _ => vec![format!("CREATE INDEX IF NOT EXISTS {name} ON tasks {definition}")],
+        _ => vec![format!(
+            "CREATE INDEX IF NOT EXISTS {name} ON tasks {definition}"
+        )],
     }
 }
 

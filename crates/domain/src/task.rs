@@ -3,15 +3,15 @@
 mod changes;
 mod events;
 mod model;
-mod position;
 mod ports;
+mod position;
 mod service;
 
 pub use changes::*;
 pub use events::*;
 pub use model::*;
-pub use position::*;
 pub use ports::*;
+pub use position::*;
 pub use service::*;
 
 #[cfg(test)]

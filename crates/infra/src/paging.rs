@@ -21,7 +21,11 @@ pub(crate) fn after(sort: Expr, id_column: Expr, value: Expr, id: Expr, descendi
 /// matching rows counted up to one past `cap`, so a count never reads more than
 /// `cap + 1` index entries however many rows match; `cap + 1` means "more than
 /// `cap`".
-pub(crate) fn capped_count<E: EntityTrait>(entity: E, condition: Condition, cap: u64) -> SelectStatement {
+pub(crate) fn capped_count<E: EntityTrait>(
+    entity: E,
+    condition: Condition,
+    cap: u64,
+) -> SelectStatement {
     let matching = Query::select()
         .expr(Expr::val(1))
         .from(entity)

@@ -27,7 +27,6 @@ pub struct SeaTaskRepository {
     db: Database,
 }
 
-
 impl SeaTaskRepository {
     /// A repository on `db` (a pool from [`crate::db::connect`], migrated).
     pub fn new(db: impl Into<Database>) -> Self {

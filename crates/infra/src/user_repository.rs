@@ -20,8 +20,8 @@ use crate::changes;
 use crate::db::Database;
 use crate::entities::{session, task, user};
 use crate::error::{corrupt_row, db_error};
-use crate::{like, paging};
 use crate::session_repository::revoke_all_sessions;
+use crate::{like, paging};
 
 /// [`UserRepository`] on PostgreSQL or SQLite through SeaORM.
 #[derive(Debug, Clone)]

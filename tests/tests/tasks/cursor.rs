@@ -100,7 +100,15 @@ async fn walking_by_cursor_while_another_client_writes_sees_every_lasting_task_o
                 counter += 1;
                 create(&app, &user.access, varied(counter * 7)).await;
                 if let Some(id) = doomed.pop() {
-                    let res = send(&app, Method::DELETE, &task_path(&id), Some(&user.access), None, None).await;
+                    let res = send(
+                        &app,
+                        Method::DELETE,
+                        &task_path(&id),
+                        Some(&user.access),
+                        None,
+                        None,
+                    )
+                    .await;
                     assert_eq!(res.status().as_u16(), 204);
                 }
             },
@@ -110,9 +118,16 @@ async fn walking_by_cursor_while_another_client_writes_sees_every_lasting_task_o
         for id in &seen {
             *counts.entry(id).or_default() += 1;
         }
-        assert!(counts.values().all(|&n| n == 1), "sort={sort}: a task repeated");
+        assert!(
+            counts.values().all(|&n| n == 1),
+            "sort={sort}: a task repeated"
+        );
         for id in &lasting {
-            assert_eq!(counts.get(id), Some(&1), "sort={sort}: lasting task {id} seen once");
+            assert_eq!(
+                counts.get(id),
+                Some(&1),
+                "sort={sort}: lasting task {id} seen once"
+            );
         }
     }
 }
@@ -152,12 +167,30 @@ async fn a_full_last_page_has_no_next_cursor_and_an_offset_page_has_one() {
     for n in 0..4 {
         create(&app, &user.access, varied(n)).await;
     }
-    let first = list_at(&app, TASKS, &user.access, &[("limit", "2"), ("offset", "0")]).await;
+    let first = list_at(
+        &app,
+        TASKS,
+        &user.access,
+        &[("limit", "2"), ("offset", "0")],
+    )
+    .await;
     let cursor = next_cursor(&first).expect("a row follows the first page");
-    let last = list_at(&app, TASKS, &user.access, &[("limit", "2"), ("cursor", &cursor)]).await;
+    let last = list_at(
+        &app,
+        TASKS,
+        &user.access,
+        &[("limit", "2"), ("cursor", &cursor)],
+    )
+    .await;
     assert_eq!(ids(&last).len(), 2);
     assert_eq!(last["next_cursor"], Value::Null, "{last}");
-    let by_offset = list_at(&app, TASKS, &user.access, &[("limit", "2"), ("offset", "2")]).await;
+    let by_offset = list_at(
+        &app,
+        TASKS,
+        &user.access,
+        &[("limit", "2"), ("offset", "2")],
+    )
+    .await;
     assert_eq!(ids(&by_offset), ids(&last));
 }
 
@@ -170,16 +203,28 @@ async fn a_cursor_of_another_sort_or_filter_or_a_malformed_one_is_422_on_cursor(
         create(&app, &user.access, varied(n)).await;
         create(&app, &other.access, varied(n)).await;
     }
-    let page = list_at(&app, TASKS, &user.access, &[("limit", "1"), ("sort", "title")]).await;
+    let page = list_at(
+        &app,
+        TASKS,
+        &user.access,
+        &[("limit", "1"), ("sort", "title")],
+    )
+    .await;
     let cursor = next_cursor(&page).expect("a cursor");
     let refused: [(&str, Vec<(&str, &str)>); 7] = [
         ("another sort", vec![("sort", "-title")]),
         ("the default sort", vec![]),
-        ("another filter", vec![("sort", "title"), ("status", "todo")]),
+        (
+            "another filter",
+            vec![("sort", "title"), ("status", "todo")],
+        ),
         ("another q", vec![("sort", "title"), ("q", "a")]),
         ("with an offset", vec![("sort", "title"), ("offset", "0")]),
         ("another user", vec![("sort", "title"), ("as", "other")]),
-        ("malformed", vec![("sort", "title"), ("cursor", "not-a-cursor")]),
+        (
+            "malformed",
+            vec![("sort", "title"), ("cursor", "not-a-cursor")],
+        ),
     ];
     for (what, pairs) in refused {
         let token = if pairs.contains(&("as", "other")) {
@@ -198,7 +243,13 @@ async fn a_cursor_of_another_sort_or_filter_or_a_malformed_one_is_422_on_cursor(
         assert_eq!(error_fields(&body), ["cursor"], "{what}: {body}");
     }
     // The cursor still works where it was made.
-    list_at(&app, TASKS, &user.access, &[("sort", "title"), ("cursor", &cursor)]).await;
+    list_at(
+        &app,
+        TASKS,
+        &user.access,
+        &[("sort", "title"), ("cursor", &cursor)],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -209,13 +260,25 @@ async fn totals_stop_at_max_exact_count_and_say_they_are_not_exact() {
         create(&app, &user.access, varied(n)).await;
     }
     let page = list_at(&app, TASKS, &user.access, &[("limit", "2")]).await;
-    assert_eq!((&page["total"], &page["total_exact"]), (&json!(5), &json!(false)), "{page}");
+    assert_eq!(
+        (&page["total"], &page["total_exact"]),
+        (&json!(5), &json!(false)),
+        "{page}"
+    );
     // Past the end too.
     let past = list_at(&app, TASKS, &user.access, &[("offset", "50")]).await;
-    assert_eq!((&past["total"], &past["total_exact"]), (&json!(5), &json!(false)), "{past}");
+    assert_eq!(
+        (&past["total"], &past["total_exact"]),
+        (&json!(5), &json!(false)),
+        "{past}"
+    );
     // Five or fewer matches are counted exactly.
     let high = list_at(&app, TASKS, &user.access, &[("priority", "high")]).await;
-    assert_eq!((&high["total"], &high["total_exact"]), (&json!(2), &json!(true)), "{high}");
+    assert_eq!(
+        (&high["total"], &high["total_exact"]),
+        (&json!(2), &json!(true)),
+        "{high}"
+    );
     // Walking by cursor still reaches all seven.
     let seen = walk(&app, TASKS, &user.access, &[("limit", "3")], async |_| {}).await;
     assert_eq!(seen.len(), 7);
@@ -229,9 +292,16 @@ async fn the_admins_user_list_pages_by_cursor_with_capped_totals() {
         app.user(&format!("listed{n}@example.com")).await;
     }
     let users = "/api/v1/users";
-    let (status, full) = json_of(app.get_auth(&format!("{users}?limit=100"), &admin.access).await).await;
+    let (status, full) = json_of(
+        app.get_auth(&format!("{users}?limit=100"), &admin.access)
+            .await,
+    )
+    .await;
     assert_eq!(status, 200, "{full}");
-    assert_eq!((&full["total"], &full["total_exact"]), (&json!(4), &json!(false)));
+    assert_eq!(
+        (&full["total"], &full["total_exact"]),
+        (&json!(4), &json!(false))
+    );
     assert_eq!(full["next_cursor"], Value::Null);
     let every = ids(&full);
     assert_eq!(every.len(), 7);
@@ -249,7 +319,11 @@ async fn the_admins_user_list_pages_by_cursor_with_capped_totals() {
     }
     assert_eq!(seen, every);
 
-    let (_, first) = json_of(app.get_auth(&format!("{users}?limit=2"), &admin.access).await).await;
+    let (_, first) = json_of(
+        app.get_auth(&format!("{users}?limit=2"), &admin.access)
+            .await,
+    )
+    .await;
     let cursor = next_cursor(&first).expect("a cursor");
     let res = app
         .get_auth(&format!("{users}?role=user&cursor={cursor}"), &admin.access)

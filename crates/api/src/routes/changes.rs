@@ -88,5 +88,9 @@ pub async fn task_history(
         .tasks
         .history(&me, TaskScope::Visible, id, page.unwrap_or_default())
         .await?;
-    Ok(HttpResponse::Ok().json(TaskChangePage::from_page(history, None, TaskChangeResponse::from)))
+    Ok(HttpResponse::Ok().json(TaskChangePage::from_page(
+        history,
+        None,
+        TaskChangeResponse::from,
+    )))
 }

@@ -62,7 +62,7 @@ pub fn malformed() -> DomainError {
 /// The text of a hex string, if it is one of valid UTF-8 without NUL (which no
 /// database could compare with).
 fn unhex(raw: &str) -> Option<String> {
-    if raw.len() % 2 != 0 || raw.len() > 4096 {
+    if !raw.len().is_multiple_of(2) || raw.len() > 4096 {
         return None;
     }
     let bytes = (0..raw.len())

@@ -64,7 +64,11 @@ impl TaskPosition {
     /// # Errors
     /// [`DomainError::Validation`] on `cursor` for a malformed cursor or one of
     /// another list.
-    pub fn from_cursor(raw: &str, filter: &TaskFilter, sort: TaskSort) -> Result<Self, DomainError> {
+    pub fn from_cursor(
+        raw: &str,
+        filter: &TaskFilter,
+        sort: TaskSort,
+    ) -> Result<Self, DomainError> {
         let (id, value) = cursor::decode(raw, &list_of(filter, sort))?;
         let instant = |raw: &str| {
             raw.parse::<i64>()

@@ -24,7 +24,8 @@ use crate::task::{
     TaskPosition, TaskRepository, TaskSort, TaskSortValue, TaskStatus, WriteLog,
 };
 use crate::user::{
-    LoginIdentifier, PasswordHash, SessionEffect, User, UserCredentials, UserFilter, UserPosition, UserRepository,
+    LoginIdentifier, PasswordHash, SessionEffect, User, UserCredentials, UserFilter, UserPosition,
+    UserRepository,
 };
 
 /// What a database would hold.

@@ -412,7 +412,6 @@ async fn pages_of_tasks_cover_every_match_exactly_once(db: TestDb) {
     assert_eq!((empty.items.len(), empty.total), (0, 0));
 }
 
-
 async fn pages_by_position_walk_every_sort_exactly_once(db: TestDb) {
     let tasks = sort_fixture(&db).await;
     for key in ["created_at", "updated_at", "due_date", "priority", "title"] {
@@ -456,10 +455,21 @@ async fn counts_stop_at_the_cap_and_say_so(db: TestDb) {
         // A page past the end counts too.
         let slice = db
             .tasks
-            .list(&TaskFilter::default(), TaskSort::default(), Window { offset: n + 5, ..window })
+            .list(
+                &TaskFilter::default(),
+                TaskSort::default(),
+                Window {
+                    offset: n + 5,
+                    ..window
+                },
+            )
             .await
             .unwrap();
-        assert_eq!((slice.total, slice.total_exact), expected, "cap {cap}, past the end");
+        assert_eq!(
+            (slice.total, slice.total_exact),
+            expected,
+            "cap {cap}, past the end"
+        );
         assert!(!slice.more);
     }
 }

@@ -255,14 +255,26 @@ async fn a_page_with_more_rows_carries_a_cursor_that_resumes_after_its_last_task
         .returning(|_, _, _| Ok(one_page()));
     let service = ports.service();
     let first = service
-        .list(&actor, TaskScope::Visible, TaskFilter::default(), sort, &ListRequest::default())
+        .list(
+            &actor,
+            TaskScope::Visible,
+            TaskFilter::default(),
+            sort,
+            &ListRequest::default(),
+        )
         .await
         .unwrap();
     assert_eq!((first.total, first.total_exact), (10_000, false));
     let cursor = first.next_cursor.expect("a cursor while rows follow");
     let next = ListRequest::new(None, None, Some(cursor.clone())).unwrap();
     let second = service
-        .list(&actor, TaskScope::Visible, TaskFilter::default(), sort, &next)
+        .list(
+            &actor,
+            TaskScope::Visible,
+            TaskFilter::default(),
+            sort,
+            &next,
+        )
         .await
         .unwrap();
     assert_eq!(second.next_cursor, None);
@@ -270,7 +282,13 @@ async fn a_page_with_more_rows_carries_a_cursor_that_resumes_after_its_last_task
     // The same cursor on another sort, or another filter, is refused.
     let other_sort = TaskSort::parse("priority").unwrap();
     let refused = service
-        .list(&actor, TaskScope::Visible, TaskFilter::default(), other_sort, &next)
+        .list(
+            &actor,
+            TaskScope::Visible,
+            TaskFilter::default(),
+            other_sort,
+            &next,
+        )
         .await;
     assert_eq!(invalid_fields(refused), ["cursor"]);
     let other_filter = TaskFilter {

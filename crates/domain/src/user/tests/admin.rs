@@ -91,9 +91,19 @@ async fn list_by_an_admin_passes_filter_and_window_through() {
         .withf(move |f, w| *f == expected_filter && *w == window)
         .times(1)
         .returning(move |_, _| Ok(answer.clone()));
-    let page = ports.service().list(&admin(), &filter, &request).await.unwrap();
+    let page = ports
+        .service()
+        .list(&admin(), &filter, &request)
+        .await
+        .unwrap();
     assert_eq!(
-        (page.items, page.total, page.limit, page.offset, page.next_cursor),
+        (
+            page.items,
+            page.total,
+            page.limit,
+            page.offset,
+            page.next_cursor
+        ),
         (listed.items, 11, 5, 10, None)
     );
 }
