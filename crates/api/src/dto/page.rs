@@ -34,7 +34,7 @@ macro_rules! page_type {
             pub offset: u64,
             /// Opaque cursor of the page after this one (pass it as `?cursor=` with the
             /// same filters and sort); null when no item follows this page.
-            #[schema(nullable)]
+            #[schema(required = true, nullable)]
             pub next_cursor: Option<String>,
         }
 
