@@ -54,6 +54,22 @@ pub fn decode(raw: &str, list: &str) -> Result<(Uuid, String), DomainError> {
     Ok((id, value.to_owned()))
 }
 
+/// A cursor of the list described by `list` that carries the offset of the next page:
+/// for lists that only grow at their end (a task's history, oldest first), where an
+/// offset points at the same row however many are added after it.
+pub fn encode_offset(list: &str, offset: u64) -> String {
+    encode(list, Uuid::nil(), &offset.to_string())
+}
+
+/// The offset a cursor made by [`encode_offset`] for the same `list` carries.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_offset(raw: &str, list: &str) -> Result<u64, DomainError> {
+    let (_, offset) = decode(raw, list)?;
+    offset.parse().map_err(|_| malformed())
+}
+
 /// The error of a cursor whose value part does not parse.
 pub fn malformed() -> DomainError {
     DomainError::invalid("cursor", "is not a cursor of this list")
@@ -96,6 +112,15 @@ mod tests {
             decode(&cursor, "tasks|sort=-title"),
             Err(DomainError::Validation(e)) if e[0].field == "cursor"
         ));
+    }
+
+    #[test]
+    fn an_offset_cursor_gives_back_its_offset_on_the_same_list_only() {
+        let cursor = encode_offset("history a", 40);
+        assert_eq!(decode_offset(&cursor, "history a").unwrap(), 40);
+        assert!(decode_offset(&cursor, "history b").is_err());
+        let not_an_offset = encode("history a", Uuid::nil(), "x");
+        assert!(decode_offset(&not_an_offset, "history a").is_err());
     }
 
     #[test]
