@@ -11,6 +11,7 @@ mod m20261125_000003_create_sessions;
 mod m20261204_000004_hot_task_updates;
 mod m20261206_000005_accounts;
 mod m20261206_000006_task_changes;
+mod m20261206_000007_list_indexes;
 
 /// Runs Taskforge's migrations in order (`Migrator::up(&db, None)` applies all pending).
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000004_hot_task_updates::Migration),
             Box::new(m20261206_000005_accounts::Migration),
             Box::new(m20261206_000006_task_changes::Migration),
+            Box::new(m20261206_000007_list_indexes::Migration),
         ]
     }
 }

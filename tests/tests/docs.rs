@@ -259,7 +259,14 @@ async fn lists_answer_named_pages_whose_items_refer_to_the_item_schema() {
         );
         assert_eq!(
             schemas[page]["required"],
-            serde_json::json!(["items", "total", "limit", "offset"]),
+            serde_json::json!([
+                "items",
+                "total",
+                "total_exact",
+                "limit",
+                "offset",
+                "next_cursor"
+            ]),
             "{page}"
         );
     }

@@ -114,6 +114,8 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// `MAX_BODY_BYTES`.
     pub max_body_bytes: usize,
+    /// `MAX_EXACT_COUNT`: a list's total is exact up to this many matches.
+    pub max_exact_count: u64,
     /// `RATE_LIMIT_ENABLED`.
     pub rate_limit_enabled: bool,
     /// `RATE_LIMIT_LOGIN_PER_MIN`.
@@ -417,6 +419,7 @@ impl Settings {
             bcrypt_cost: raw.number("BCRYPT_COST", 12, 4, 31)?,
             allowed_origins,
             max_body_bytes: raw.number("MAX_BODY_BYTES", 65_536, 1, 1 << 30)?,
+            max_exact_count: raw.number("MAX_EXACT_COUNT", 10_000, 1, 10_000_000)?,
             rate_limit_enabled: raw.boolean("RATE_LIMIT_ENABLED", true)?,
             rate_limit_login_per_min: raw.number("RATE_LIMIT_LOGIN_PER_MIN", 5, 1, 1_000_000)?,
             rate_limit_register_per_min: raw.number(

@@ -168,6 +168,7 @@ pub struct Adapters {
     mailer: Option<Arc<dyn Mailer>>,
     reset: ResetSettings,
     login_throttle: bool,
+    max_exact_count: u64,
 }
 
 /// Builds the hasher, the token service and the clock from the settings.
@@ -196,6 +197,7 @@ pub fn build_adapters(settings: &Settings) -> Result<Adapters, StartupError> {
         mailer: None,
         reset: settings.accounts.reset.clone(),
         login_throttle: settings.accounts.login_throttle_enabled,
+        max_exact_count: settings.max_exact_count,
     })
 }
 
@@ -260,6 +262,7 @@ pub fn services_over(adapters: &Adapters, repositories: &Repositories) -> Servic
         mailer,
         reset,
         login_throttle,
+        max_exact_count,
     } = adapters.clone();
     let auth = AuthService::new(
         users.clone(),
@@ -285,20 +288,14 @@ pub fn services_over(adapters: &Adapters, repositories: &Repositories) -> Servic
             clock.clone(),
             reset,
         )),
-        users: Arc::new(UserService::new(
-            users.clone(),
-            hasher,
-            clock.clone(),
-            ids.clone(),
-        )),
-        tasks: Arc::new(TaskService::new(
-            tasks,
-            users,
-            changes,
-            idempotency,
-            clock,
-            ids,
-        )),
+        users: Arc::new(
+            UserService::new(users.clone(), hasher, clock.clone(), ids.clone())
+                .with_max_exact_count(max_exact_count),
+        ),
+        tasks: Arc::new(
+            TaskService::new(tasks, users, changes, idempotency, clock, ids)
+                .with_max_exact_count(max_exact_count),
+        ),
     }
 }
 

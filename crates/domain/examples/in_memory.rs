@@ -7,7 +7,7 @@
 
 use taskforge_domain::DomainError;
 use taskforge_domain::idempotency::{Idempotency, IdempotencyKey};
-use taskforge_domain::page::PageRequest;
+use taskforge_domain::page::{ListRequest, PageRequest};
 use taskforge_domain::task::{
     Precondition, TaskDraft, TaskFilter, TaskPatch, TaskScope, TaskSort, TaskStatus, Title,
 };
@@ -131,7 +131,7 @@ async fn main() -> Result<(), DomainError> {
             TaskScope::Visible,
             TaskFilter::default(),
             TaskSort::default(),
-            PageRequest::default(),
+            &ListRequest::default(),
         )
         .await?;
     println!("ada's list: {} task(s) of {}", page.items.len(), page.total);

@@ -2,10 +2,12 @@
 
 mod model;
 mod ports;
+mod position;
 mod service;
 
 pub use model::*;
 pub use ports::*;
+pub use position::*;
 pub use service::*;
 
 #[cfg(test)]

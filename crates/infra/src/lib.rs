@@ -25,6 +25,7 @@ pub mod live;
 pub mod login_throttle_repository;
 pub mod mail;
 pub mod one_time_tokens;
+mod paging;
 pub mod password;
 pub mod password_reset_repository;
 pub mod postgres;

@@ -2,15 +2,14 @@
 
 use async_trait::async_trait;
 use sea_orm::ActiveValue::NotSet;
-use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr,
-    EntityTrait, FromQueryResult, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter,
 };
 use taskforge_domain::DomainError;
-use taskforge_domain::page::{Page, PageRequest};
+use taskforge_domain::page::{Slice, Window};
 use taskforge_domain::task::{
-    Description, Priority, Task, TaskFilter, TaskRepository, TaskSort, TaskSortKey, TaskStatus,
+    Description, Priority, Task, TaskFilter, TaskPosition, TaskRepository, TaskSort, TaskStatus,
     Title, WriteLog,
 };
 use uuid::Uuid;
@@ -19,16 +18,14 @@ use crate::changes;
 use crate::db::Database;
 use crate::entities::task;
 use crate::error::{corrupt_row, db_error};
-use crate::like;
+
+pub(crate) mod pages;
 
 /// [`TaskRepository`] on PostgreSQL or SQLite through SeaORM: one statement per call.
 #[derive(Debug, Clone)]
 pub struct SeaTaskRepository {
     db: Database,
 }
-
-/// A page of task rows and how many rows match in all.
-pub(crate) type PageRows = (Vec<task::Model>, u64);
 
 impl SeaTaskRepository {
     /// A repository on `db` (a pool from [`crate::db::connect`], migrated).
@@ -115,106 +112,6 @@ pub(crate) fn to_task(row: task::Model) -> Result<Task, DomainError> {
     })
 }
 
-/// A task row of a page, with how many rows match the whole query.
-#[derive(Debug, FromQueryResult)]
-struct CountedTask {
-    #[sea_orm(nested)]
-    task: task::Model,
-    total_matching: i64,
-}
-
-fn filter_condition(filter: &TaskFilter) -> Condition {
-    let mut condition = Condition::all();
-    if let Some(owner_id) = filter.owner_id {
-        condition = condition.add(task::Column::OwnerId.eq(owner_id));
-    }
-    if let Some(status) = filter.status {
-        condition = condition.add(task::Column::Status.eq(status.as_str()));
-    }
-    if let Some(completed) = filter.completed {
-        let done = TaskStatus::Done.as_str();
-        condition = condition.add(if completed {
-            task::Column::Status.eq(done)
-        } else {
-            task::Column::Status.ne(done)
-        });
-    }
-    if let Some(priority) = filter.priority {
-        condition = condition.add(task::Column::Priority.eq(priority.rank()));
-    }
-    if let Some(q) = &filter.q {
-        let needle = q.to_lowercase();
-        condition = condition.add(
-            Condition::any()
-                .add(task::Column::TitleSearch.like(like::contains(&needle)))
-                .add(task::Column::DescriptionSearch.like(like::contains(&needle))),
-        );
-    }
-    if let Some(before) = filter.due_before {
-        condition = condition.add(task::Column::DueDate.lt(before));
-    }
-    if let Some(after) = filter.due_after {
-        condition = condition.add(task::Column::DueDate.gt(after));
-    }
-    condition
-}
-
-/// The rows of one page and how many rows match in all.
-pub(crate) async fn page_rows(
-    db: &Database,
-    filter: &TaskFilter,
-    sort: TaskSort,
-    page: PageRequest,
-) -> Result<PageRows, DbErr> {
-    let condition = filter_condition(filter);
-    let query = task::Entity::find().filter(condition.clone());
-
-    let order = if sort.descending {
-        Order::Desc
-    } else {
-        Order::Asc
-    };
-    let query = match sort.key {
-        TaskSortKey::CreatedAt => query.order_by(task::Column::CreatedAt, order.clone()),
-        TaskSortKey::UpdatedAt => query.order_by(task::Column::UpdatedAt, order.clone()),
-        // `due_date IS NULL` first (false < true on both databases) puts tasks
-        // without a deadline last in either direction; portable, unlike NULLS LAST.
-        TaskSortKey::DueDate => query
-            .order_by(task::Column::DueDate.is_null(), Order::Asc)
-            .order_by(task::Column::DueDate, order.clone()),
-        // The column holds the rank, so this sorts low < medium < high.
-        TaskSortKey::Priority => query.order_by(task::Column::Priority, order.clone()),
-        // Code-point order: SQLite's BINARY collation, PostgreSQL's "C" on this column.
-        TaskSortKey::Title => query.order_by(task::Column::Title, order.clone()),
-    };
-    // The id breaks ties in the same direction, so pages never repeat or skip a row.
-    // The total rides along with the page as a scalar subquery: one statement
-    // instead of a count and a select. (`COUNT(*) OVER ()` did the same, but made
-    // PostgreSQL fetch and sort every matching row; the subquery counts index
-    // entries, and the page is read in index order up to LIMIT.) Only a page past
-    // the end, which has no row to carry the total, needs a separate count.
-    let total_matching = Query::select()
-        .expr(Expr::cust("COUNT(*)"))
-        .from(task::Entity)
-        .cond_where(condition)
-        .to_owned();
-    let rows: Vec<CountedTask> = query
-        .clone()
-        .order_by(task::Column::Id, order)
-        .limit(page.limit())
-        .offset(page.offset())
-        .column_as(Expr::from(total_matching), "total_matching")
-        .into_model()
-        .all(db)
-        .await?;
-    let total = match rows.first() {
-        Some(row) => u64::try_from(row.total_matching).unwrap_or_default(),
-        None if page.offset() == 0 => 0,
-        None => query.count(db).await?,
-    };
-    Ok((rows.into_iter().map(|row| row.task).collect(), total))
-}
-
 /// Inserts one row.
 pub(crate) async fn insert_one(db: &impl ConnectionTrait, row: task::Model) -> Result<(), DbErr> {
     task::Entity::insert(task::ActiveModel::from(row).reset_all())
@@ -293,12 +190,12 @@ impl TaskRepository for SeaTaskRepository {
         &self,
         filter: &TaskFilter,
         sort: TaskSort,
-        page: PageRequest,
-    ) -> Result<Page<Task>, DomainError> {
-        let (rows, total) = page_rows(&self.db, filter, sort, page)
+        window: Window<TaskPosition>,
+    ) -> Result<Slice<Task>, DomainError> {
+        let rows = pages::page_rows(&self.db, filter, sort, &window)
             .await
             .map_err(db_error)?;
-        to_page(rows, total, page)
+        rows.into_slice(&window)
     }
 
     #[tracing::instrument(level = "debug", name = "SeaTaskRepository::update", skip_all, fields(task.id = %task.id))]
@@ -339,18 +236,4 @@ impl TaskRepository for SeaTaskRepository {
         };
         commit_logged(txn, id, outcome, log).await
     }
-}
-
-/// The domain page of some rows.
-pub(crate) fn to_page(
-    rows: Vec<task::Model>,
-    total: u64,
-    page: PageRequest,
-) -> Result<Page<Task>, DomainError> {
-    Ok(Page {
-        items: rows.into_iter().map(to_task).collect::<Result<_, _>>()?,
-        total,
-        limit: page.limit(),
-        offset: page.offset(),
-    })
 }

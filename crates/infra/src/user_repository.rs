@@ -3,15 +3,16 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use taskforge_domain::DomainError;
-use taskforge_domain::page::{Page, PageRequest};
+use taskforge_domain::page::{Slice, Window};
 use taskforge_domain::user::{
     Email, FullName, LoginIdentifier, PasswordHash, Role, SessionEffect, User, UserCredentials,
-    UserFilter, UserRepository, Username,
+    UserFilter, UserPosition, UserRepository, Username,
 };
 use uuid::Uuid;
 
@@ -19,8 +20,8 @@ use crate::changes;
 use crate::db::Database;
 use crate::entities::{session, task, user};
 use crate::error::{corrupt_row, db_error};
-use crate::like;
 use crate::session_repository::revoke_all_sessions;
+use crate::{like, paging};
 
 /// [`UserRepository`] on PostgreSQL or SQLite through SeaORM.
 #[derive(Debug, Clone)]
@@ -273,8 +274,8 @@ impl UserRepository for SeaUserRepository {
     async fn list(
         &self,
         filter: &UserFilter,
-        page: PageRequest,
-    ) -> Result<Page<User>, DomainError> {
+        window: Window<UserPosition>,
+    ) -> Result<Slice<User>, DomainError> {
         let mut condition = Condition::all();
         if let Some(q) = &filter.q {
             // Emails are stored Unicode-lower-cased, username keys ASCII-lower-cased.
@@ -292,24 +293,42 @@ impl UserRepository for SeaUserRepository {
             condition = condition.add(user::Column::IsActive.eq(is_active));
         }
 
-        let query = user::Entity::find().filter(condition);
-        let total = query.clone().count(&self.db).await.map_err(db_error)?;
+        // Newest first, ties by id: a range of `idx_users_created_at_id` read
+        // backwards from the position, and a count that stops after the cap.
+        let count = paging::capped_count(user::Entity, condition.clone(), window.count_cap);
+        let mut query = user::Entity::find().filter(condition);
+        if let Some(position) = &window.after {
+            query = query.filter(paging::after(
+                Expr::col(user::Column::CreatedAt),
+                Expr::col(user::Column::Id),
+                Expr::val(position.created_at),
+                Expr::val(position.id),
+                true,
+            ));
+        }
         let rows = query
             .order_by_desc(user::Column::CreatedAt)
             .order_by_desc(user::Column::Id)
-            .limit(page.limit())
-            .offset(page.offset())
+            .limit(window.limit.saturating_add(1))
+            .offset(window.offset)
             .all(&self.db)
             .await
             .map_err(db_error)?;
-        Ok(Page {
+        let matching = match self.db.query_one(&count).await.map_err(db_error)? {
+            Some(row) => row.try_get_by_index::<i64>(0).map_err(db_error)?,
+            None => 0,
+        };
+        let (total, total_exact) = window.total_of(u64::try_from(matching).unwrap_or_default());
+        let limit = usize::try_from(window.limit).unwrap_or(usize::MAX);
+        Ok(Slice {
+            more: rows.len() > limit,
             items: rows
                 .into_iter()
+                .take(limit)
                 .map(user_from_row)
                 .collect::<Result<_, _>>()?,
             total,
-            limit: page.limit(),
-            offset: page.offset(),
+            total_exact,
         })
     }
 

@@ -56,7 +56,18 @@ async fn the_user_list_is_a_page_of_users_newest_first() {
         .map(String::as_str)
         .collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["items", "limit", "offset", "total"], "{page}");
+    assert_eq!(
+        keys,
+        [
+            "items",
+            "limit",
+            "next_cursor",
+            "offset",
+            "total",
+            "total_exact"
+        ],
+        "{page}"
+    );
     assert_eq!(
         (
             page["total"].clone(),

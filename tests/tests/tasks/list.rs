@@ -115,7 +115,7 @@ async fn an_empty_list_is_an_empty_page() {
     let page = list(&app, &alice.access, &[]).await;
     assert_eq!(
         page,
-        json!({"items": [], "total": 0, "limit": 20, "offset": 0})
+        json!({"items": [], "total": 0, "total_exact": true, "limit": 20, "offset": 0, "next_cursor": null})
     );
 }
 

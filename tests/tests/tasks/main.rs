@@ -4,6 +4,7 @@
 
 mod concurrency;
 mod crud;
+mod cursor;
 mod list;
 mod ownership;
 mod preconditions;
@@ -159,7 +160,14 @@ pub async fn list_at(app: &TestApp, path: &str, token: &str, pairs: &[(&str, &st
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["items", "limit", "offset", "total"],
+        [
+            "items",
+            "limit",
+            "next_cursor",
+            "offset",
+            "total",
+            "total_exact"
+        ],
         "Page keys: {page}"
     );
     for item in page["items"].as_array().expect("items") {

@@ -2,7 +2,7 @@
 //! (`GET /api/v1/tasks/{id}/history`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use taskforge_domain::page::PageRequest;
+use taskforge_domain::page::{ListRequest, PageRequest, cursor};
 use taskforge_domain::task::{FeedCursor, TaskScope};
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -53,9 +53,11 @@ pub struct HistoryParams {
     /// Page size, 1–100.
     #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<u64>,
-    /// Items to skip.
+    /// Items to skip (not together with `cursor`).
     #[param(minimum = 0, maximum = 9223372036854775807_i64, default = 0)]
     offset: Option<u64>,
+    /// The `next_cursor` of the previous page (not together with `offset`).
+    cursor: Option<String>,
 }
 
 /// `GET /api/v1/tasks/{id}/history`: the task's changes, oldest first.
@@ -82,11 +84,28 @@ pub async fn task_history(
             )
         })?;
     let (limit, offset) = (query.u64("limit"), query.u64("offset"));
-    let page = query.check(PageRequest::new(limit, offset));
+    let cursor = query.text("cursor");
+    let request = query.check(ListRequest::new(limit, offset, cursor));
     query.finish()?;
+    let request = request.unwrap_or_default();
+    // The history only grows at its end, so its cursor carries the next offset.
+    let list = format!("history {id}");
+    let page = match request.cursor() {
+        Some(raw) => PageRequest::new(
+            Some(request.page().limit()),
+            Some(cursor::decode_offset(raw, &list)?),
+        )?,
+        None => request.page(),
+    };
     let history = state
         .tasks
-        .history(&me, TaskScope::Visible, id, page.unwrap_or_default())
+        .history(&me, TaskScope::Visible, id, page)
         .await?;
-    Ok(HttpResponse::Ok().json(TaskChangePage::from_page(history, TaskChangeResponse::from)))
+    let next = page.offset().saturating_add(history.items.len() as u64);
+    let next_cursor = (next < history.total).then(|| cursor::encode_offset(&list, next));
+    Ok(HttpResponse::Ok().json(TaskChangePage::from_page(
+        history,
+        next_cursor,
+        TaskChangeResponse::from,
+    )))
 }

@@ -4,7 +4,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use taskforge_domain::page::PageRequest;
+use taskforge_domain::page::ListRequest;
 use taskforge_domain::task::{
     Priority, Task, TaskDraft, TaskFilter, TaskPatch, TaskScope, TaskSort, TaskStatus, Written,
 };
@@ -106,9 +106,13 @@ pub struct TaskListParams {
     /// Page size, 1–100.
     #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<u64>,
-    /// Items to skip.
+    /// Items to skip (not together with `cursor`).
     #[param(minimum = 0, maximum = 9223372036854775807_i64, default = 0)]
     offset: Option<u64>,
+    /// The `next_cursor` of the previous page, with the same filters and sort: the page
+    /// after it, however rows were added or removed since (not together with `offset`;
+    /// a cursor of another sort or filter → 422).
+    cursor: Option<String>,
 }
 
 /// `GET …/tasks`: a page of visible tasks, filtered and sorted.
@@ -136,13 +140,14 @@ pub async fn list_tasks(
     };
     let sort = query.domain("sort", TaskSort::parse).unwrap_or_default();
     let (limit, offset) = (query.u64("limit"), query.u64("offset"));
-    let page = query.check(PageRequest::new(limit, offset));
+    let cursor = query.text("cursor");
+    let request = query.check(ListRequest::new(limit, offset, cursor));
     query.finish()?;
     let page = state
         .tasks
-        .list(&me, scope, filter, sort, page.unwrap_or_default())
+        .list(&me, scope, filter, sort, &request.unwrap_or_default())
         .await?;
-    Ok(HttpResponse::Ok().json(TaskPage::from_page(page, TaskResponse::from)))
+    Ok(HttpResponse::Ok().json(TaskPage::from_keyset(page, TaskResponse::from)))
 }
 
 /// `POST …/tasks`: 201 + `Location` + `ETag`.

@@ -1,7 +1,7 @@
 //! `/api/v1/users`: the caller's own account (`/me`) and user administration.
 
 use actix_web::{HttpResponse, web};
-use taskforge_domain::page::PageRequest;
+use taskforge_domain::page::ListRequest;
 use taskforge_domain::user::{NewAccount, Role, UserChanges, UserFilter};
 use uuid::Uuid;
 
@@ -72,9 +72,13 @@ pub struct UserListParams {
     /// Page size, 1–100.
     #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<u64>,
-    /// Items to skip.
+    /// Items to skip (not together with `cursor`).
     #[param(minimum = 0, maximum = 9223372036854775807_i64, default = 0)]
     offset: Option<u64>,
+    /// The `next_cursor` of the previous page, with the same filters and sort: the page
+    /// after it, however rows were added or removed since (not together with `offset`;
+    /// a cursor of another sort or filter → 422).
+    cursor: Option<String>,
 }
 
 /// `GET /users` (admin): newest first, filtered by `q`, `role`, `is_active`.
@@ -95,13 +99,14 @@ pub async fn list_users(
         is_active: query.bool("is_active"),
     };
     let (limit, offset) = (query.u64("limit"), query.u64("offset"));
-    let page = query.check(PageRequest::new(limit, offset));
+    let cursor = query.text("cursor");
+    let request = query.check(ListRequest::new(limit, offset, cursor));
     query.finish()?;
     let page = state
         .users
-        .list(&me, &filter, page.unwrap_or_default())
+        .list(&me, &filter, &request.unwrap_or_default())
         .await?;
-    Ok(HttpResponse::Ok().json(UserPage::from_page(page, UserResponse::from)))
+    Ok(HttpResponse::Ok().json(UserPage::from_keyset(page, UserResponse::from)))
 }
 
 /// `POST /users` (admin): 201 + `Location`.

@@ -5,8 +5,9 @@ use uuid::Uuid;
 
 use super::changes::{ChangeEvent, FeedCursor, FeedPage, WriteLog};
 use super::model::{Task, TaskFilter, TaskSort};
+use super::position::TaskPosition;
 use crate::DomainError;
-use crate::page::{Page, PageRequest};
+use crate::page::{Page, PageRequest, Slice, Window};
 
 /// Persistent storage of tasks.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -28,8 +29,11 @@ pub trait TaskRepository: Send + Sync {
     /// [`DomainError::Unexpected`] on storage failure; absence is `Ok(None)`.
     async fn find_by_id(&self, id: Uuid) -> Result<Option<Task>, DomainError>;
 
-    /// A page of tasks matching `filter` in `sort` order, ties broken by id in the
-    /// sort's direction, tasks without a due date last when sorting by it.
+    /// The tasks matching `filter` in `sort` order (ties broken by id in the sort's
+    /// direction, tasks without a due date last when sorting by it) in `window`: from
+    /// its offset, or right after its position; with whether a task follows, and the
+    /// count of matching tasks exact up to the window's cap. Its cost must not grow
+    /// with the number of matching tasks nor with the depth of the page.
     ///
     /// # Errors
     /// [`DomainError::Unexpected`] on storage failure.
@@ -37,8 +41,8 @@ pub trait TaskRepository: Send + Sync {
         &self,
         filter: &TaskFilter,
         sort: TaskSort,
-        page: PageRequest,
-    ) -> Result<Page<Task>, DomainError>;
+        window: Window<TaskPosition>,
+    ) -> Result<Slice<Task>, DomainError>;
 
     /// Writes every field of `task` in one conditional statement that matches only
     /// while the stored version is still `expected_version`, so of parallel writers

@@ -8,13 +8,14 @@ use uuid::Uuid;
 use super::changes::{ChangeEvent, FeedCursor, FeedPage, TaskChange, WriteLog};
 use super::model::{Description, Priority, Task, TaskFilter, TaskSort, TaskStatus, Title};
 use super::ports::{TaskChangeLog, TaskRepository};
+use super::position::TaskPosition;
 use crate::DomainError;
 use crate::clock::{Clock, to_micros};
 use crate::idempotency::{
     Claim, Completion, Idempotency, IdempotencyKey, IdempotencyRepository, IdempotentOutcome,
 };
 use crate::ids::IdSource;
-use crate::page::{Page, PageRequest};
+use crate::page::{DEFAULT_MAX_EXACT_COUNT, KeysetPage, ListRequest, Page, PageRequest, Window};
 use crate::user::{User, UserRepository};
 
 /// How long an idempotency key answers repeats of its request.
@@ -159,6 +160,7 @@ pub struct TaskService {
     idempotency: Arc<dyn IdempotencyRepository>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
+    max_exact_count: u64,
 }
 
 impl TaskService {
@@ -178,7 +180,16 @@ impl TaskService {
             idempotency,
             clock,
             ids,
+            max_exact_count: DEFAULT_MAX_EXACT_COUNT,
         }
+    }
+
+    /// Counts the matches of a list exactly up to `max` (default
+    /// [`DEFAULT_MAX_EXACT_COUNT`]); beyond it a page's total is `max`, not exact.
+    #[must_use]
+    pub fn with_max_exact_count(mut self, max: u64) -> Self {
+        self.max_exact_count = max;
+        self
     }
 
     /// Claims the key of an idempotent write: `Ok(None)` to go ahead (the key, if
@@ -350,7 +361,8 @@ impl TaskService {
     ///
     /// # Errors
     /// [`DomainError::Forbidden`] for a non-admin asking for another owner or scope;
-    /// [`DomainError::Validation`] on `owner_id` when it contradicts the scope.
+    /// [`DomainError::Validation`] on `owner_id` when it contradicts the scope, or on
+    /// `cursor` for a cursor of another list.
     #[tracing::instrument(level = "debug", name = "TaskService::list", skip_all, fields(user.id = %actor.id))]
     pub async fn list(
         &self,
@@ -358,8 +370,8 @@ impl TaskService {
         scope: TaskScope,
         mut filter: TaskFilter,
         sort: TaskSort,
-        page: PageRequest,
-    ) -> Result<Page<Task>, DomainError> {
+        request: &ListRequest,
+    ) -> Result<KeysetPage<Task>, DomainError> {
         check_scope(actor, scope)?;
         filter.owner_id = match (scope, filter.owner_id) {
             (_, Some(owner)) if owner != actor.id && !actor.is_admin() => {
@@ -377,7 +389,16 @@ impl TaskService {
             (TaskScope::Visible, owner) if actor.is_admin() => owner,
             (TaskScope::Visible, _) => Some(actor.id),
         };
-        self.tasks.list(&filter, sort, page).await
+        // The cursor is checked against the list as the scope made it: a cursor of
+        // one user's list is refused on another's.
+        let mut window = Window::at(request.page(), self.max_exact_count);
+        if let Some(cursor) = request.cursor() {
+            window = window.after(TaskPosition::from_cursor(cursor, &filter, sort)?);
+        }
+        let slice = self.tasks.list(&filter, sort, window.clone()).await?;
+        Ok(KeysetPage::of(slice, &window, |last| {
+            TaskPosition::cursor_after(last, &filter, sort)
+        }))
     }
 
     /// Full replace (PUT): absent optional fields return to their defaults.

@@ -21,13 +21,14 @@ use crate::auth::{
     ClientInfo, PasswordReset, Rotation, Session, SessionRepository, SessionSummary,
 };
 use crate::idempotency::{Claim, IdempotencyKey, IdempotencyRepository, IdempotentOutcome};
-use crate::page::{Page, PageRequest};
+use crate::page::{Page, PageRequest, Slice, Window};
 use crate::task::{
     ChangeEvent, FeedCursor, FeedItem, FeedPage, Task, TaskChange, TaskChangeLog, TaskFilter,
-    TaskRepository, TaskSort, TaskSortKey, TaskStatus, WriteLog,
+    TaskPosition, TaskRepository, TaskSort, TaskSortValue, TaskStatus, WriteLog,
 };
 use crate::user::{
-    LoginIdentifier, PasswordHash, SessionEffect, User, UserCredentials, UserFilter, UserRepository,
+    LoginIdentifier, PasswordHash, SessionEffect, User, UserCredentials, UserFilter, UserPosition,
+    UserRepository,
 };
 
 mod accounts;
@@ -264,6 +265,30 @@ fn page_of<T: Clone>(items: &[T], page: PageRequest) -> Page<T> {
     }
 }
 
+/// Cuts a window out of items already in order: from its offset, or after the
+/// items for which `up_to_position` holds; counted up to the window's cap.
+fn slice_of<T: Clone, K>(
+    items: &[T],
+    window: &Window<K>,
+    up_to_position: impl Fn(&T, &K) -> bool,
+) -> Slice<T> {
+    let start = match &window.after {
+        Some(position) => items
+            .iter()
+            .take_while(|item| up_to_position(item, position))
+            .count(),
+        None => usize::try_from(window.offset).unwrap_or(usize::MAX),
+    };
+    let limit = usize::try_from(window.limit).unwrap_or(usize::MAX);
+    let (total, total_exact) = window.total_of(items.len() as u64);
+    Slice {
+        items: items.iter().skip(start).take(limit).cloned().collect(),
+        total,
+        total_exact,
+        more: items.len() > start.saturating_add(limit),
+    }
+}
+
 #[async_trait]
 impl UserRepository for InMemoryUserRepository {
     async fn insert(&self, user: &User, password_hash: &PasswordHash) -> Result<(), DomainError> {
@@ -315,8 +340,8 @@ impl UserRepository for InMemoryUserRepository {
     async fn list(
         &self,
         filter: &UserFilter,
-        page: PageRequest,
-    ) -> Result<Page<User>, DomainError> {
+        window: Window<UserPosition>,
+    ) -> Result<Slice<User>, DomainError> {
         let needle = filter.q.as_deref().map(str::to_lowercase);
         let state = self.0.lock();
         let mut users: Vec<User> = state
@@ -333,7 +358,9 @@ impl UserRepository for InMemoryUserRepository {
             .cloned()
             .collect();
         users.sort_by_key(|u| std::cmp::Reverse((u.created_at, u.id)));
-        Ok(page_of(&users, page))
+        Ok(slice_of(&users, &window, |u, after| {
+            (u.created_at, u.id) >= (after.created_at, after.id)
+        }))
     }
 
     async fn update(
@@ -424,19 +451,31 @@ fn matches(task: &Task, filter: &TaskFilter) -> bool {
 /// The list order: the key in the sort's direction (tasks without a due date last
 /// either way), then the id in the same direction.
 fn compare(a: &Task, b: &Task, sort: TaskSort) -> Ordering {
-    let directed = |o: Ordering| if sort.descending { o.reverse() } else { o };
-    let by_key = match sort.key {
-        TaskSortKey::CreatedAt => directed(a.created_at.cmp(&b.created_at)),
-        TaskSortKey::UpdatedAt => directed(a.updated_at.cmp(&b.updated_at)),
-        TaskSortKey::DueDate => match (a.due_date, b.due_date) {
-            (Some(x), Some(y)) => directed(x.cmp(&y)),
+    compare_positions(
+        &TaskPosition::of(a, sort.key),
+        &TaskPosition::of(b, sort.key),
+        sort.descending,
+    )
+}
+
+/// The list order of two positions of the same sort key.
+fn compare_positions(a: &TaskPosition, b: &TaskPosition, descending: bool) -> Ordering {
+    let directed = |o: Ordering| if descending { o.reverse() } else { o };
+    let by_key = match (&a.value, &b.value) {
+        (TaskSortValue::Instant(x), TaskSortValue::Instant(y)) => directed(x.cmp(y)),
+        (TaskSortValue::Due(x), TaskSortValue::Due(y)) => match (x, y) {
+            (Some(x), Some(y)) => directed(x.cmp(y)),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
             (None, None) => Ordering::Equal,
         },
-        TaskSortKey::Priority => directed(a.priority.rank().cmp(&b.priority.rank())),
+        (TaskSortValue::Priority(x), TaskSortValue::Priority(y)) => {
+            directed(x.rank().cmp(&y.rank()))
+        }
         // `str` orders by UTF-8 bytes, which is code-point order.
-        TaskSortKey::Title => directed(a.title.as_str().cmp(b.title.as_str())),
+        (TaskSortValue::Title(x), TaskSortValue::Title(y)) => directed(x.as_str().cmp(y)),
+        // Positions of different keys never meet: the service checks the cursor's sort.
+        _ => Ordering::Equal,
     };
     by_key.then_with(|| directed(a.id.cmp(&b.id)))
 }
@@ -464,8 +503,8 @@ impl TaskRepository for InMemoryTaskRepository {
         &self,
         filter: &TaskFilter,
         sort: TaskSort,
-        page: PageRequest,
-    ) -> Result<Page<Task>, DomainError> {
+        window: Window<TaskPosition>,
+    ) -> Result<Slice<Task>, DomainError> {
         let state = self.0.lock();
         let mut tasks: Vec<Task> = state
             .tasks
@@ -474,7 +513,10 @@ impl TaskRepository for InMemoryTaskRepository {
             .cloned()
             .collect();
         tasks.sort_by(|a, b| compare(a, b, sort));
-        Ok(page_of(&tasks, page))
+        Ok(slice_of(&tasks, &window, |task, after| {
+            compare_positions(&TaskPosition::of(task, sort.key), after, sort.descending)
+                != Ordering::Greater
+        }))
     }
 
     async fn update(

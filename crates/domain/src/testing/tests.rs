@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::DomainError;
-use crate::page::PageRequest;
+use crate::page::ListRequest;
 use crate::task::{TaskDraft, TaskFilter, TaskScope, TaskSort, Title};
 use crate::testing::Fixture;
 use crate::user::{Email, NewAccount, Password, Role, User};
@@ -61,7 +61,7 @@ async fn tasks_of(app: &Fixture, user: &User) -> Vec<Uuid> {
             TaskScope::Visible,
             TaskFilter::default(),
             TaskSort::default(),
-            PageRequest::default(),
+            &ListRequest::default(),
         )
         .await
         .unwrap();

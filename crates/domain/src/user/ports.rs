@@ -7,8 +7,9 @@ use uuid::Uuid;
 use super::model::{
     LoginIdentifier, PasswordHash, SessionEffect, User, UserCredentials, UserFilter,
 };
+use super::position::UserPosition;
 use crate::DomainError;
-use crate::page::{Page, PageRequest};
+use crate::page::{Slice, Window};
 
 /// Persistent storage of users.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -49,12 +50,17 @@ pub trait UserRepository: Send + Sync {
     /// [`DomainError::Unexpected`] on storage failure; absence is `Ok(None)`.
     async fn password_hash(&self, id: Uuid) -> Result<Option<PasswordHash>, DomainError>;
 
-    /// A page of users matching `filter`, newest first (`created_at` descending, ties by id descending).
+    /// The users matching `filter`, newest first (`created_at` descending, ties by id
+    /// descending), in `window` (from its offset, or right after its position), with
+    /// whether a user follows and the count exact up to the window's cap.
     ///
     /// # Errors
     /// [`DomainError::Unexpected`] on storage failure.
-    async fn list(&self, filter: &UserFilter, page: PageRequest)
-    -> Result<Page<User>, DomainError>;
+    async fn list(
+        &self,
+        filter: &UserFilter,
+        window: Window<UserPosition>,
+    ) -> Result<Slice<User>, DomainError>;
 
     /// Writes every field of `user` (found by `user.id`), optionally a new password
     /// hash (which also deletes the user's password reset tokens), and applies

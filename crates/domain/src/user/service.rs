@@ -8,11 +8,12 @@ use super::model::{
     Email, FullName, Password, PasswordHash, Role, SessionEffect, User, UserFilter, Username,
 };
 use super::ports::UserRepository;
+use super::position::UserPosition;
 use crate::DomainError;
 use crate::auth::PasswordHasher;
 use crate::clock::Clock;
 use crate::ids::IdSource;
-use crate::page::{Page, PageRequest};
+use crate::page::{DEFAULT_MAX_EXACT_COUNT, KeysetPage, ListRequest, Window};
 
 /// A new account, validated.
 #[derive(Debug, Clone)]
@@ -53,6 +54,7 @@ pub struct UserService {
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
+    max_exact_count: u64,
 }
 
 impl UserService {
@@ -68,7 +70,16 @@ impl UserService {
             hasher,
             clock,
             ids,
+            max_exact_count: DEFAULT_MAX_EXACT_COUNT,
         }
+    }
+
+    /// Counts the matches of a list exactly up to `max` (default
+    /// [`DEFAULT_MAX_EXACT_COUNT`]); beyond it a page's total is `max`, not exact.
+    #[must_use]
+    pub fn with_max_exact_count(mut self, max: u64) -> Self {
+        self.max_exact_count = max;
+        self
     }
 
     /// Self-service registration. Only an admin caller may register an admin.
@@ -167,16 +178,24 @@ impl UserService {
     /// A page of users, newest first (admins only).
     ///
     /// # Errors
-    /// [`DomainError::Forbidden`] for a non-admin actor.
+    /// [`DomainError::Forbidden`] for a non-admin actor; [`DomainError::Validation`]
+    /// on `cursor` for a cursor of another list.
     #[tracing::instrument(level = "debug", name = "UserService::list", skip_all, fields(user.id = %actor.id))]
     pub async fn list(
         &self,
         actor: &User,
         filter: &UserFilter,
-        page: PageRequest,
-    ) -> Result<Page<User>, DomainError> {
+        request: &ListRequest,
+    ) -> Result<KeysetPage<User>, DomainError> {
         require_admin(actor)?;
-        self.users.list(filter, page).await
+        let mut window = Window::at(request.page(), self.max_exact_count);
+        if let Some(cursor) = request.cursor() {
+            window = window.after(UserPosition::from_cursor(cursor, filter)?);
+        }
+        let slice = self.users.list(filter, window.clone()).await?;
+        Ok(KeysetPage::of(slice, &window, |last| {
+            UserPosition::cursor_after(last, filter)
+        }))
     }
 
     /// A user changes their own account. Changing email or password needs the right

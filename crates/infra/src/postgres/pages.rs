@@ -9,15 +9,15 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use sea_orm::DbErr;
-use taskforge_domain::page::PageRequest;
-use taskforge_domain::task::{TaskFilter, TaskSort};
+use taskforge_domain::page::Window;
+use taskforge_domain::task::{TaskFilter, TaskPosition, TaskSort};
 
 use super::batch::Batcher;
 use crate::db::Database;
-use crate::task_repository::{PageRows, page_rows};
+use crate::task_repository::pages::{PageRows, page_rows};
 
-/// What a page is: filter, order and window.
-pub(crate) type PageKey = (TaskFilter, TaskSort, PageRequest);
+/// What a page is: filter, order and window (offset or position, and count cap).
+pub(crate) type PageKey = (TaskFilter, TaskSort, Window<TaskPosition>);
 
 /// The pages of one pool, each with its own outcome.
 pub(crate) type Pages = Batcher<PageKey, Result<PageRows, DbErr>>;
@@ -34,7 +34,7 @@ pub(crate) fn batcher(db: &Database) -> Arc<Pages> {
 
 async fn load(db: &Database, keys: Vec<PageKey>) -> HashMap<PageKey, Result<PageRows, DbErr>> {
     join_all(keys.into_iter().map(|key| async move {
-        let rows = page_rows(db, &key.0, key.1, key.2).await;
+        let rows = page_rows(db, &key.0, key.1, &key.2).await;
         (key, rows)
     }))
     .await

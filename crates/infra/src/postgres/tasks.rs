@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use sea_orm::{DbErr, sqlx};
 use taskforge_domain::DomainError;
-use taskforge_domain::page::{Page, PageRequest};
-use taskforge_domain::task::{Task, TaskFilter, TaskRepository, TaskSort, WriteLog};
+use taskforge_domain::page::{Slice, Window};
+use taskforge_domain::task::{Task, TaskFilter, TaskPosition, TaskRepository, TaskSort, WriteLog};
 use uuid::Uuid;
 
 use super::inserts::{self, NewTask, TaskInserts};
@@ -20,7 +20,7 @@ use super::pages::{self, Pages};
 use super::updates::{self, Change, TaskUpdate, TaskUpdates, UpdateOutcome};
 use crate::db::Database;
 use crate::error::{db_error, lock_not_available};
-use crate::task_repository::{WriteOutcome, to_page, to_row, to_task, write_result};
+use crate::task_repository::{WriteOutcome, to_row, to_task, write_result};
 
 /// The first pause between two tries at a held row; doubled up to [`MAX_LOCK_PAUSE`].
 /// Short: most held rows are another batch's, free again within its statement.
@@ -167,16 +167,15 @@ impl TaskRepository for PgTaskRepository {
         &self,
         filter: &TaskFilter,
         sort: TaskSort,
-        page: PageRequest,
-    ) -> Result<Page<Task>, DomainError> {
-        let (rows, total) = self
-            .pages
-            .load((filter.clone(), sort, page))
+        window: Window<TaskPosition>,
+    ) -> Result<Slice<Task>, DomainError> {
+        self.pages
+            .load((filter.clone(), sort, window.clone()))
             .await
             .map_err(db_error)?
             .ok_or_else(|| lost("pages"))?
-            .map_err(db_error)?;
-        to_page(rows, total, page)
+            .map_err(db_error)?
+            .into_slice(&window)
     }
 
     #[tracing::instrument(level = "debug", name = "PgTaskRepository::update", skip_all, fields(task.id = %task.id, batch.id = tracing::field::Empty, batch.size = tracing::field::Empty))]

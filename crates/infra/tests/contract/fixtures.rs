@@ -117,11 +117,20 @@ pub(crate) async fn stored_session(db: &TestDb, id: Uuid) -> Option<Session> {
     })
 }
 
-pub(crate) fn page(limit: u64, offset: u64) -> PageRequest {
+/// A window of `limit` rows from `offset`, counted up to the default cap.
+pub(crate) fn page<K>(limit: u64, offset: u64) -> Window<K> {
+    Window::at(
+        PageRequest::new(Some(limit), Some(offset)).expect("valid page"),
+        DEFAULT_MAX_EXACT_COUNT,
+    )
+}
+
+/// A plain offset page (the history's).
+pub(crate) fn offset_page(limit: u64, offset: u64) -> PageRequest {
     PageRequest::new(Some(limit), Some(offset)).expect("valid page")
 }
 
-pub(crate) fn all() -> PageRequest {
+pub(crate) fn all<K>() -> Window<K> {
     page(100, 0)
 }
 
@@ -249,7 +258,7 @@ pub(crate) fn changes_of(events: &[ChangeEvent]) -> Vec<TaskChange> {
 pub(crate) async fn history_of(db: &TestDb, task_id: Uuid) -> Vec<TaskChange> {
     let page = db
         .changes
-        .history(task_id, page(100, 0))
+        .history(task_id, offset_page(100, 0))
         .await
         .expect("history");
     assert_eq!(page.total, page.items.len() as u64);

@@ -30,16 +30,16 @@ use taskforge_domain::clock::to_micros;
 use taskforge_domain::idempotency::{
     Claim, Completion, IdempotencyKey, IdempotencyRepository, IdempotentOutcome,
 };
-use taskforge_domain::page::PageRequest;
+use taskforge_domain::page::{DEFAULT_MAX_EXACT_COUNT, PageRequest, Window};
 use taskforge_domain::task::{
     ChangeEvent, ChangeOp, Description, FeedCursor, FeedItem, FeedPage, Priority, Task, TaskChange,
-    TaskChangeLog, TaskChangeWatch, TaskFilter, TaskRepository, TaskSort, TaskSortKey, TaskStatus,
-    Title, WriteLog,
+    TaskChangeLog, TaskChangeWatch, TaskFilter, TaskPosition, TaskRepository, TaskSort,
+    TaskSortKey, TaskStatus, Title, WriteLog,
 };
 use taskforge_domain::testing::InMemoryStore;
 use taskforge_domain::user::{
     Email, FullName, LoginIdentifier, PasswordHash, Role, SessionEffect, User, UserFilter,
-    UserRepository, Username,
+    UserPosition, UserRepository, Username,
 };
 use taskforge_infra::live::LiveChanges;
 use taskforge_infra::postgres::{self, FastPath};

@@ -32,9 +32,12 @@ pub async fn list_sessions(
     let page = query.check(PageRequest::new(limit, offset));
     query.finish()?;
     let page = state.auth.sessions(&user, page.unwrap_or_default()).await?;
-    Ok(HttpResponse::Ok().json(SessionPage::from_page(page, |s| {
-        SessionResponse::of(s, current)
-    })))
+    // A person's live sessions are few: offset pages, no cursor.
+    Ok(
+        HttpResponse::Ok().json(SessionPage::from_page(page, None, |s| {
+            SessionResponse::of(s, current)
+        })),
+    )
 }
 
 /// `DELETE /sessions/{id}`: ends one of the caller's sessions and every token issued

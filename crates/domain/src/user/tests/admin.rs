@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::{Ports, assert_conflict, assert_forbidden, assert_not_found, password};
 use crate::DomainError;
-use crate::page::{Page, PageRequest};
+use crate::page::{DEFAULT_MAX_EXACT_COUNT, ListRequest, Slice, Window};
 use crate::testing::UserBuilder;
 use crate::tests::fixtures::{admin, member, now};
 use crate::user::{
@@ -22,7 +22,7 @@ async fn get_list_update_and_delete_by_a_non_admin_are_forbidden_and_touch_nothi
     assert_forbidden(service.get(&actor, target).await);
     assert_forbidden(
         service
-            .list(&actor, &UserFilter::default(), PageRequest::default())
+            .list(&actor, &UserFilter::default(), &ListRequest::default())
             .await,
     );
     assert_forbidden(
@@ -74,25 +74,37 @@ async fn list_by_an_admin_passes_filter_and_window_through() {
         role: Some(Role::User),
         is_active: Some(true),
     };
-    let page = PageRequest::new(Some(5), Some(10)).unwrap();
+    let request = ListRequest::new(Some(5), Some(10), None).unwrap();
+    let window = Window::at(request.page(), DEFAULT_MAX_EXACT_COUNT);
     let expected_filter = filter.clone();
-    let listed = Page {
+    let listed = Slice {
         items: vec![member()],
         total: 11,
-        limit: 5,
-        offset: 10,
+        total_exact: true,
+        more: false,
     };
     let answer = listed.clone();
     let mut ports = Ports::default();
     ports
         .users
         .expect_list()
-        .withf(move |f, p| *f == expected_filter && *p == page)
+        .withf(move |f, w| *f == expected_filter && *w == window)
         .times(1)
         .returning(move |_, _| Ok(answer.clone()));
+    let page = ports
+        .service()
+        .list(&admin(), &filter, &request)
+        .await
+        .unwrap();
     assert_eq!(
-        ports.service().list(&admin(), &filter, page).await.unwrap(),
-        listed
+        (
+            page.items,
+            page.total,
+            page.limit,
+            page.offset,
+            page.next_cursor
+        ),
+        (listed.items, 11, 5, 10, None)
     );
 }
 

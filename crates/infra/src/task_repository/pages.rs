@@ -1,0 +1,197 @@
+//! The query plan of a page of tasks, on either database: every list form reads one
+//! range of one index in its order, `limit + 1` rows (the extra one says whether a row
+//! follows), and counts matches up to the cap.
+//!
+//! Each sort is one expression with the id as tie-breaker, and an index of
+//! `(owner_id, expression, id)` and one of `(expression, id)` (the admin's list) in
+//! `m20261206_000007_list_indexes` serves it in both directions. Null due dates sort
+//! last in either direction, so the due-date expression replaces NULL by a value past
+//! every date in the sort's direction: one index per direction.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use taskforge_domain::DomainError;
+use taskforge_domain::page::{Slice, Window};
+use taskforge_domain::task::{
+    Task, TaskFilter, TaskPosition, TaskSort, TaskSortKey, TaskSortValue, TaskStatus,
+};
+
+use super::to_task;
+use crate::entities::task;
+use crate::{like, paging};
+
+/// The rows of a window: up to `limit + 1` rows, and the matches counted up to one
+/// past the cap.
+#[derive(Debug, Clone)]
+pub(crate) struct PageRows {
+    rows: Vec<task::Model>,
+    matching: u64,
+}
+
+impl PageRows {
+    /// The domain slice of these rows.
+    pub(crate) fn into_slice(
+        self,
+        window: &Window<TaskPosition>,
+    ) -> Result<Slice<Task>, DomainError> {
+        let limit = usize::try_from(window.limit).unwrap_or(usize::MAX);
+        let more = self.rows.len() > limit;
+        let (total, total_exact) = window.total_of(self.matching);
+        Ok(Slice {
+            items: self
+                .rows
+                .into_iter()
+                .take(limit)
+                .map(to_task)
+                .collect::<Result<_, _>>()?,
+            total,
+            total_exact,
+            more,
+        })
+    }
+}
+
+pub(crate) fn filter_condition(filter: &TaskFilter) -> Condition {
+    let mut condition = Condition::all();
+    if let Some(owner_id) = filter.owner_id {
+        condition = condition.add(task::Column::OwnerId.eq(owner_id));
+    }
+    if let Some(status) = filter.status {
+        condition = condition.add(task::Column::Status.eq(status.as_str()));
+    }
+    if let Some(completed) = filter.completed {
+        let done = TaskStatus::Done.as_str();
+        condition = condition.add(if completed {
+            task::Column::Status.eq(done)
+        } else {
+            task::Column::Status.ne(done)
+        });
+    }
+    if let Some(priority) = filter.priority {
+        condition = condition.add(task::Column::Priority.eq(priority.rank()));
+    }
+    if let Some(q) = &filter.q {
+        let needle = q.to_lowercase();
+        condition = condition.add(
+            Condition::any()
+                .add(task::Column::TitleSearch.like(like::contains(&needle)))
+                .add(task::Column::DescriptionSearch.like(like::contains(&needle))),
+        );
+    }
+    if let Some(before) = filter.due_before {
+        condition = condition.add(task::Column::DueDate.lt(before));
+    }
+    if let Some(after) = filter.due_after {
+        condition = condition.add(task::Column::DueDate.gt(after));
+    }
+    condition
+}
+
+/// What a list sorted by `sort` orders by, before the id. The due date's NULL becomes
+/// a value past every date in the sort's direction; these expressions are the ones the
+/// indexes were built on, character for character (SQLite matches an expression
+/// index only to the same expression).
+fn sort_expr(backend: DbBackend, sort: TaskSort) -> Expr {
+    match sort.key {
+        TaskSortKey::CreatedAt => Expr::col(task::Column::CreatedAt),
+        TaskSortKey::UpdatedAt => Expr::col(task::Column::UpdatedAt),
+        TaskSortKey::DueDate => Expr::cust(format!(
+            "COALESCE(due_date, {})",
+            no_due_date(backend, sort.descending)
+        )),
+        // The column holds the rank, so this sorts low < medium < high.
+        TaskSortKey::Priority => Expr::col(task::Column::Priority),
+        // Code-point order: SQLite's BINARY collation, PostgreSQL's "C" on this column.
+        TaskSortKey::Title => Expr::col(task::Column::Title),
+    }
+}
+
+/// The stand-in for a missing due date: after every date in the sort's direction.
+/// SQLite stores instants as RFC 3339 text, which sorts as the instants do; `~` sorts
+/// after any digit and the empty string before everything.
+pub(crate) fn no_due_date(backend: DbBackend, descending: bool) -> &'static str {
+    match (backend, descending) {
+        (DbBackend::Postgres, false) => "'infinity'::timestamptz",
+        (DbBackend::Postgres, true) => "'-infinity'::timestamptz",
+        (_, false) => "'~'",
+        (_, true) => "''",
+    }
+}
+
+/// The value of `position` in the terms of [`sort_expr`].
+fn position_value(backend: DbBackend, sort: TaskSort, position: &TaskPosition) -> Expr {
+    match &position.value {
+        TaskSortValue::Instant(at) | TaskSortValue::Due(Some(at)) => Expr::val(*at),
+        TaskSortValue::Due(None) => Expr::cust(no_due_date(backend, sort.descending)),
+        TaskSortValue::Priority(priority) => Expr::val(priority.rank()),
+        TaskSortValue::Title(title) => Expr::val(title.clone()),
+    }
+}
+
+/// The rows of `window` of the list of `filter` in `sort` order, and the matches
+/// counted up to one past the window's cap, in one statement (the count rides along
+/// as a scalar subquery). Only a page with no row to carry the count (past the end)
+/// counts in a statement of its own.
+pub(crate) async fn page_rows<C: ConnectionTrait>(
+    db: &C,
+    filter: &TaskFilter,
+    sort: TaskSort,
+    window: &Window<TaskPosition>,
+) -> Result<PageRows, DbErr> {
+    let backend = db.get_database_backend();
+    let matching = filter_condition(filter);
+    let count = paging::capped_count(task::Entity, matching.clone(), window.count_cap);
+    let mut condition = matching;
+    let key = sort_expr(backend, sort);
+    if let Some(position) = &window.after {
+        condition = condition.add(paging::after(
+            key.clone(),
+            Expr::col(task::Column::Id),
+            position_value(backend, sort, position),
+            Expr::val(position.id),
+            sort.descending,
+        ));
+    }
+    let order = if sort.descending {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
+    // The id breaks ties in the same direction, so pages never repeat or skip a row.
+    let counted: Vec<(task::Model, i64)> = task::Entity::find()
+        .filter(condition)
+        .order_by(key, order.clone())
+        .order_by(task::Column::Id, order)
+        .limit(window.limit.saturating_add(1))
+        .offset(window.offset)
+        .column_as(Expr::from(count.clone()), "total_matching")
+        .into_model::<CountedTask>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| (row.task, row.total_matching))
+        .collect();
+    let matching = match counted.first() {
+        Some((_, total)) => u64::try_from(*total).unwrap_or_default(),
+        None if window.offset == 0 && window.after.is_none() => 0,
+        None => match db.query_one(&count).await? {
+            Some(row) => u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or_default(),
+            None => 0,
+        },
+    };
+    Ok(PageRows {
+        rows: counted.into_iter().map(|(row, _)| row).collect(),
+        matching,
+    })
+}
+
+/// A task row of a page, with how many rows match the whole query (capped).
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct CountedTask {
+    #[sea_orm(nested)]
+    task: task::Model,
+    total_matching: i64,
+}
