@@ -47,6 +47,15 @@ async fn session_columns(db: &DatabaseConnection) -> bool {
     all
 }
 
+/// Whether `tasks` has the owner's list index of the default sort (one of those the
+/// list-indexes migration makes).
+async fn list_indexes(db: &DatabaseConnection) -> bool {
+    SchemaManager::new(db)
+        .has_index("tasks", "idx_tasks_owner_created_id")
+        .await
+        .expect("has_index")
+}
+
 /// How many of the two `updated_at` indexes `tasks` has (a task update maintains them).
 async fn updated_at_indexes(db: &DatabaseConnection) -> usize {
     let schema = SchemaManager::new(db);
@@ -73,7 +82,13 @@ async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up(
     assert!(session_columns(&db).await, "sessions know their client");
 
     assert_eq!(updated_at_indexes(&db).await, 0, "HOT-friendly tasks");
+    assert!(list_indexes(&db).await, "every list form has its index");
 
+    Migrator::down(&db, Some(1))
+        .await
+        .expect("down list indexes");
+    assert!(!list_indexes(&db).await, "the list indexes are gone");
+    assert_eq!(tables(&db).await, all);
     Migrator::down(&db, Some(1))
         .await
         .expect("down task changes");
@@ -97,6 +112,7 @@ async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up(
     assert_eq!(tables(&db).await, all);
     assert!(session_columns(&db).await);
     assert_eq!(updated_at_indexes(&db).await, 0);
+    assert!(list_indexes(&db).await);
 }
 
 #[test]
@@ -114,6 +130,7 @@ fn migrations_are_named_by_date_verb_and_noun_in_order() {
             "m20261204_000004_hot_task_updates",
             "m20261206_000005_accounts",
             "m20261206_000006_task_changes",
+            "m20261206_000007_list_indexes",
         ]
     );
 }
