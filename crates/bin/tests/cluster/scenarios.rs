@@ -17,6 +17,13 @@ fn fresh_ip() -> String {
     format!("198.51.{}.{}", 100 + n / 250, n % 250 + 1)
 }
 
+/// A failed login for an identifier of its own: counted by the client's per-IP limit,
+/// never by the per-account throttle (which would refuse a sixth guess at one account
+/// whatever the IP limits do).
+fn guess() -> serde_json::Value {
+    json!({"email": fresh_email("guess"), "password": "wrong-password"})
+}
+
 fn fresh_email(what: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(1);
     format!(
@@ -176,12 +183,12 @@ pub async fn logout_and_password_change_reach_every_instance_within_a_second(clu
 /// Six login attempts within a minute, two on each instance: the sixth is 429, with the
 /// rate-limit headers on every answer.
 pub async fn six_logins_spread_over_every_instance_make_a_429(cluster: &Cluster) {
-    let (ip, email) = (fresh_ip(), fresh_email("limited"));
-    cluster.register(&email, &ip).await;
-    let body = json!({"email": email, "password": "wrong-password"});
+    let ip = fresh_ip();
     for n in 0..6 {
         let base = &cluster.instances[n % 3];
-        let res = cluster.post(base, "/api/v1/auth/login", &ip, &body).await;
+        let res = cluster
+            .post(base, "/api/v1/auth/login", &ip, &guess())
+            .await;
         let headers = res.headers().clone();
         assert_eq!(
             headers
@@ -209,7 +216,7 @@ pub async fn six_logins_spread_over_every_instance_make_a_429(cluster: &Cluster)
     // Through the balancer too: the same client stays refused wherever it lands.
     for _ in 0..3 {
         let res = cluster
-            .post(&cluster.balancer, "/api/v1/auth/login", &ip, &body)
+            .post(&cluster.balancer, "/api/v1/auth/login", &ip, &guess())
             .await;
         assert_eq!(res.status(), 429);
     }
@@ -357,14 +364,12 @@ pub async fn a_subscriber_hears_a_write_made_on_another_instance(cluster: &Clust
 /// nothing answers 5xx, one warning per instance; Redis back: shared again.
 pub async fn without_redis_limits_hold_per_instance_and_come_back_shared(cluster: &mut Cluster) {
     cluster.stop_redis().await;
-    let (ip, email) = (fresh_ip(), fresh_email("no-redis"));
-    cluster.register(&email, &ip).await;
-    let body = json!({"email": email, "password": "wrong-password"});
+    let ip = fresh_ip();
     // Two attempts on each instance (through the balancer, round robin): all counted
     // per instance, none refused.
     for n in 0..6 {
         let res = cluster
-            .post(&cluster.balancer, "/api/v1/auth/login", &ip, &body)
+            .post(&cluster.balancer, "/api/v1/auth/login", &ip, &guess())
             .await;
         assert_eq!(res.status(), 401, "attempt {} without Redis", n + 1);
     }
@@ -381,7 +386,7 @@ pub async fn without_redis_limits_hold_per_instance_and_come_back_shared(cluster
     for _ in 0..5 {
         statuses.push(
             cluster
-                .post(&one, "/api/v1/auth/login", &ip, &body)
+                .post(&one, "/api/v1/auth/login", &ip, &guess())
                 .await
                 .status()
                 .as_u16(),
@@ -428,7 +433,7 @@ pub async fn without_redis_limits_hold_per_instance_and_come_back_shared(cluster
             let base = &cluster.instances[n % 3];
             s.push(
                 cluster
-                    .post(base, "/api/v1/auth/login", &ip, &body)
+                    .post(base, "/api/v1/auth/login", &ip, &guess())
                     .await
                     .status()
                     .as_u16(),
@@ -509,8 +514,12 @@ pub async fn a_sigkilled_instance_costs_only_its_requests_in_flight(cluster: &Cl
         statuses.keys().all(|s| *s == 201 || *s >= 500 || *s == 0),
         "only successes and lost in-flight requests: {statuses:?}"
     );
+    // In flight on the killed instance: each writer's request it was serving, and one
+    // more the balancer may have handed it while the process died (its kernel still
+    // accepts connections on the listening socket for a moment, then resets them; the
+    // balancer cannot resend a POST whose outcome it does not know).
     assert!(
-        failed <= WRITERS,
+        failed <= 2 * WRITERS,
         "at most the requests in flight on the killed instance: {statuses:?}"
     );
     assert!(
