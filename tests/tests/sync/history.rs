@@ -30,7 +30,14 @@ async fn history(app: &TestApp, token: &str, id: &str, query: &str) -> Value {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["items", "limit", "next_cursor", "offset", "total", "total_exact"],
+        [
+            "items",
+            "limit",
+            "next_cursor",
+            "offset",
+            "total",
+            "total_exact"
+        ],
         "page keys: {page}"
     );
     for event in page["items"].as_array().expect("items") {
