@@ -53,15 +53,6 @@ const SQLITE_TABLE: &str = "CREATE TABLE task_changes (\
      changes text NOT NULL, \
      task text NULL)";
 
-/// Wakes every listener of `task_changes` when a transaction that appended to the log
-/// commits (PostgreSQL sends notifications at commit, one per distinct payload).
-const POSTGRES_NOTIFY: [&str; 2] = [
-    "CREATE FUNCTION notify_task_changes() RETURNS trigger LANGUAGE plpgsql AS \
-     $$ BEGIN PERFORM pg_notify('task_changes', ''); RETURN NULL; END $$",
-    "CREATE TRIGGER task_changes_notify AFTER INSERT ON task_changes \
-     FOR EACH STATEMENT EXECUTE FUNCTION notify_task_changes()",
-];
-
 /// The indexes both databases need: a viewer's changes (as owner, and as the owner a
 /// task was taken from), a task's history. The partial index holds reassignments only.
 const INDEXES: [&str; 3] = [
@@ -77,9 +68,6 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         if manager.get_database_backend() == DbBackend::Postgres {
             db.execute_unprepared(POSTGRES_TABLE).await?;
-            for statement in POSTGRES_NOTIFY {
-                db.execute_unprepared(statement).await?;
-            }
         } else {
             db.execute_unprepared(SQLITE_TABLE).await?;
             db.execute_unprepared(
@@ -164,12 +152,6 @@ impl MigrationTrait for Migration {
         manager
             .drop_table(Table::drop().table(TaskChanges::Table).to_owned())
             .await?;
-        if manager.get_database_backend() == DbBackend::Postgres {
-            manager
-                .get_connection()
-                .execute_unprepared("DROP FUNCTION notify_task_changes()")
-                .await?;
-        }
         Ok(())
     }
 }

@@ -3,8 +3,8 @@
 //! [`TaskChangeWatch`]).
 //!
 //! The reader wakes when this process commits a change ([`changes::signal`]), when
-//! PostgreSQL notifies the `task_changes` channel (a write on another instance: see
-//! [`listen`]), and once a second in any case. Whatever woke it, it reads every change
+//! PostgreSQL notifies the `task_changes` channel (a write on another instance, which
+//! [`announce`]s its commits: see [`listen`]), and once a second in any case. Whatever woke it, it reads every change
 //! after the last one it read, so a missed notification, a lost listener connection or
 //! a database restart delays changes but never loses one. The changes it read stay in a
 //! ring of the most recent; a stream whose cursor the ring no longer reaches back to
@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sea_orm::ConnectionTrait;
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use taskforge_domain::DomainError;
 use taskforge_domain::task::{ChangeEvent, FeedCursor, TaskChangeWatch};
@@ -131,6 +132,7 @@ impl LiveChanges {
         });
         tokio::spawn(follow(Arc::clone(&shared)));
         if let Some(url) = listen_url {
+            tokio::spawn(announce(shared.db.clone()));
             match url.parse::<PgConnectOptions>() {
                 Ok(options) => {
                     tokio::spawn(listen(options, Arc::clone(&shared)));
@@ -317,6 +319,33 @@ async fn read_new(live: &Shared) -> Result<(), DomainError> {
         from = from.advanced_to(last);
         if !full {
             return Ok(());
+        }
+    }
+}
+
+/// Tells every instance's listener (this one's too) that this process committed
+/// changes: one `NOTIFY` per burst of commits, sent after they committed and outside
+/// the writers' transactions. A notification queued inside a transaction takes a
+/// cluster-wide lock at its commit, which would line every writer up behind the others.
+/// A notification lost here (the database away, this process killed) only delays the
+/// other instances until their reader's next poll.
+async fn announce(db: Database) {
+    let mut next = Box::pin(signal::next_commit());
+    loop {
+        next.as_mut().await;
+        // Commits of the next moment go with this one.
+        tokio::time::sleep(READ_GAP).await;
+        // Made before sending, so that a commit while it is sent is announced again.
+        next = Box::pin(signal::next_commit());
+        let sent = tokio::time::timeout(
+            RETRY_AFTER,
+            db.execute_unprepared(&format!("NOTIFY {CHANNEL}")),
+        )
+        .await;
+        match sent {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::warn!(error = %err, "cannot announce committed changes"),
+            Err(_) => tracing::warn!("announcing committed changes timed out"),
         }
     }
 }
