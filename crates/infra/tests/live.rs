@@ -185,6 +185,10 @@ async fn write_elsewhere(conn: &sea_orm::DatabaseConnection, task: &Task, versio
         .expect("one change")
         .try_get("", "txid")
         .expect("its transaction");
+    // What the other instance's announcer sends once its write has committed.
+    conn.execute_unprepared("NOTIFY task_changes")
+        .await
+        .expect("the other instance's announcement");
     let xmin = count(
         conn,
         "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS n",
