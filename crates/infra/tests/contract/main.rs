@@ -12,9 +12,9 @@
 //! Each test gets a fresh database of its own — a temporary SQLite file, or a uniquely
 //! named PostgreSQL database created through `TEST_DATABASE_URL` and dropped when the
 //! test ends, pass or fail, or a new store. Every test that ran appends its backend
-//! (`contract-sqlite`, `contract-postgres`, `contract-fast-path`, `contract-in-memory`)
-//! to the file named by `TASKFORGE_PG_MARKER` (when set), which CI checks so that a
-//! silently skipped backend cannot pass.
+//! (`contract-sqlite`, `contract-postgres`, `contract-fast-path`, `contract-in-memory`;
+//! `accounts-…` for the `accounts` module) to the file named by `TASKFORGE_PG_MARKER`
+//! (when set), which CI checks so that a silently skipped backend cannot pass.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -57,15 +57,19 @@ mod common;
 /// For each contract test `async fn name(db: TestDb)` of the module it is invoked in:
 /// `sqlite::name`, `postgres::name`, `fast_path::name` and `in_memory::name`. The
 /// PostgreSQL variants return early (with a note) only when `TEST_DATABASE_URL` is
-/// unset.
+/// unset. `contract!(suite "accounts": …)` records its runs as `accounts-<backend>`
+/// instead of `contract-<backend>`, for CI to check that part on its own.
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
-        sql_contract!($($name),*);
+        contract!(suite "contract": $($name),*);
+    };
+    (suite $suite:literal: $($name:ident),* $(,)?) => {
+        sql_contract!(suite $suite: $($name),*);
         mod in_memory {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(crate::TestDb::in_memory()).await;
+                    super::$name(crate::TestDb::in_memory($suite)).await;
                 }
             )*
         }
@@ -76,11 +80,14 @@ macro_rules! contract {
 /// parallel, notifications): `postgres::name` and `fast_path::name`.
 macro_rules! postgres_contract {
     ($($name:ident),* $(,)?) => {
+        postgres_contract!(suite "contract": $($name),*);
+    };
+    (suite $suite:literal: $($name:ident),* $(,)?) => {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    if let Some(db) = crate::TestDb::postgres(stringify!($name)).await {
+                    if let Some(db) = crate::TestDb::postgres($suite, stringify!($name)).await {
                         super::$name(db).await;
                     }
                 }
@@ -90,7 +97,7 @@ macro_rules! postgres_contract {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    if let Some(db) = crate::TestDb::fast_path(stringify!($name)).await {
+                    if let Some(db) = crate::TestDb::fast_path($suite, stringify!($name)).await {
                         super::$name(db).await;
                     }
                 }
@@ -102,37 +109,22 @@ macro_rules! postgres_contract {
 /// As [`contract!`], for behaviour only the SQL adapters have (migrations, say).
 macro_rules! sql_contract {
     ($($name:ident),* $(,)?) => {
+        sql_contract!(suite "contract": $($name),*);
+    };
+    (suite $suite:literal: $($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(crate::TestDb::sqlite().await).await;
+                    super::$name(crate::TestDb::sqlite($suite).await).await;
                 }
             )*
         }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    if let Some(db) = crate::TestDb::postgres(stringify!($name)).await {
-                        super::$name(db).await;
-                    }
-                }
-            )*
-        }
-        mod fast_path {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    if let Some(db) = crate::TestDb::fast_path(stringify!($name)).await {
-                        super::$name(db).await;
-                    }
-                }
-            )*
-        }
+        postgres_contract!(suite $suite: $($name),*);
     };
 }
 
+mod accounts;
 mod changes;
 mod concurrency;
 mod fixtures;
@@ -217,7 +209,8 @@ impl Drop for Cleanup {
 }
 
 impl TestDb {
-    async fn sqlite() -> Self {
+    /// `suite` names the run recorded for CI: `<suite>-sqlite`.
+    async fn sqlite(suite: &str) -> Self {
         let path = std::env::temp_dir().join(format!("taskforge-test-{}.db", Uuid::now_v7()));
         let cleanup = Cleanup::SqliteFile(path.clone());
         // No `?mode=rwc`: `db::connect` must create a missing file by itself.
@@ -225,7 +218,7 @@ impl TestDb {
             .await
             .expect("connect to SQLite");
         Migrator::up(&conn, None).await.expect("migrations apply");
-        common::record_run("contract-sqlite");
+        common::record_run(&format!("{suite}-sqlite"));
         let pool: db::Database = conn.clone().into();
         Self {
             users: Arc::new(SeaUserRepository::new(pool.clone())),
@@ -240,9 +233,9 @@ impl TestDb {
     }
 
     /// The plain adapters on a plain PostgreSQL pool.
-    async fn postgres(test: &str) -> Option<Self> {
+    async fn postgres(suite: &str, test: &str) -> Option<Self> {
         let (conn, url, cleanup) = Self::postgres_database(test).await?;
-        common::record_run("contract-postgres");
+        common::record_run(&format!("{suite}-postgres"));
         let pool: db::Database = db::connect(&url, 5)
             .await
             .expect("connect to the test database")
@@ -261,9 +254,9 @@ impl TestDb {
 
     /// The fast path, as the server runs it: a request pool whose connections are
     /// kept between statements, with the batchers over it.
-    async fn fast_path(test: &str) -> Option<Self> {
+    async fn fast_path(suite: &str, test: &str) -> Option<Self> {
         let (conn, url, cleanup) = Self::postgres_database(test).await?;
-        common::record_run("contract-fast-path");
+        common::record_run(&format!("{suite}-fast-path"));
         let pool = postgres::request_pool(&url, 5, &Default::default())
             .await
             .expect("connect to the test database");
@@ -286,8 +279,8 @@ impl TestDb {
         })
     }
 
-    fn in_memory() -> Self {
-        common::record_run("contract-in-memory");
+    fn in_memory(suite: &str) -> Self {
+        common::record_run(&format!("{suite}-in-memory"));
         let store = InMemoryStore::new();
         Self {
             users: Arc::new(store.users()),
@@ -330,7 +323,10 @@ impl TestDb {
             name: name.clone(),
         };
         let url = database_url(&admin_url, &name);
-        let conn = db::connect(&url, 2)
+        // Five connections, not fewer: the accounts module races writers through this
+        // pool (parallel reset completions, throttle failures), and fewer would queue
+        // them instead.
+        let conn = db::connect(&url, 5)
             .await
             .expect("connect to the test database");
         Migrator::up(&conn, None).await.expect("migrations apply");

@@ -17,7 +17,7 @@ async fn sqlite_in_memory_database_works_with_migrations_and_repositories() {
 
 #[tokio::test]
 async fn sqlite_connection_enforces_foreign_keys_and_uses_wal() {
-    let db = TestDb::sqlite().await;
+    let db = TestDb::sqlite("contract").await;
     let mode = db
         .sql()
         .query_one_raw(sea_orm::Statement::from_string(

@@ -1,7 +1,8 @@
 //! What the accounts issue added to the ports: sessions listed and ended by their
 //! owner with where they came from and when they were last used, password resets that
 //! complete once, and the login throttle's counts — on every backend (the fast path's
-//! sessions included).
+//! sessions included). Its runs are recorded as `accounts-<backend>`, which CI checks
+//! apart from the rest of the contract.
 
 use taskforge_domain::auth::throttle::ThrottleState;
 use taskforge_domain::auth::{
@@ -11,7 +12,7 @@ use taskforge_infra::{SeaLoginThrottle, SeaPasswordResetRepository};
 
 use super::*;
 
-contract!(
+contract!(suite "accounts":
     started_sessions_are_listed_newest_first_with_their_client,
     rotation_moves_last_used_at,
     revoke_own_ends_only_a_live_session_of_that_user,
@@ -61,7 +62,7 @@ async fn started_sessions_are_listed_newest_first_with_their_client(db: TestDb) 
 
     let listed = db
         .sessions
-        .list_live(alice.id, now(), page(20, 0))
+        .list_live(alice.id, now(), offset_page(20, 0))
         .await
         .unwrap();
     assert_eq!(listed.total, 2);
@@ -76,7 +77,7 @@ async fn started_sessions_are_listed_newest_first_with_their_client(db: TestDb) 
 
     let paged = db
         .sessions
-        .list_live(alice.id, now(), page(1, 1))
+        .list_live(alice.id, now(), offset_page(1, 1))
         .await
         .unwrap();
     assert_eq!(paged.total, 2);
@@ -104,7 +105,7 @@ async fn rotation_moves_last_used_at(db: TestDb) {
     assert!(matches!(rotated, Rotation::Rotated(_)), "{rotated:?}");
     let listed = db
         .sessions
-        .list_live(alice.id, now(), page(20, 0))
+        .list_live(alice.id, now(), offset_page(20, 0))
         .await
         .unwrap();
     assert_eq!(listed.items[0].last_used_at, used);
