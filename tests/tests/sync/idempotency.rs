@@ -33,6 +33,85 @@ fn assert_replay_of(first: &Answer, again: &Answer) {
     assert_eq!(again.etag, first.etag, "ETag of the replay");
 }
 
+/// One user's writes with an `Idempotency-Key`.
+struct Writer<'a> {
+    app: &'a TestApp,
+    token: &'a str,
+}
+
+/// A keyed write that can be sent again as the very same request, as a retrying client
+/// does.
+struct Keyed<'a> {
+    app: &'a TestApp,
+    token: &'a str,
+    method: Method,
+    path: String,
+    body: Option<&'a Value>,
+    key: String,
+}
+
+impl<'a> Writer<'a> {
+    fn new(app: &'a TestApp, token: &'a str) -> Self {
+        Self { app, token }
+    }
+
+    fn request(&self, method: Method, path: &str, body: Option<&'a Value>, key: &str) -> Keyed<'a> {
+        Keyed {
+            app: self.app,
+            token: self.token,
+            method,
+            path: path.to_owned(),
+            body,
+            key: key.to_owned(),
+        }
+    }
+
+    fn post(&self, path: &str, body: &'a Value, key: &str) -> Keyed<'a> {
+        self.request(Method::POST, path, Some(body), key)
+    }
+
+    fn put(&self, path: &str, body: &'a Value, key: &str) -> Keyed<'a> {
+        self.request(Method::PUT, path, Some(body), key)
+    }
+
+    fn patch(&self, path: &str, body: &'a Value, key: &str) -> Keyed<'a> {
+        self.request(Method::PATCH, path, Some(body), key)
+    }
+
+    fn delete(&self, path: &str, key: &str) -> Keyed<'a> {
+        self.request(Method::DELETE, path, None, key)
+    }
+
+    /// `PATCH <task>/complete`.
+    fn toggle(&self, task: &str, key: &str) -> Keyed<'a> {
+        self.request(Method::PATCH, &format!("{task}/complete"), None, key)
+    }
+}
+
+impl Keyed<'_> {
+    async fn send(&self) -> reqwest::Response {
+        send(
+            self.app,
+            self.method.clone(),
+            &self.path,
+            self.token,
+            self.body,
+            Some(&self.key),
+        )
+        .await
+    }
+
+    async fn call(&self) -> Answer {
+        answer(self.send().await).await
+    }
+
+    /// The first answer, and the answer to the same request sent right after it.
+    async fn sent_twice(&self) -> (Answer, Answer) {
+        let first = self.call().await;
+        (first, self.call().await)
+    }
+}
+
 /// Asserts a 422 naming `Idempotency-Key`.
 async fn assert_key_refused(res: reqwest::Response, what: &str) {
     let body = assert_problem(res, 422, "validation_failed").await;
@@ -43,16 +122,10 @@ async fn assert_key_refused(res: reqwest::Response, what: &str) {
 async fn a_create_sent_twice_after_a_lost_answer_creates_one_task_and_answers_the_same() {
     let app = spawn_app().await;
     let alice = app.user("alice@example.com").await;
+    let by_alice = Writer::new(&app, &alice.access);
     let body = json!({"title": "Pay rent", "priority": "high", "due_date": "2031-01-01T00:00:00Z"});
-    let first = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&body),
-        Some("create-1"),
-    )
-    .await;
+    let create = by_alice.post(TASKS, &body, "create-1");
+    let first = create.call().await;
     assert_eq!(first.status, 201, "{:?}", first.body);
     assert_eq!(first.etag.as_deref(), Some("\"1\""));
     assert_eq!(
@@ -60,26 +133,8 @@ async fn a_create_sent_twice_after_a_lost_answer_creates_one_task_and_answers_th
         Some(task_path(&id_of(&first.body)).as_str())
     );
     // The client never saw that answer: it sends the same request again.
-    let again = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&body),
-        Some("create-1"),
-    )
-    .await;
-    assert_replay_of(&first, &again);
-    let third = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&body),
-        Some("create-1"),
-    )
-    .await;
-    assert_replay_of(&first, &third);
+    assert_replay_of(&first, &create.call().await);
+    assert_replay_of(&first, &create.call().await);
 
     let tasks = all_tasks(&app, &alice.access).await;
     assert_eq!(tasks.len(), 1, "exactly one task: {tasks:?}");
@@ -93,16 +148,7 @@ async fn a_create_sent_twice_after_a_lost_answer_creates_one_task_and_answers_th
     // The key stores the answer, not a pointer to the task: a later change does not
     // alter the replay.
     crate::patch(&app, &alice.access, &id, json!({"title": "Paid"})).await;
-    let later = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&body),
-        Some("create-1"),
-    )
-    .await;
-    assert_replay_of(&first, &later);
+    assert_replay_of(&first, &create.call().await);
     assert_eq!(all_tasks(&app, &alice.access).await.len(), 1);
 }
 
@@ -123,55 +169,24 @@ async fn a_write_without_a_key_is_not_marked_and_repeats_apply_again() {
 async fn put_and_patch_repeated_with_their_keys_answer_again_and_change_nothing() {
     let app = spawn_app().await;
     let alice = app.user("alice@example.com").await;
+    let by_alice = Writer::new(&app, &alice.access);
     let id = id_of(&create_titled(&app, &alice.access, "Original").await);
     let path = task_path(&id);
 
     let put = json!({"title": "Replaced", "status": "in_progress"});
-    let first = call(
-        &app,
-        Method::PUT,
-        &path,
-        &alice.access,
-        Some(&put),
-        Some("put-1"),
-    )
-    .await;
+    let replace = by_alice.put(&path, &put, "put-1");
+    let first = replace.call().await;
     assert_eq!(first.status, 200, "{:?}", first.body);
     assert_eq!(first.body["version"], 2);
     assert_eq!(first.etag.as_deref(), Some("\"2\""));
-    let again = call(
-        &app,
-        Method::PUT,
-        &path,
-        &alice.access,
-        Some(&put),
-        Some("put-1"),
-    )
-    .await;
-    assert_replay_of(&first, &again);
+    assert_replay_of(&first, &replace.call().await);
 
     let patch = json!({"priority": "low"});
-    let first = call(
-        &app,
-        Method::PATCH,
-        &path,
-        &alice.access,
-        Some(&patch),
-        Some("patch-1"),
-    )
-    .await;
+    let update = by_alice.patch(&path, &patch, "patch-1");
+    let first = update.call().await;
     assert_eq!(first.status, 200, "{:?}", first.body);
     assert_eq!(first.body["version"], 3);
-    let again = call(
-        &app,
-        Method::PATCH,
-        &path,
-        &alice.access,
-        Some(&patch),
-        Some("patch-1"),
-    )
-    .await;
-    assert_replay_of(&first, &again);
+    assert_replay_of(&first, &update.call().await);
 
     let (status, stored) = json_of(app.get_auth(&path, &alice.access).await).await;
     assert_eq!(status, 200);
@@ -188,44 +203,20 @@ async fn put_and_patch_repeated_with_their_keys_answer_again_and_change_nothing(
 async fn a_replayed_toggle_does_not_toggle_back() {
     let app = spawn_app().await;
     let alice = app.user("alice@example.com").await;
+    let by_alice = Writer::new(&app, &alice.access);
     let id = id_of(&create_titled(&app, &alice.access, "Flip once").await);
-    let path = format!("{}/complete", task_path(&id));
-    let first = call(
-        &app,
-        Method::PATCH,
-        &path,
-        &alice.access,
-        None,
-        Some("toggle-1"),
-    )
-    .await;
+    let toggle = by_alice.toggle(&task_path(&id), "toggle-1");
+    let first = toggle.call().await;
     assert_eq!(first.status, 200, "{:?}", first.body);
     assert_eq!(first.body["status"], "done");
     for _ in 0..2 {
-        let again = call(
-            &app,
-            Method::PATCH,
-            &path,
-            &alice.access,
-            None,
-            Some("toggle-1"),
-        )
-        .await;
-        assert_replay_of(&first, &again);
+        assert_replay_of(&first, &toggle.call().await);
     }
     let (_, stored) = json_of(app.get_auth(&task_path(&id), &alice.access).await).await;
     assert_eq!(stored["status"], "done", "still done: {stored}");
     assert_eq!(stored["version"], 2);
     // A new key toggles again.
-    let next = call(
-        &app,
-        Method::PATCH,
-        &path,
-        &alice.access,
-        None,
-        Some("toggle-2"),
-    )
-    .await;
+    let next = by_alice.toggle(&task_path(&id), "toggle-2").call().await;
     assert_eq!(next.status, 200);
     assert!(!next.replayed);
     assert_eq!(next.body["status"], "todo");
@@ -236,28 +227,14 @@ async fn a_replayed_toggle_does_not_toggle_back() {
 async fn a_replayed_delete_answers_204_again_not_404() {
     let app = spawn_app().await;
     let alice = app.user("alice@example.com").await;
+    let by_alice = Writer::new(&app, &alice.access);
     let id = id_of(&create_titled(&app, &alice.access, "Delete once").await);
     let path = task_path(&id);
-    let first = call(
-        &app,
-        Method::DELETE,
-        &path,
-        &alice.access,
-        None,
-        Some("delete-1"),
-    )
-    .await;
+    let delete = by_alice.delete(&path, "delete-1");
+    let first = delete.call().await;
     assert_eq!(first.status, 204, "{:?}", first.body);
     assert!(!first.replayed);
-    let again = call(
-        &app,
-        Method::DELETE,
-        &path,
-        &alice.access,
-        None,
-        Some("delete-1"),
-    )
-    .await;
+    let again = delete.call().await;
     assert_eq!(
         again.status, 204,
         "the repeat answers 204: {:?}",
@@ -269,15 +246,7 @@ async fn a_replayed_delete_answers_204_again_not_404() {
     let plain = call(&app, Method::DELETE, &path, &alice.access, None, None).await;
     assert_eq!(plain.status, 404);
     // Another key for the same delete: a new request, which finds nothing.
-    let other = send(
-        &app,
-        Method::DELETE,
-        &path,
-        &alice.access,
-        None,
-        Some("delete-2"),
-    )
-    .await;
+    let other = by_alice.delete(&path, "delete-2").send().await;
     assert_problem(other, 404, "not_found").await;
 }
 
@@ -285,25 +254,13 @@ async fn a_replayed_delete_answers_204_again_not_404() {
 async fn ten_parallel_creates_with_one_key_create_exactly_one_task() {
     let app = spawn_app().await;
     let alice = app.user("alice@example.com").await;
+    let by_alice = Writer::new(&app, &alice.access);
     // Warm ten keep-alive connections so the racing requests arrive together.
     let warm = join_all((0..10).map(|_| app.get_auth(TASKS, &alice.access))).await;
     assert!(warm.iter().all(|r| r.status().as_u16() == 200));
     let body = json!({"title": "Once"});
-    let answers = join_all((0..10).map(|_| async {
-        answer(
-            send(
-                &app,
-                Method::POST,
-                TASKS,
-                &alice.access,
-                Some(&body),
-                Some("race-1"),
-            )
-            .await,
-        )
-        .await
-    }))
-    .await;
+    let race = by_alice.post(TASKS, &body, "race-1");
+    let answers = join_all((0..10).map(|_| race.call())).await;
     let mut created = Vec::new();
     for got in &answers {
         match got.status {
@@ -323,15 +280,7 @@ async fn ten_parallel_creates_with_one_key_create_exactly_one_task() {
     let tasks = all_tasks(&app, &alice.access).await;
     assert_eq!(tasks.len(), 1, "exactly one task: {tasks:?}");
     // Once the first is done, every repeat is a replay.
-    let late = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&body),
-        Some("race-1"),
-    )
-    .await;
+    let late = race.call().await;
     assert_replay_of(
         &Answer {
             replayed: false,
@@ -345,84 +294,30 @@ async fn ten_parallel_creates_with_one_key_create_exactly_one_task() {
 async fn the_same_key_for_another_body_method_or_path_is_refused() {
     let app = spawn_app().await;
     let alice = app.user("alice@example.com").await;
+    let by_alice = Writer::new(&app, &alice.access);
     let body = json!({"title": "First use"});
-    let first = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&body),
-        Some("k"),
-    )
-    .await;
+    let create = by_alice.post(TASKS, &body, "k");
+    let first = create.call().await;
     assert_eq!(first.status, 201);
 
     let other_body = json!({"title": "Second use"});
-    let res = send(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&other_body),
-        Some("k"),
-    )
-    .await;
+    let res = by_alice.post(TASKS, &other_body, "k").send().await;
     assert_key_refused(res, "another body").await;
     let scoped = format!("/api/v1/users/{}/tasks", alice.id);
-    let res = send(
-        &app,
-        Method::POST,
-        &scoped,
-        &alice.access,
-        Some(&body),
-        Some("k"),
-    )
-    .await;
+    let res = by_alice.post(&scoped, &body, "k").send().await;
     assert_key_refused(res, "another path").await;
     let id = id_of(&first.body);
-    let res = send(
-        &app,
-        Method::PUT,
-        &task_path(&id),
-        &alice.access,
-        Some(&body),
-        Some("k"),
-    )
-    .await;
+    let res = by_alice.put(&task_path(&id), &body, "k").send().await;
     assert_key_refused(res, "another method and path").await;
-    let res = send(
-        &app,
-        Method::DELETE,
-        &task_path(&id),
-        &alice.access,
-        None,
-        Some("k"),
-    )
-    .await;
+    let res = by_alice.delete(&task_path(&id), "k").send().await;
     assert_key_refused(res, "a delete").await;
 
     // The same path and body under another method.
     let path = task_path(&id);
     let patch = json!({"title": "Same body"});
-    let first_patch = call(
-        &app,
-        Method::PATCH,
-        &path,
-        &alice.access,
-        Some(&patch),
-        Some("m"),
-    )
-    .await;
+    let first_patch = by_alice.patch(&path, &patch, "m").call().await;
     assert_eq!(first_patch.status, 200);
-    let res = send(
-        &app,
-        Method::PUT,
-        &path,
-        &alice.access,
-        Some(&patch),
-        Some("m"),
-    )
-    .await;
+    let res = by_alice.put(&path, &patch, "m").send().await;
     assert_key_refused(res, "another method").await;
 
     // Nothing was written by the refusals, and the key still answers its own request.
@@ -432,22 +327,14 @@ async fn the_same_key_for_another_body_method_or_path_is_refused() {
         tasks[&id], first_patch.body,
         "the task is as the PATCH left it"
     );
-    let again = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&body),
-        Some("k"),
-    )
-    .await;
-    assert_replay_of(&first, &again);
+    assert_replay_of(&first, &create.call().await);
 }
 
 #[tokio::test]
 async fn malformed_keys_are_refused_and_write_nothing() {
     let app = spawn_app().await;
     let alice = app.user("alice@example.com").await;
+    let by_alice = Writer::new(&app, &alice.access);
     let id = id_of(&create_titled(&app, &alice.access, "Keep me").await);
     let long = "k".repeat(256);
     let bad: Vec<(&str, HeaderValue)> = vec![
@@ -494,103 +381,63 @@ async fn malformed_keys_are_refused_and_write_nothing() {
     let longest: String = (0..255)
         .map(|i| char::from(b'!' + (i % 94) as u8))
         .collect();
-    let ok = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&json!({"title": "Long key"})),
-        Some(&longest),
-    )
-    .await;
+    let body = json!({"title": "Long key"});
+    let create = by_alice.post(TASKS, &body, &longest);
+    let ok = create.call().await;
     assert_eq!(ok.status, 201, "{:?}", ok.body);
-    let again = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&json!({"title": "Long key"})),
-        Some(&longest),
-    )
-    .await;
-    assert_replay_of(&ok, &again);
+    assert_replay_of(&ok, &create.call().await);
 }
 
 #[tokio::test]
 async fn a_failed_request_leaves_its_key_unused_for_the_corrected_retry() {
     let app = spawn_app().await;
     let alice = app.user("alice@example.com").await;
+    let by_alice = Writer::new(&app, &alice.access);
     let bob = app.user("bob@example.com").await;
 
     // 422: an invalid body.
-    let res = send(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&json!({"title": ""})),
-        Some("fix-1"),
-    )
-    .await;
+    let res = by_alice
+        .post(TASKS, &json!({"title": ""}), "fix-1")
+        .send()
+        .await;
     let problem = assert_problem(res, 422, "validation_failed").await;
     assert_eq!(fields_of(&problem), ["title"]);
-    let fixed = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&json!({"title": "Fixed"})),
-        Some("fix-1"),
-    )
-    .await;
+    let fixed = by_alice
+        .post(TASKS, &json!({"title": "Fixed"}), "fix-1")
+        .call()
+        .await;
     assert_eq!(fixed.status, 201, "{:?}", fixed.body);
     assert!(!fixed.replayed, "the corrected retry runs");
     let id = id_of(&fixed.body);
 
     // 403: a task for someone else.
-    let res = send(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&json!({"title": "Gift", "owner_id": bob.id})),
-        Some("fix-2"),
-    )
-    .await;
+    let res = by_alice
+        .post(
+            TASKS,
+            &json!({"title": "Gift", "owner_id": bob.id}),
+            "fix-2",
+        )
+        .send()
+        .await;
     assert_problem(res, 403, "forbidden").await;
-    let fixed2 = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&json!({"title": "Mine"})),
-        Some("fix-2"),
-    )
-    .await;
+    let fixed2 = by_alice
+        .post(TASKS, &json!({"title": "Mine"}), "fix-2")
+        .call()
+        .await;
     assert_eq!(fixed2.status, 201);
     assert!(!fixed2.replayed);
 
     // 404: a task that does not exist (the key is claimed, then given back).
     let missing = task_path(&uuid::Uuid::now_v7().to_string());
-    let res = send(
-        &app,
-        Method::PATCH,
-        &missing,
-        &alice.access,
-        Some(&json!({"title": "X"})),
-        Some("fix-3"),
-    )
-    .await;
+    let res = by_alice
+        .patch(&missing, &json!({"title": "X"}), "fix-3")
+        .send()
+        .await;
     assert_problem(res, 404, "not_found").await;
-    let fixed3 = call(
-        &app,
-        Method::PATCH,
-        &task_path(&id),
-        &alice.access,
-        Some(&json!({"title": "X"})),
-        Some("fix-3"),
-    )
-    .await;
+    let fixed3 = by_alice
+        .patch(&task_path(&id), &json!({"title": "X"}), "fix-3")
+        .call()
+        .await;
     assert_eq!(fixed3.status, 200, "{:?}", fixed3.body);
     assert!(!fixed3.replayed);
     assert_eq!(fixed3.body["version"], 2);
@@ -621,26 +468,10 @@ async fn a_failed_request_leaves_its_key_unused_for_the_corrected_retry() {
     assert_eq!(fixed4.body["version"], 3);
 
     // 404 on a delete, then the delete of a task that exists.
-    let res = send(
-        &app,
-        Method::DELETE,
-        &missing,
-        &alice.access,
-        None,
-        Some("fix-5"),
-    )
-    .await;
+    let res = by_alice.delete(&missing, "fix-5").send().await;
     assert_problem(res, 404, "not_found").await;
     let other = id_of(&fixed2.body);
-    let gone = call(
-        &app,
-        Method::DELETE,
-        &task_path(&other),
-        &alice.access,
-        None,
-        Some("fix-5"),
-    )
-    .await;
+    let gone = by_alice.delete(&task_path(&other), "fix-5").call().await;
     assert_eq!(gone.status, 204);
     assert!(!gone.replayed);
 
@@ -654,73 +485,33 @@ async fn a_failed_request_leaves_its_key_unused_for_the_corrected_retry() {
 async fn keys_belong_to_their_user() {
     let app = spawn_app().await;
     let alice = app.user("alice@example.com").await;
+    let by_alice = Writer::new(&app, &alice.access);
     let bob = app.user("bob@example.com").await;
+    let by_bob = Writer::new(&app, &bob.access);
     let body = json!({"title": "Same request"});
-    let hers = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&body),
-        Some("shared"),
-    )
-    .await;
-    let his = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &bob.access,
-        Some(&body),
-        Some("shared"),
-    )
-    .await;
+    let her_create = by_alice.post(TASKS, &body, "shared");
+    let his_create = by_bob.post(TASKS, &body, "shared");
+    let hers = her_create.call().await;
+    let his = his_create.call().await;
     assert_eq!((hers.status, his.status), (201, 201));
     assert!(!his.replayed, "bob's key is his own: {his:?}");
     assert_ne!(id_of(&hers.body), id_of(&his.body));
     assert_eq!(his.body["owner_id"], json!(bob.id));
     // Bob's different request under the same key is no conflict with alice's either.
-    let bob_other = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &bob.access,
-        Some(&json!({"title": "x"})),
-        Some("shared-2"),
-    )
-    .await;
+    let bob_other = by_bob
+        .post(TASKS, &json!({"title": "x"}), "shared-2")
+        .call()
+        .await;
     assert_eq!(bob_other.status, 201);
-    let alice_same_key = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&json!({"title": "y"})),
-        Some("shared-2"),
-    )
-    .await;
+    let alice_same_key = by_alice
+        .post(TASKS, &json!({"title": "y"}), "shared-2")
+        .call()
+        .await;
     assert_eq!(alice_same_key.status, 201);
     assert!(!alice_same_key.replayed);
     // Each replays their own.
-    let hers_again = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&body),
-        Some("shared"),
-    )
-    .await;
-    assert_replay_of(&hers, &hers_again);
-    let his_again = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &bob.access,
-        Some(&body),
-        Some("shared"),
-    )
-    .await;
-    assert_replay_of(&his, &his_again);
+    assert_replay_of(&hers, &her_create.call().await);
+    assert_replay_of(&his, &his_create.call().await);
     assert_eq!(all_tasks(&app, &alice.access).await.len(), 2);
     assert_eq!(all_tasks(&app, &bob.access).await.len(), 2);
 }
@@ -729,7 +520,9 @@ async fn keys_belong_to_their_user() {
 async fn the_user_scoped_and_deprecated_forms_honour_keys_too() {
     let app = spawn_app().await;
     let alice = app.user("alice@example.com").await;
+    let by_alice = Writer::new(&app, &alice.access);
     let admin = app.admin().await;
+    let by_admin = Writer::new(&app, &admin.access);
     for (n, base) in [
         format!("/api/v1/users/{}/tasks", alice.id),
         format!("/api/{}/tasks", alice.id),
@@ -739,116 +532,34 @@ async fn the_user_scoped_and_deprecated_forms_honour_keys_too() {
     {
         let body = json!({"title": format!("Scoped {n}")});
         let key = format!("scoped-{n}");
-        let first = call(
-            &app,
-            Method::POST,
-            &base,
-            &alice.access,
-            Some(&body),
-            Some(&key),
-        )
-        .await;
+        let (first, again) = by_alice.post(&base, &body, &key).sent_twice().await;
         assert_eq!(first.status, 201, "{base}: {:?}", first.body);
-        let again = call(
-            &app,
-            Method::POST,
-            &base,
-            &alice.access,
-            Some(&body),
-            Some(&key),
-        )
-        .await;
         assert_replay_of(&first, &again);
         let id = id_of(&first.body);
         let item = format!("{base}/{id}");
 
         let put = json!({"title": format!("Put {n}")});
-        let first = call(
-            &app,
-            Method::PUT,
-            &item,
-            &alice.access,
-            Some(&put),
-            Some(&format!("{key}-put")),
-        )
-        .await;
+        let replace = by_alice.put(&item, &put, &format!("{key}-put"));
+        let (first, again) = replace.sent_twice().await;
         assert_eq!(first.status, 200, "{item}: {:?}", first.body);
-        let again = call(
-            &app,
-            Method::PUT,
-            &item,
-            &alice.access,
-            Some(&put),
-            Some(&format!("{key}-put")),
-        )
-        .await;
         assert_replay_of(&first, &again);
 
         let patch = json!({"priority": "high"});
-        let first = call(
-            &app,
-            Method::PATCH,
-            &item,
-            &alice.access,
-            Some(&patch),
-            Some(&format!("{key}-patch")),
-        )
-        .await;
+        let update = by_alice.patch(&item, &patch, &format!("{key}-patch"));
+        let (first, again) = update.sent_twice().await;
         assert_eq!(first.status, 200);
-        let again = call(
-            &app,
-            Method::PATCH,
-            &item,
-            &alice.access,
-            Some(&patch),
-            Some(&format!("{key}-patch")),
-        )
-        .await;
         assert_replay_of(&first, &again);
 
-        let complete = format!("{item}/complete");
-        let first = call(
-            &app,
-            Method::PATCH,
-            &complete,
-            &alice.access,
-            None,
-            Some(&format!("{key}-toggle")),
-        )
-        .await;
+        let toggle = by_alice.toggle(&item, &format!("{key}-toggle"));
+        let (first, again) = toggle.sent_twice().await;
         assert_eq!(first.status, 200);
         assert_eq!(first.body["status"], "done");
-        let again = call(
-            &app,
-            Method::PATCH,
-            &complete,
-            &alice.access,
-            None,
-            Some(&format!("{key}-toggle")),
-        )
-        .await;
         assert_replay_of(&first, &again);
         assert_eq!(again.body["version"], 4);
 
-        let first = call(
-            &app,
-            Method::DELETE,
-            &item,
-            &alice.access,
-            None,
-            Some(&format!("{key}-delete")),
-        )
-        .await;
+        let delete = by_alice.delete(&item, &format!("{key}-delete"));
+        let (first, again) = delete.sent_twice().await;
         assert_eq!(first.status, 204);
-        let again = call(
-            &app,
-            Method::DELETE,
-            &item,
-            &alice.access,
-            None,
-            Some(&format!("{key}-delete")),
-        )
-        .await;
         assert_eq!(again.status, 204, "{item}: {:?}", again.body);
         assert!(again.replayed);
     }
@@ -856,39 +567,16 @@ async fn the_user_scoped_and_deprecated_forms_honour_keys_too() {
     // request with the same key is hers, and runs.
     let base = format!("/api/v1/users/{}/tasks", alice.id);
     let body = json!({"title": "From the admin"});
-    let by_admin = call(
-        &app,
-        Method::POST,
-        &base,
-        &admin.access,
-        Some(&body),
-        Some("both"),
-    )
-    .await;
-    assert_eq!(by_admin.status, 201);
-    assert_eq!(by_admin.body["owner_id"], json!(alice.id));
-    let by_alice = call(
-        &app,
-        Method::POST,
-        &base,
-        &alice.access,
-        Some(&body),
-        Some("both"),
-    )
-    .await;
-    assert_eq!(by_alice.status, 201);
-    assert!(!by_alice.replayed, "the admin's key is not alice's");
-    assert_ne!(id_of(&by_admin.body), id_of(&by_alice.body));
-    let admin_again = call(
-        &app,
-        Method::POST,
-        &base,
-        &admin.access,
-        Some(&body),
-        Some("both"),
-    )
-    .await;
-    assert_replay_of(&by_admin, &admin_again);
+    let admins_create = by_admin.post(&base, &body, "both");
+    let admins = admins_create.call().await;
+    assert_eq!(admins.status, 201);
+    assert_eq!(admins.body["owner_id"], json!(alice.id));
+    let alices = by_alice.post(&base, &body, "both").call().await;
+    assert_eq!(alices.status, 201);
+    assert!(!alices.replayed, "the admin's key is not alice's");
+    assert_ne!(id_of(&admins.body), id_of(&alices.body));
+    let admin_again = admins_create.call().await;
+    assert_replay_of(&admins, &admin_again);
     assert_eq!(all_tasks(&app, &alice.access).await.len(), 2);
 }
 
@@ -896,16 +584,10 @@ async fn the_user_scoped_and_deprecated_forms_honour_keys_too() {
 async fn an_expired_key_runs_its_request_again_as_new() {
     let app = spawn_app().await;
     let alice = app.user("alice@example.com").await;
+    let by_alice = Writer::new(&app, &alice.access);
     let body = json!({"title": "Every day"});
-    let first = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&body),
-        Some("daily"),
-    )
-    .await;
+    let create = by_alice.post(TASKS, &body, "daily");
+    let first = create.call().await;
     assert_eq!(first.status, 201);
     let stored = app
         .query_sql(
@@ -919,16 +601,7 @@ async fn an_expired_key_runs_its_request_again_as_new() {
     let lifetime = expires - created;
     assert_eq!(lifetime, chrono::Duration::hours(24), "a key lives 24 h");
     // Still within its life: a replay.
-    let again = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&body),
-        Some("daily"),
-    )
-    .await;
-    assert_replay_of(&first, &again);
+    assert_replay_of(&first, &create.call().await);
     // 24 h later (the clock cannot be moved, so the key is aged instead).
     let past = chrono::Utc::now() - chrono::Duration::minutes(1);
     let aged = app
@@ -942,28 +615,11 @@ async fn an_expired_key_runs_its_request_again_as_new() {
         )
         .await;
     assert_eq!(aged, 1);
-    let later = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&body),
-        Some("daily"),
-    )
-    .await;
+    let later = create.call().await;
     assert_eq!(later.status, 201, "{:?}", later.body);
     assert!(!later.replayed, "an expired key is a new key");
     assert_ne!(id_of(&later.body), id_of(&first.body));
     assert_eq!(all_tasks(&app, &alice.access).await.len(), 2);
     // And it is the new request's now.
-    let replay = call(
-        &app,
-        Method::POST,
-        TASKS,
-        &alice.access,
-        Some(&body),
-        Some("daily"),
-    )
-    .await;
-    assert_replay_of(&later, &replay);
+    assert_replay_of(&later, &create.call().await);
 }
