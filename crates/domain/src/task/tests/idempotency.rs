@@ -7,7 +7,9 @@ use uuid::Uuid;
 use super::{Ports, Write, fresh, once, task_of, title};
 use crate::DomainError;
 use crate::idempotency::{Claim, Completion, Idempotency, IdempotencyKey, IdempotentOutcome};
-use crate::task::{Precondition, TaskDraft, TaskPatch, TaskScope, TaskStatus};
+use crate::task::{
+    Precondition, Task, TaskDraft, TaskPatch, TaskScope, TaskService, TaskStatus, Written,
+};
 use crate::testing::TaskBuilder;
 use crate::tests::fixtures::{admin, invalid_fields, member, now};
 use crate::user::User;
@@ -48,6 +50,54 @@ fn releases(ports: &mut Ports, actor: &User, key: &Idempotency) {
         .withf(move |user_id, key| *user_id == user && *key == expected_key)
         .times(1)
         .returning(|_, _| Ok(()));
+}
+
+/// The usual set-up of a write with a key: a member, a task of theirs (version 3, to
+/// do), [`key`], and ports whose `claim` of it answers `answer` once.
+struct KeyedWrite {
+    actor: User,
+    stored: Task,
+    key: Idempotency,
+    ports: Ports,
+}
+
+impl KeyedWrite {
+    fn claiming(answer: Claim) -> Self {
+        let actor = member();
+        let stored = task_of(&actor, 3, TaskStatus::Todo);
+        let key = key();
+        let mut ports = Ports::default();
+        claims(&mut ports, &actor, &key, answer);
+        Self {
+            actor,
+            stored,
+            key,
+            ports,
+        }
+    }
+
+    /// The service on the ports as set up so far (a test sets them up before).
+    fn service(&mut self) -> TaskService {
+        std::mem::take(&mut self.ports).service()
+    }
+
+    /// Runs `write` by the member on their task under `precondition`, with the key.
+    async fn run(
+        &mut self,
+        write: Write,
+        precondition: Option<Precondition>,
+    ) -> Result<Written<Option<Task>>, DomainError> {
+        let service = self.service();
+        write
+            .run(
+                &service,
+                &self.actor,
+                &self.stored,
+                precondition,
+                Some(&self.key),
+            )
+            .await
+    }
 }
 
 fn assert_conflict<T: std::fmt::Debug>(result: Result<T, DomainError>) {
@@ -109,15 +159,9 @@ fn a_key_with_a_space_a_non_ascii_or_a_control_character_is_invalid_on_idempoten
 #[tokio::test]
 async fn every_write_with_a_key_claims_it_for_the_actor_for_24_hours_then_writes_once() {
     for write in Write::ALL {
-        let actor = member();
-        let stored = task_of(&actor, 3, TaskStatus::Todo);
-        let key = key();
-        let mut ports = Ports::default();
-        claims(&mut ports, &actor, &key, Claim::Claimed);
-        let writes = write.succeeds(&mut ports, &stored);
-        let result = write
-            .run(&ports.service(), &actor, &stored, None, Some(&key))
-            .await;
+        let mut keyed = KeyedWrite::claiming(Claim::Claimed);
+        let writes = write.succeeds(&mut keyed.ports, &keyed.stored);
+        let result = keyed.run(write, None).await;
         assert!(!result.unwrap().replayed, "{write:?}");
         assert_eq!(writes.all().len(), 1, "{write:?}");
     }
@@ -126,25 +170,16 @@ async fn every_write_with_a_key_claims_it_for_the_actor_for_24_hours_then_writes
 #[tokio::test]
 async fn a_write_under_a_claimed_key_stores_the_task_as_written_as_the_keys_outcome() {
     for write in Write::OF_A_TASK {
-        let actor = member();
-        let stored = task_of(&actor, 3, TaskStatus::Todo);
-        let key = key();
-        let mut ports = Ports::default();
-        claims(&mut ports, &actor, &key, Claim::Claimed);
-        let writes = write.succeeds(&mut ports, &stored);
-        let returned = fresh(
-            write
-                .run(&ports.service(), &actor, &stored, None, Some(&key))
-                .await,
-        )
-        .unwrap();
+        let mut keyed = KeyedWrite::claiming(Claim::Claimed);
+        let writes = write.succeeds(&mut keyed.ports, &keyed.stored);
+        let returned = fresh(keyed.run(write, None).await).unwrap();
         let (written, log) = writes.only();
         assert_eq!(written.as_ref(), Some(&returned), "{write:?}");
         assert_eq!(
             log.completion,
             Some(Completion {
-                user_id: actor.id,
-                key: key.key.clone(),
+                user_id: keyed.actor.id,
+                key: keyed.key.key.clone(),
                 outcome: IdempotentOutcome::Task(Box::new(returned)),
             }),
             "{write:?}"
@@ -154,24 +189,15 @@ async fn a_write_under_a_claimed_key_stores_the_task_as_written_as_the_keys_outc
 
 #[tokio::test]
 async fn a_delete_under_a_claimed_key_stores_deleted_as_the_keys_outcome() {
-    let actor = member();
-    let stored = task_of(&actor, 3, TaskStatus::Todo);
-    let key = key();
-    let mut ports = Ports::default();
-    claims(&mut ports, &actor, &key, Claim::Claimed);
-    let writes = Write::Delete.succeeds(&mut ports, &stored);
-    fresh(
-        ports
-            .service()
-            .delete(&actor, TaskScope::Visible, stored.id, None, Some(&key))
-            .await,
-    );
+    let mut keyed = KeyedWrite::claiming(Claim::Claimed);
+    let writes = Write::Delete.succeeds(&mut keyed.ports, &keyed.stored);
+    fresh(keyed.run(Write::Delete, None).await);
     let (_, log) = writes.only();
     assert_eq!(
         log.completion,
         Some(Completion {
-            user_id: actor.id,
-            key: key.key,
+            user_id: keyed.actor.id,
+            key: keyed.key.key,
             outcome: IdempotentOutcome::Deleted,
         })
     );
@@ -221,23 +247,13 @@ async fn a_repeat_of_a_done_write_answers_the_first_outcome_as_a_replay_and_neve
         .version(9)
         .build();
     for write in Write::OF_A_TASK {
-        let actor = member();
-        let stored = task_of(&actor, 3, TaskStatus::Todo);
-        let key = key();
-        let mut ports = Ports::default();
-        claims(
-            &mut ports,
-            &actor,
-            &key,
-            Claim::Done(IdempotentOutcome::Task(Box::new(first.clone()))),
-        );
-        ports.tasks.expect_find_by_id().never();
-        ports.never_writes();
-        ports.keys.expect_release().never();
-        let result = write
-            .run(&ports.service(), &actor, &stored, None, Some(&key))
-            .await
-            .unwrap();
+        let mut keyed = KeyedWrite::claiming(Claim::Done(IdempotentOutcome::Task(Box::new(
+            first.clone(),
+        ))));
+        keyed.ports.tasks.expect_find_by_id().never();
+        keyed.ports.never_writes();
+        keyed.ports.keys.expect_release().never();
+        let result = keyed.run(write, None).await.unwrap();
         assert_eq!(
             (result.value, result.replayed),
             (Some(first.clone()), true),
@@ -271,22 +287,11 @@ async fn a_repeat_of_a_done_delete_succeeds_again_as_a_replay_and_never_deletes(
 #[tokio::test]
 async fn a_key_done_by_a_delete_repeated_with_a_write_of_a_task_is_invalid_and_never_writes() {
     for write in Write::OF_A_TASK {
-        let actor = member();
-        let stored = task_of(&actor, 3, TaskStatus::Todo);
-        let key = key();
-        let mut ports = Ports::default();
-        claims(
-            &mut ports,
-            &actor,
-            &key,
-            Claim::Done(IdempotentOutcome::Deleted),
-        );
-        ports.tasks.expect_find_by_id().never();
-        ports.never_writes();
-        ports.keys.expect_release().never();
-        let result = write
-            .run(&ports.service(), &actor, &stored, None, Some(&key))
-            .await;
+        let mut keyed = KeyedWrite::claiming(Claim::Done(IdempotentOutcome::Deleted));
+        keyed.ports.tasks.expect_find_by_id().never();
+        keyed.ports.never_writes();
+        keyed.ports.keys.expect_release().never();
+        let result = keyed.run(write, None).await;
         assert_eq!(invalid_fields(result), ["Idempotency-Key"], "{write:?}");
     }
 }
@@ -315,16 +320,10 @@ async fn a_key_done_by_a_write_of_a_task_repeated_with_a_delete_is_invalid_and_n
 #[tokio::test]
 async fn a_key_used_for_another_request_is_invalid_on_idempotency_key_and_never_writes() {
     for write in Write::ALL {
-        let actor = member();
-        let stored = task_of(&actor, 3, TaskStatus::Todo);
-        let key = key();
-        let mut ports = Ports::default();
-        claims(&mut ports, &actor, &key, Claim::Mismatch);
-        ports.never_writes();
-        ports.keys.expect_release().never();
-        let result = write
-            .run(&ports.service(), &actor, &stored, None, Some(&key))
-            .await;
+        let mut keyed = KeyedWrite::claiming(Claim::Mismatch);
+        keyed.ports.never_writes();
+        keyed.ports.keys.expect_release().never();
+        let result = keyed.run(write, None).await;
         assert_eq!(invalid_fields(result), ["Idempotency-Key"], "{write:?}");
     }
 }
@@ -332,17 +331,11 @@ async fn a_key_used_for_another_request_is_invalid_on_idempotency_key_and_never_
 #[tokio::test]
 async fn a_key_still_in_progress_is_a_conflict_and_is_neither_written_nor_given_back() {
     for write in Write::ALL {
-        let actor = member();
-        let stored = task_of(&actor, 3, TaskStatus::Todo);
-        let key = key();
-        let mut ports = Ports::default();
-        claims(&mut ports, &actor, &key, Claim::InProgress);
-        ports.never_writes();
+        let mut keyed = KeyedWrite::claiming(Claim::InProgress);
+        keyed.ports.never_writes();
         // Giving it back would free the key of the request still running.
-        ports.keys.expect_release().never();
-        let result = write
-            .run(&ports.service(), &actor, &stored, None, Some(&key))
-            .await;
+        keyed.ports.keys.expect_release().never();
+        let result = keyed.run(write, None).await;
         assert_conflict(result);
     }
 }
@@ -380,16 +373,10 @@ async fn a_write_that_storage_refuses_gives_its_key_back_once() {
     ];
     for write in Write::ALL {
         for error in errors {
-            let actor = member();
-            let stored = task_of(&actor, 3, TaskStatus::Todo);
-            let key = key();
-            let mut ports = Ports::default();
-            claims(&mut ports, &actor, &key, Claim::Claimed);
-            write.fails(&mut ports, &stored, error);
-            releases(&mut ports, &actor, &key);
-            let result = write
-                .run(&ports.service(), &actor, &stored, None, Some(&key))
-                .await;
+            let mut keyed = KeyedWrite::claiming(Claim::Claimed);
+            write.fails(&mut keyed.ports, &keyed.stored, error);
+            releases(&mut keyed.ports, &keyed.actor, &keyed.key);
+            let result = keyed.run(write, None).await;
             assert!(result.is_err(), "{write:?}: {result:?}");
         }
     }
@@ -405,16 +392,10 @@ async fn a_write_whose_outcome_is_unknown_keeps_its_key_claimed() {
     ];
     for write in Write::ALL {
         for error in errors {
-            let actor = member();
-            let stored = task_of(&actor, 3, TaskStatus::Todo);
-            let key = key();
-            let mut ports = Ports::default();
-            claims(&mut ports, &actor, &key, Claim::Claimed);
-            write.fails(&mut ports, &stored, error);
-            ports.keys.expect_release().never();
-            let result = write
-                .run(&ports.service(), &actor, &stored, None, Some(&key))
-                .await;
+            let mut keyed = KeyedWrite::claiming(Claim::Claimed);
+            write.fails(&mut keyed.ports, &keyed.stored, error);
+            keyed.ports.keys.expect_release().never();
+            let result = keyed.run(write, None).await;
             assert!(
                 matches!(
                     result,
@@ -429,22 +410,12 @@ async fn a_write_whose_outcome_is_unknown_keeps_its_key_claimed() {
 #[tokio::test]
 async fn a_write_with_a_stale_if_match_gives_its_key_back() {
     for write in Write::OF_A_STORED_TASK {
-        let actor = member();
-        let stored = task_of(&actor, 3, TaskStatus::Todo);
-        let key = key();
-        let mut ports = Ports::default();
-        claims(&mut ports, &actor, &key, Claim::Claimed);
-        ports.stored(&stored);
-        ports.never_writes();
-        releases(&mut ports, &actor, &key);
-        let result = write
-            .run(
-                &ports.service(),
-                &actor,
-                &stored,
-                Some(Precondition::Versions(vec![2])),
-                Some(&key),
-            )
+        let mut keyed = KeyedWrite::claiming(Claim::Claimed);
+        keyed.ports.stored(&keyed.stored);
+        keyed.ports.never_writes();
+        releases(&mut keyed.ports, &keyed.actor, &keyed.key);
+        let result = keyed
+            .run(write, Some(Precondition::Versions(vec![2])))
             .await;
         assert!(
             matches!(result, Err(DomainError::PreconditionFailed(_))),
@@ -456,23 +427,13 @@ async fn a_write_with_a_stale_if_match_gives_its_key_back() {
 #[tokio::test]
 async fn a_write_that_loses_a_race_under_a_specific_if_match_gives_its_key_back() {
     for write in Write::OF_A_STORED_TASK {
-        let actor = member();
-        let stored = task_of(&actor, 3, TaskStatus::Todo);
-        let key = key();
-        let mut ports = Ports::default();
-        claims(&mut ports, &actor, &key, Claim::Claimed);
-        write.fails(&mut ports, &stored, || {
+        let mut keyed = KeyedWrite::claiming(Claim::Claimed);
+        write.fails(&mut keyed.ports, &keyed.stored, || {
             DomainError::PreconditionFailed("version moved".into())
         });
-        releases(&mut ports, &actor, &key);
-        let result = write
-            .run(
-                &ports.service(),
-                &actor,
-                &stored,
-                Some(Precondition::Versions(vec![3])),
-                Some(&key),
-            )
+        releases(&mut keyed.ports, &keyed.actor, &keyed.key);
+        let result = keyed
+            .run(write, Some(Precondition::Versions(vec![3])))
             .await;
         assert!(
             matches!(result, Err(DomainError::PreconditionFailed(_))),
@@ -504,27 +465,23 @@ async fn a_write_of_a_task_the_actor_does_not_see_gives_its_key_back() {
 
 #[tokio::test]
 async fn a_reassignment_refused_after_the_claim_gives_the_key_back() {
-    let actor = member();
-    let stored = task_of(&actor, 3, TaskStatus::Todo);
-    let key = key();
-    let mut ports = Ports::default();
-    claims(&mut ports, &actor, &key, Claim::Claimed);
-    ports.stored(&stored);
-    ports.never_writes();
-    releases(&mut ports, &actor, &key);
+    let mut keyed = KeyedWrite::claiming(Claim::Claimed);
+    keyed.ports.stored(&keyed.stored);
+    keyed.ports.never_writes();
+    releases(&mut keyed.ports, &keyed.actor, &keyed.key);
     let patch = TaskPatch {
         owner_id: Some(Uuid::now_v7()),
         ..TaskPatch::default()
     };
-    let result = ports
+    let result = keyed
         .service()
         .patch(
-            &actor,
+            &keyed.actor,
             TaskScope::Visible,
-            stored.id,
+            keyed.stored.id,
             None,
             patch,
-            Some(&key),
+            Some(&keyed.key),
         )
         .await;
     assert!(
