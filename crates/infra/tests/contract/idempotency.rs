@@ -58,6 +58,23 @@ fn task_outcome(task: &Task) -> IdempotentOutcome {
     IdempotentOutcome::Task(Box::new(task.clone()))
 }
 
+/// Inserts `task`, created by its owner, in the transaction that completes the owner's
+/// `key` with it.
+async fn insert_completing(db: &TestDb, task: &Task, key: &IdempotencyKey) {
+    db.tasks
+        .insert(
+            task,
+            &completing(
+                TaskChange::created(task, task.owner_id),
+                task.owner_id,
+                key,
+                task_outcome(task),
+            ),
+        )
+        .await
+        .expect("insert a task that completes its key");
+}
+
 async fn a_free_key_is_claimed_once_and_then_found_running_or_used_for_another_request(db: TestDb) {
     let alice = insert_user(&db, "key-alice@example.com", Role::User).await;
     let bob = insert_user(&db, "key-bob@example.com", Role::User).await;
@@ -93,18 +110,7 @@ async fn a_write_completes_its_key_with_its_outcome_in_its_own_transaction(db: T
     task.description = description("every field, so that every field comes back");
     task.priority = Priority::Low;
     task.due_date = Some(at(86_400));
-    db.tasks
-        .insert(
-            &task,
-            &completing(
-                TaskChange::created(&task, alice.id),
-                alice.id,
-                &create,
-                task_outcome(&task),
-            ),
-        )
-        .await
-        .unwrap();
+    insert_completing(&db, &task, &create).await;
     assert_eq!(
         claim(&db, alice.id, &create, REQUEST).await,
         Claim::Done(task_outcome(&task))
@@ -236,18 +242,7 @@ async fn release_frees_a_running_key_but_not_a_done_one(db: TestDb) {
     assert_eq!(claim(&db, alice.id, &done, REQUEST).await, Claim::Claimed);
     assert_eq!(claim(&db, bob.id, &running, REQUEST).await, Claim::Claimed);
     let task = new_task(alice.id, "done under a key");
-    db.tasks
-        .insert(
-            &task,
-            &completing(
-                TaskChange::created(&task, alice.id),
-                alice.id,
-                &done,
-                task_outcome(&task),
-            ),
-        )
-        .await
-        .unwrap();
+    insert_completing(&db, &task, &done).await;
 
     db.idempotency.release(alice.id, &running).await.unwrap();
     db.idempotency.release(alice.id, &done).await.unwrap();
@@ -275,18 +270,7 @@ async fn a_completion_for_a_key_not_claimed_stores_nothing(db: TestDb) {
     let alice = insert_user(&db, "unclaimed@example.com", Role::User).await;
     let k = key("not-claimed");
     let task = new_task(alice.id, "written anyway");
-    db.tasks
-        .insert(
-            &task,
-            &completing(
-                TaskChange::created(&task, alice.id),
-                alice.id,
-                &k,
-                task_outcome(&task),
-            ),
-        )
-        .await
-        .unwrap();
+    insert_completing(&db, &task, &k).await;
     assert_eq!(db.tasks.find_by_id(task.id).await.unwrap(), Some(task));
     assert_eq!(claim(&db, alice.id, &k, REQUEST).await, Claim::Claimed);
 }
@@ -343,18 +327,7 @@ async fn a_key_claimed_before_stale_before_and_never_finished_can_be_claimed_aga
         Claim::Claimed
     );
     let task = new_task(alice.id, "finished");
-    db.tasks
-        .insert(
-            &task,
-            &completing(
-                TaskChange::created(&task, alice.id),
-                alice.id,
-                &finished,
-                task_outcome(&task),
-            ),
-        )
-        .await
-        .unwrap();
+    insert_completing(&db, &task, &finished).await;
     assert_eq!(
         claim_with(finished.clone(), REQUEST, 5000, 4000).await,
         Claim::Done(task_outcome(&task))
@@ -382,18 +355,7 @@ async fn expired_keys_are_claimed_again_and_purged(db: TestDb) {
     // A finished key that expires at 100, a running one at 50, one that lasts.
     assert_eq!(claim_until("done", REQUEST, 0, 100).await, Claim::Claimed);
     let task = new_task(alice.id, "done, then expired");
-    db.tasks
-        .insert(
-            &task,
-            &completing(
-                TaskChange::created(&task, alice.id),
-                alice.id,
-                &key("done"),
-                task_outcome(&task),
-            ),
-        )
-        .await
-        .unwrap();
+    insert_completing(&db, &task, &key("done")).await;
     assert_eq!(claim_until("running", REQUEST, 0, 50).await, Claim::Claimed);
     assert_eq!(
         claim_until("lasting", REQUEST, 0, 10_000).await,
@@ -451,18 +413,7 @@ async fn parallel_claims_of_one_key_let_exactly_one_claim_it(db: TestDb) {
         Claim::Claimed
     );
     let task = new_task(alice.id, "expired outcome");
-    db.tasks
-        .insert(
-            &task,
-            &completing(
-                TaskChange::created(&task, alice.id),
-                alice.id,
-                &expired,
-                task_outcome(&task),
-            ),
-        )
-        .await
-        .unwrap();
+    insert_completing(&db, &task, &expired).await;
     let stale = key("stale");
     assert_eq!(
         claim_at(&db, alice.id, &stale, REQUEST, at(0)).await,
