@@ -18,6 +18,11 @@ fn user_path(id: &str) -> String {
     format!("{USERS}/{id}")
 }
 
+/// `PATCH /api/v1/users/{id}` with `body`, as `token`.
+async fn patch_user(app: &TestApp, token: &str, id: &str, body: &Value) -> reqwest::Response {
+    patch(app, &user_path(id), token, body).await
+}
+
 /// `GET /api/v1/users?query` as `token`; asserts 200 and returns the page.
 async fn list(app: &TestApp, token: &str, query: &str) -> Value {
     let (status, page) = json_of(app.get_auth(&format!("{USERS}?{query}"), token).await).await;
@@ -431,8 +436,7 @@ async fn an_admin_patches_profile_fields_without_a_current_password() {
     let user = app.user("patched@example.com").await;
     let body =
         json!({"email": "Renamed@example.com", "username": "renamed", "full_name": "Re Named"});
-    let (status, updated) =
-        json_of(patch(&app, &user_path(&user.id), &admin.access, &body).await).await;
+    let (status, updated) = json_of(patch_user(&app, &admin.access, &user.id, &body).await).await;
     assert_eq!(status, 200, "{updated}");
     assert_user(&updated);
     assert_eq!(updated["email"], json!("renamed@example.com"));
@@ -445,16 +449,8 @@ async fn an_admin_patches_profile_fields_without_a_current_password() {
         200,
         "a profile change keeps the user's sessions"
     );
-    let (status, cleared) = json_of(
-        patch(
-            &app,
-            &user_path(&user.id),
-            &admin.access,
-            &json!({"username": null}),
-        )
-        .await,
-    )
-    .await;
+    let (status, cleared) =
+        json_of(patch_user(&app, &admin.access, &user.id, &json!({"username": null})).await).await;
     assert_eq!(status, 200);
     assert!(cleared["username"].is_null());
 }
@@ -504,16 +500,8 @@ async fn a_promotion_or_demotion_applies_at_once_to_existing_tokens() {
     let user = app.user("rising@example.com").await;
     assert_problem(app.get_auth(USERS, &user.access).await, 403, "forbidden").await;
 
-    let (status, promoted) = json_of(
-        patch(
-            &app,
-            &user_path(&user.id),
-            &admin.access,
-            &json!({"role": "admin"}),
-        )
-        .await,
-    )
-    .await;
+    let (status, promoted) =
+        json_of(patch_user(&app, &admin.access, &user.id, &json!({"role": "admin"})).await).await;
     assert_eq!(status, 200);
     assert_eq!(
         (promoted["role"].clone(), promoted["is_admin"].clone()),
@@ -527,16 +515,8 @@ async fn a_promotion_or_demotion_applies_at_once_to_existing_tokens() {
     let (_, me) = json_of(app.get_auth("/api/v1/users/me", &user.access).await).await;
     assert_eq!(me["is_admin"], json!(true));
 
-    let (status, demoted) = json_of(
-        patch(
-            &app,
-            &user_path(&user.id),
-            &admin.access,
-            &json!({"role": "user"}),
-        )
-        .await,
-    )
-    .await;
+    let (status, demoted) =
+        json_of(patch_user(&app, &admin.access, &user.id, &json!({"role": "user"})).await).await;
     assert_eq!(status, 200);
     assert_eq!(demoted["is_admin"], json!(false));
     assert_problem(app.get_auth(USERS, &user.access).await, 403, "forbidden").await;
@@ -583,10 +563,10 @@ async fn an_admin_password_change_revokes_the_users_tokens() {
     let user = app.user("reset@example.com").await;
     let same_second = app.login("reset@example.com", USER_PASSWORD).await;
     let (status, _) = json_of(
-        patch(
+        patch_user(
             &app,
-            &user_path(&user.id),
             &admin.access,
+            &user.id,
             &json!({"password": "admin-chosen-pw"}),
         )
         .await,
@@ -657,13 +637,7 @@ async fn second_admin(app: &TestApp, admin: &Account) -> Account {
 async fn the_last_active_admin_cannot_be_demoted() {
     let app = spawn_app().await;
     let admin = app.admin().await;
-    let res = patch(
-        &app,
-        &user_path(&admin.id),
-        &admin.access,
-        &json!({"role": "user"}),
-    )
-    .await;
+    let res = patch_user(&app, &admin.access, &admin.id, &json!({"role": "user"})).await;
     assert_problem(res, 409, "conflict").await;
     let (_, me) = json_of(app.get_auth("/api/v1/users/me", &admin.access).await).await;
     assert_eq!(me["role"], json!("admin"));
@@ -673,13 +647,7 @@ async fn the_last_active_admin_cannot_be_demoted() {
 async fn the_last_active_admin_cannot_be_deactivated() {
     let app = spawn_app().await;
     let admin = app.admin().await;
-    let res = patch(
-        &app,
-        &user_path(&admin.id),
-        &admin.access,
-        &json!({"is_active": false}),
-    )
-    .await;
+    let res = patch_user(&app, &admin.access, &admin.id, &json!({"is_active": false})).await;
     assert_problem(res, 409, "conflict").await;
     assert_eq!(
         me_status(&app, &admin.access).await,
@@ -720,10 +688,10 @@ async fn an_inactive_second_admin_does_not_save_the_last_active_one() {
     let admin = app.admin().await;
     let deputy = second_admin(&app, &admin).await;
     let (status, _) = json_of(
-        patch(
+        patch_user(
             &app,
-            &user_path(&deputy.id),
             &admin.access,
+            &deputy.id,
             &json!({"is_active": false}),
         )
         .await,
@@ -731,13 +699,7 @@ async fn an_inactive_second_admin_does_not_save_the_last_active_one() {
     .await;
     assert_eq!(status, 200, "one of two active admins may be deactivated");
     assert_problem(
-        patch(
-            &app,
-            &user_path(&admin.id),
-            &admin.access,
-            &json!({"role": "user"}),
-        )
-        .await,
+        patch_user(&app, &admin.access, &admin.id, &json!({"role": "user"})).await,
         409,
         "conflict",
     )
@@ -755,27 +717,13 @@ async fn with_a_second_active_admin_the_first_can_be_demoted() {
     let app = spawn_app().await;
     let admin = app.admin().await;
     let deputy = second_admin(&app, &admin).await;
-    let (status, demoted) = json_of(
-        patch(
-            &app,
-            &user_path(&admin.id),
-            &admin.access,
-            &json!({"role": "user"}),
-        )
-        .await,
-    )
-    .await;
+    let (status, demoted) =
+        json_of(patch_user(&app, &admin.access, &admin.id, &json!({"role": "user"})).await).await;
     assert_eq!(status, 200, "{demoted}");
     assert_eq!(demoted["role"], json!("user"));
     assert_problem(app.get_auth(USERS, &admin.access).await, 403, "forbidden").await;
     // The deputy is now the last active admin.
-    let res = patch(
-        &app,
-        &user_path(&deputy.id),
-        &deputy.access,
-        &json!({"role": "user"}),
-    )
-    .await;
+    let res = patch_user(&app, &deputy.access, &deputy.id, &json!({"role": "user"})).await;
     assert_problem(res, 409, "conflict").await;
     assert_eq!(
         app.get_auth(USERS, &deputy.access).await.status().as_u16(),
@@ -810,16 +758,9 @@ async fn with_a_second_active_admin_an_admin_may_deactivate_themselves() {
     let app = spawn_app().await;
     let admin = app.admin().await;
     let deputy = second_admin(&app, &admin).await;
-    let (status, me) = json_of(
-        patch(
-            &app,
-            &user_path(&admin.id),
-            &admin.access,
-            &json!({"is_active": false}),
-        )
-        .await,
-    )
-    .await;
+    let (status, me) =
+        json_of(patch_user(&app, &admin.access, &admin.id, &json!({"is_active": false})).await)
+            .await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["is_active"], json!(false));
     assert_access_revoked(&app, &admin.access).await;
@@ -829,10 +770,10 @@ async fn with_a_second_active_admin_an_admin_may_deactivate_themselves() {
     )
     .await;
     assert_problem(res, 403, "forbidden").await;
-    let res = patch(
+    let res = patch_user(
         &app,
-        &user_path(&deputy.id),
         &deputy.access,
+        &deputy.id,
         &json!({"is_active": false}),
     )
     .await;
