@@ -2,12 +2,23 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use taskforge_tests::{assert_problem, json_of, spawn_app};
+use taskforge_tests::{TestApp, assert_problem, json_of, spawn_app};
 
 use crate::{
     TASKS, assert_task_shape, create, create_titled, etag, expect_task, fetch, id_of, instant,
     send, task_path,
 };
+
+/// `method` (`PUT` or `PATCH`) on task `id` as `token` with `body`, unconditionally.
+async fn write_task(
+    app: &TestApp,
+    method: Method,
+    token: &str,
+    id: &str,
+    body: &Value,
+) -> reqwest::Response {
+    send(app, method, &task_path(id), Some(token), Some(body), None).await
+}
 
 #[tokio::test]
 async fn creating_a_task_answers_201_with_location_etag_and_every_default() {
@@ -248,13 +259,12 @@ async fn put_replaces_the_whole_task_and_absent_fields_return_to_defaults() {
     )
     .await;
     let id = id_of(&task);
-    let res = send(
+    let res = write_task(
         &app,
         Method::PUT,
-        &task_path(&id),
-        Some(&alice.access),
-        Some(&json!({"title": " New "})),
-        None,
+        &alice.access,
+        &id,
+        &json!({"title": " New "}),
     )
     .await;
     assert_eq!(etag(&res).as_deref(), Some("\"2\""));
@@ -293,26 +303,17 @@ async fn put_sets_every_field_it_is_given() {
         "priority": "low",
         "due_date": "2032-03-04T05:06:07Z",
     });
-    let res = send(
-        &app,
-        Method::PUT,
-        &task_path(&id),
-        Some(&alice.access),
-        Some(&body),
-        None,
-    )
-    .await;
+    let res = write_task(&app, Method::PUT, &alice.access, &id, &body).await;
     let replaced = expect_task(res, "PUT").await;
     for key in ["title", "description", "status", "priority", "due_date"] {
         assert_eq!(replaced[key], body[key], "{key}");
     }
-    let res = send(
+    let res = write_task(
         &app,
         Method::PUT,
-        &task_path(&id),
-        Some(&alice.access),
-        Some(&json!({"title": "t", "completed": true})),
-        None,
+        &alice.access,
+        &id,
+        &json!({"title": "t", "completed": true}),
     )
     .await;
     let done = expect_task(res, "PUT completed").await;
@@ -337,15 +338,7 @@ async fn put_without_a_title_is_422_and_changes_nothing() {
         json!({"title": "   "}),
         json!({"title": null}),
     ] {
-        let res = send(
-            &app,
-            Method::PUT,
-            &task_path(&id),
-            Some(&alice.access),
-            Some(&body),
-            None,
-        )
-        .await;
+        let res = write_task(&app, Method::PUT, &alice.access, &id, &body).await;
         let problem = assert_problem(res, 422, "validation_failed").await;
         assert_eq!(
             taskforge_tests::error_fields(&problem),
@@ -373,13 +366,12 @@ async fn patch_changes_only_the_fields_sent() {
     )
     .await;
     let id = id_of(&task);
-    let res = send(
+    let res = write_task(
         &app,
         Method::PATCH,
-        &task_path(&id),
-        Some(&alice.access),
-        Some(&json!({"title": "  New  "})),
-        None,
+        &alice.access,
+        &id,
+        &json!({"title": "  New  "}),
     )
     .await;
     assert_eq!(etag(&res).as_deref(), Some("\"2\""));
@@ -402,13 +394,12 @@ async fn patch_changes_only_the_fields_sent() {
     assert!(instant(&patched["updated_at"]) > instant(&task["updated_at"]));
     assert_eq!(patched, fetch(&app, &alice.access, &id).await);
 
-    let res = send(
+    let res = write_task(
         &app,
         Method::PATCH,
-        &task_path(&id),
-        Some(&alice.access),
-        Some(&json!({"priority": "low", "due_date": "2031-01-01T00:00:00Z"})),
-        None,
+        &alice.access,
+        &id,
+        &json!({"priority": "low", "due_date": "2031-01-01T00:00:00Z"}),
     )
     .await;
     let patched = expect_task(res, "PATCH").await;
@@ -430,13 +421,12 @@ async fn patch_with_explicit_null_clears_description_and_due_date() {
     )
     .await;
     let id = id_of(&task);
-    let res = send(
+    let res = write_task(
         &app,
         Method::PATCH,
-        &task_path(&id),
-        Some(&alice.access),
-        Some(&json!({"description": null})),
-        None,
+        &alice.access,
+        &id,
+        &json!({"description": null}),
     )
     .await;
     let patched = expect_task(res, "PATCH description null").await;
@@ -445,13 +435,12 @@ async fn patch_with_explicit_null_clears_description_and_due_date() {
         patched["due_date"], "2030-01-01T00:00:00Z",
         "due_date untouched"
     );
-    let res = send(
+    let res = write_task(
         &app,
         Method::PATCH,
-        &task_path(&id),
-        Some(&alice.access),
-        Some(&json!({"due_date": null})),
-        None,
+        &alice.access,
+        &id,
+        &json!({"due_date": null}),
     )
     .await;
     let patched = expect_task(res, "PATCH due_date null").await;
@@ -468,13 +457,12 @@ async fn patch_with_null_for_a_required_field_is_422_and_changes_nothing() {
     let task = create_titled(&app, &alice.access, "Keep").await;
     let id = id_of(&task);
     for field in ["title", "status", "priority", "completed"] {
-        let res = send(
+        let res = write_task(
             &app,
             Method::PATCH,
-            &task_path(&id),
-            Some(&alice.access),
-            Some(&json!({ field: null })),
-            None,
+            &alice.access,
+            &id,
+            &json!({ field: null }),
         )
         .await;
         let problem = assert_problem(res, 422, "validation_failed").await;
@@ -495,13 +483,12 @@ async fn patch_completed_moves_between_done_and_todo() {
     let app = spawn_app().await;
     let alice = app.user("alice@example.com").await;
     let id = id_of(&create_titled(&app, &alice.access, "t").await);
-    let res = send(
+    let res = write_task(
         &app,
         Method::PATCH,
-        &task_path(&id),
-        Some(&alice.access),
-        Some(&json!({"completed": true})),
-        None,
+        &alice.access,
+        &id,
+        &json!({"completed": true}),
     )
     .await;
     let done = expect_task(res, "completed true").await;
@@ -512,13 +499,12 @@ async fn patch_completed_moves_between_done_and_todo() {
             && completed_at <= instant(&done["updated_at"]),
         "completed_at is the moment of the write that completed it: {done}"
     );
-    let res = send(
+    let res = write_task(
         &app,
         Method::PATCH,
-        &task_path(&id),
-        Some(&alice.access),
-        Some(&json!({"completed": false})),
-        None,
+        &alice.access,
+        &id,
+        &json!({"completed": false}),
     )
     .await;
     let todo = expect_task(res, "completed false").await;
@@ -533,13 +519,12 @@ async fn leaving_done_for_in_progress_clears_completed_at() {
     let app = spawn_app().await;
     let alice = app.user("alice@example.com").await;
     let id = id_of(&create(&app, &alice.access, json!({"title": "t", "status": "done"})).await);
-    let res = send(
+    let res = write_task(
         &app,
         Method::PATCH,
-        &task_path(&id),
-        Some(&alice.access),
-        Some(&json!({"status": "in_progress"})),
-        None,
+        &alice.access,
+        &id,
+        &json!({"status": "in_progress"}),
     )
     .await;
     let task = expect_task(res, "in_progress").await;
@@ -555,13 +540,12 @@ async fn staying_done_keeps_the_original_completed_at() {
     let alice = app.user("alice@example.com").await;
     let task = create(&app, &alice.access, json!({"title": "t", "status": "done"})).await;
     let id = id_of(&task);
-    let res = send(
+    let res = write_task(
         &app,
         Method::PATCH,
-        &task_path(&id),
-        Some(&alice.access),
-        Some(&json!({"status": "done", "title": "renamed"})),
-        None,
+        &alice.access,
+        &id,
+        &json!({"status": "done", "title": "renamed"}),
     )
     .await;
     let patched = expect_task(res, "still done").await;
@@ -580,15 +564,7 @@ async fn patch_status_and_completed_that_disagree_is_422() {
         json!({"status": "in_progress", "completed": true}),
         json!({"status": "todo", "completed": true}),
     ] {
-        let res = send(
-            &app,
-            Method::PATCH,
-            &task_path(&id),
-            Some(&alice.access),
-            Some(&body),
-            None,
-        )
-        .await;
+        let res = write_task(&app, Method::PATCH, &alice.access, &id, &body).await;
         assert_problem(res, 422, "validation_failed").await;
     }
     assert_eq!(fetch(&app, &alice.access, &id).await, task);
