@@ -16,10 +16,10 @@
 //! rows divided by how often the needle occurs. A rare needle (few candidates) is
 //! cheap through the index and costs a walk of every row of the user; a frequent one
 //! is the other way round, and a user with few tasks has a short walk whatever the
-//! needle. So before the page the adapter counts the candidates up to
-//! [`MAX_CANDIDATES`] + 1 (a read of the index alone) and, for a user's list, the
-//! user's tasks up to one more than that; the index serves the page only when it has
-//! at most [`MAX_CANDIDATES`] candidates and fewer than the user's tasks.
+//! needle. So before the page the adapter counts, for a user's list, the user's tasks
+//! up to [`MAX_CANDIDATES`] + 1 (entries of the owner's index), then the candidates up
+//! to that bound (a read of the search index alone); the index serves the page only
+//! when it has fewer candidates than the bound.
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, Statement, Value};
@@ -53,6 +53,19 @@ pub(crate) async fn candidates<C: ConnectionTrait>(
     if needle.chars().count() < TRIGRAM {
         return Ok(None);
     }
+    // The walk reads at most the user's tasks; the index is the cheaper way only with
+    // fewer candidates than that, and at most `MAX_CANDIDATES`. The user's tasks are
+    // counted first (entries of the owner's index, no row), so that a user with few
+    // tasks reads no more candidates than they have tasks.
+    let bound = match filter.owner_id {
+        Some(owner_id) => {
+            let owned = Condition::all().add(task::Column::OwnerId.eq(owner_id));
+            let statement =
+                DbBackend::Sqlite.build(&paging::capped_count(task::Entity, owned, MAX_CANDIDATES));
+            count(db, statement).await?
+        }
+        None => MAX_CANDIDATES + 1,
+    };
     let phrase = phrase(&needle);
     let found = count(
         db,
@@ -60,23 +73,12 @@ pub(crate) async fn candidates<C: ConnectionTrait>(
             DbBackend::Sqlite,
             "SELECT COUNT(*) FROM \
              (SELECT 1 FROM task_search WHERE task_search MATCH ? LIMIT ?)",
-            [Value::from(phrase.clone()), Value::from(MAX_CANDIDATES + 1)],
+            [Value::from(phrase.clone()), Value::from(bound)],
         ),
     )
     .await?;
-    if found > MAX_CANDIDATES {
+    if found >= bound {
         return Ok(None);
-    }
-    if let Some(owner_id) = filter.owner_id {
-        // The walk reads at most the user's tasks: with no more of them than
-        // candidates, it is the cheaper way.
-        let owned = Condition::all().add(task::Column::OwnerId.eq(owner_id));
-        let statement =
-            db.get_database_backend()
-                .build(&paging::capped_count(task::Entity, owned, found));
-        if count(db, statement).await? <= found {
-            return Ok(None);
-        }
     }
     let keys = Query::select()
         .expr(Expr::cust("rowid"))
