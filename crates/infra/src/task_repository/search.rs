@@ -22,11 +22,10 @@
 //! when it has fewer candidates than the bound.
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use taskforge_domain::task::TaskFilter;
 
 use crate::entities::task;
-use crate::paging;
 
 /// The most candidates a page reads through the index: about as many row lookups as a
 /// walk spends on a needle found in one row of a few hundred, and a bound on what one
@@ -56,27 +55,31 @@ pub(crate) async fn candidates<C: ConnectionTrait>(
     // The walk reads at most the user's tasks; the index is the cheaper way only with
     // fewer candidates than that, and at most `MAX_CANDIDATES`. The user's tasks are
     // counted first (entries of the owner's index, no row), so that a user with few
-    // tasks reads no more candidates than they have tasks.
-    let bound = match filter.owner_id {
-        Some(owner_id) => {
-            let owned = Condition::all().add(task::Column::OwnerId.eq(owner_id));
-            let statement =
-                DbBackend::Sqlite.build(&paging::capped_count(task::Entity, owned, MAX_CANDIDATES));
-            count(db, statement).await?
-        }
-        None => MAX_CANDIDATES + 1,
+    // tasks reads no more candidates than they have tasks; both counts are one
+    // statement, since every statement on SQLite's one connection waits its turn.
+    let (bound, mut values) = match filter.owner_id {
+        Some(owner_id) => (
+            "SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE owner_id = ? LIMIT ?)",
+            vec![Value::from(owner_id), Value::from(MAX_CANDIDATES + 1)],
+        ),
+        None => ("SELECT ?", vec![Value::from(MAX_CANDIDATES + 1)]),
     };
     let phrase = phrase(&needle);
-    let found = count(
-        db,
-        Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            "SELECT COUNT(*) FROM \
-             (SELECT 1 FROM task_search WHERE task_search MATCH ? LIMIT ?)",
-            [Value::from(phrase.clone()), Value::from(bound)],
+    values.push(Value::from(phrase.clone()));
+    let probe = Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        format!(
+            "WITH bound (n) AS MATERIALIZED ({bound}) \
+             SELECT n, (SELECT COUNT(*) FROM (SELECT 1 FROM task_search \
+             WHERE task_search MATCH ? LIMIT (SELECT n FROM bound))) FROM bound"
         ),
-    )
-    .await?;
+        values,
+    );
+    let Some(row) = db.query_one_raw(probe).await? else {
+        return Ok(None);
+    };
+    let bound = row.try_get_by_index::<i64>(0)?;
+    let found = row.try_get_by_index::<i64>(1)?;
     if found >= bound {
         return Ok(None);
     }
@@ -97,14 +100,6 @@ pub(crate) async fn candidates<C: ConnectionTrait>(
 /// double quote literal, and a double quote is written twice.
 fn phrase(needle: &str) -> String {
     format!("\"{}\"", needle.replace('"', "\"\""))
-}
-
-/// The single count that `statement` selects.
-async fn count<C: ConnectionTrait>(db: &C, statement: Statement) -> Result<u64, DbErr> {
-    Ok(match db.query_one_raw(statement).await? {
-        Some(row) => u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or_default(),
-        None => 0,
-    })
 }
 
 #[cfg(test)]
