@@ -1,7 +1,8 @@
 //! Taskforge's schema, as sea-orm-migration migrations: one file per change, named
 //! `mYYYYMMDD_HHMMSS_verb_noun.rs`, written with sea-query's schema builders (never
 //! with entities, so an old migration keeps meaning what it meant when it shipped).
-//! Every migration runs identically on SQLite and PostgreSQL and has a working `down`.
+//! Every migration runs on SQLite and PostgreSQL (a few change one database only and do
+//! nothing on the other) and has a working `down`.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -12,6 +13,7 @@ mod m20261204_000004_hot_task_updates;
 mod m20261206_000005_accounts;
 mod m20261206_000006_task_changes;
 mod m20261206_000007_list_indexes;
+mod m20261206_000008_sqlite_task_search;
 
 /// Runs Taskforge's migrations in order (`Migrator::up(&db, None)` applies all pending).
 pub struct Migrator;
@@ -27,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000005_accounts::Migration),
             Box::new(m20261206_000006_task_changes::Migration),
             Box::new(m20261206_000007_list_indexes::Migration),
+            Box::new(m20261206_000008_sqlite_task_search::Migration),
         ]
     }
 }

@@ -20,6 +20,7 @@ use crate::entities::task;
 use crate::error::{corrupt_row, db_error};
 
 pub(crate) mod pages;
+mod search;
 
 /// [`TaskRepository`] on PostgreSQL or SQLite through SeaORM: one statement per call.
 #[derive(Debug, Clone)]

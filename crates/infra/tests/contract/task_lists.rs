@@ -211,6 +211,111 @@ async fn task_search_is_case_insensitive_beyond_ascii_in_title_and_description(d
     assert_eq!(search(&db, "Forms").await, titles(&["plain title"]));
 }
 
+/// The titles of `owner`'s tasks matching `q` (every owner's when `None`).
+async fn search_by(db: &TestDb, owner: Option<Uuid>, q: &str) -> HashSet<String> {
+    let filter = TaskFilter {
+        owner_id: owner,
+        q: Some(q.to_owned()),
+        ..TaskFilter::default()
+    };
+    let page = db
+        .tasks
+        .list(&filter, TaskSort::default(), all())
+        .await
+        .unwrap();
+    assert_eq!(page.total, page.items.len() as u64, "{q}");
+    page.items
+        .into_iter()
+        .map(|t| t.title.as_str().to_owned())
+        .collect()
+}
+
+/// Search follows every write, for needles of every length: one owner with many tasks
+/// and a few matches (the shape a search index serves on SQLite), the admin's list of
+/// all, and the other owner's list.
+async fn task_search_follows_created_updated_and_deleted_tasks(db: TestDb) {
+    let owner = insert_user(&db, "follow@example.com", Role::User).await;
+    let other = insert_user(&db, "other@example.com", Role::User).await;
+    for i in 0..30 {
+        insert_task(&db, &new_task(owner.id, &format!("filler {i}"))).await;
+    }
+    let mut ecole = new_task(owner.id, "Visit the ÉCOLE");
+    insert_task(&db, &ecole).await;
+    let mut percent = new_task(owner.id, "ship 100% of q_3");
+    percent.description = description(r"path c:\tmp");
+    insert_task(&db, &percent).await;
+    let theirs = new_task(other.id, "their école");
+    insert_task(&db, &theirs).await;
+
+    for who in [Some(owner.id), None] {
+        // 1, 2 and 3+ characters, wildcards and the escape character literal, case
+        // beyond ASCII, title and description.
+        for (q, expected) in [
+            ("É", vec!["Visit the ÉCOLE"]),
+            ("%", vec!["ship 100% of q_3"]),
+            ("_3", vec!["ship 100% of q_3"]),
+            ("0% o", vec!["ship 100% of q_3"]),
+            (r"c:\t", vec!["ship 100% of q_3"]),
+            ("%_", vec![]),
+            ("école", vec!["Visit the ÉCOLE"]),
+            ("ILLER 29", vec!["filler 29"]),
+            ("nowhere", vec![]),
+        ] {
+            let mut expected = titles(&expected);
+            if who.is_none() && q.to_lowercase().contains('é') {
+                expected.insert("their école".to_owned());
+            }
+            assert_eq!(search_by(&db, who, q).await, expected, "{q} for {who:?}");
+        }
+    }
+    assert_eq!(
+        search_by(&db, Some(other.id), "ÉCOLE").await,
+        titles(&["their école"])
+    );
+
+    // An update moves the task from its old words to its new ones.
+    bump(&db, &mut ecole, "Visit the museum").await;
+    assert_eq!(search_by(&db, Some(owner.id), "école").await, titles(&[]));
+    assert_eq!(search_by(&db, Some(owner.id), "é").await, titles(&[]));
+    assert_eq!(
+        search_by(&db, Some(owner.id), "MUSEUM").await,
+        titles(&["Visit the museum"])
+    );
+    assert_eq!(
+        search_by(&db, None, "école").await,
+        titles(&["their école"])
+    );
+
+    // A change of another field keeps the task findable.
+    let before = percent.clone();
+    percent.set_status(TaskStatus::Done, now());
+    percent.updated_at = now();
+    percent.version += 1;
+    db.tasks
+        .update(&percent, before.version, &log_updated(&before, &percent))
+        .await
+        .unwrap();
+    assert_eq!(
+        search_by(&db, Some(owner.id), "100%").await,
+        titles(&["ship 100% of q_3"])
+    );
+
+    // A deleted task is found no more.
+    db.tasks
+        .delete(percent.id, Some(percent.version), &log_deleted(&percent))
+        .await
+        .unwrap();
+    for q in ["%", "_3", "100%", r"c:\tmp"] {
+        assert_eq!(search_by(&db, Some(owner.id), q).await, titles(&[]), "{q}");
+        assert_eq!(search_by(&db, None, q).await, titles(&[]), "{q}");
+    }
+    assert_eq!(
+        search_by(&db, None, "filler 1").await.len(),
+        11,
+        "filler 1 and filler 10 to 19"
+    );
+}
+
 /// The order the port promises, computed independently in Rust.
 fn expected_order(tasks: &[Task], sort: TaskSort) -> Vec<Uuid> {
     let mut sorted = tasks.to_vec();
@@ -480,6 +585,7 @@ contract!(
     task_list_filters_each_narrow_items_and_total,
     task_search_treats_percent_underscore_and_backslash_literally,
     task_search_is_case_insensitive_beyond_ascii_in_title_and_description,
+    task_search_follows_created_updated_and_deleted_tasks,
     task_list_sorts_by_every_key_in_both_directions_with_id_tie_breaks,
     priority_sorts_by_rank_not_by_name,
     title_sorts_by_code_point,
