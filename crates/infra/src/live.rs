@@ -177,6 +177,66 @@ impl LiveChanges {
     }
 }
 
+/// What a stream behind the ring found in the log.
+enum FromLog {
+    /// Changes for the viewer (the last one's cursor included in each).
+    Found(Vec<ChangeEvent>, FeedCursor),
+    /// Nothing for the viewer up to the ring's base, and everything the base skipped is
+    /// finished: wait from here on, where the ring takes over.
+    CaughtUp(Mark),
+    /// Nothing yet, but the ring cannot take over yet either: read the log again.
+    Again,
+}
+
+impl LiveChanges {
+    /// Reads the log after `after` for a stream the ring does not reach back to.
+    /// Boxed by its caller: a waiting stream then holds a small future, not this one's
+    /// database reads (a thousand idle streams hold a thousand of them).
+    async fn read_behind(
+        &self,
+        viewer: Option<Uuid>,
+        after: &Mark,
+        base: Option<Mark>,
+        limit: usize,
+    ) -> Result<FromLog, DomainError> {
+        let db = &self.shared.db;
+        check_retention(db, after).await?;
+        // Taken before the read: every transaction it lists as finished is one the read
+        // sees all of.
+        let end = end_position(db).await.map_err(db_error)?;
+        let rows = changes_after(db, viewer, after, limit as u64)
+            .await
+            .map_err(db_error)?;
+        if let Some(last) = rows.last().map(position) {
+            let events = rows
+                .into_iter()
+                .map(|row| {
+                    let mark = after.advanced_to(position(&row));
+                    to_event(row).map(|event| at_mark(event, &mark))
+                })
+                .collect::<Result<_, _>>()?;
+            return Ok(FromLog::Found(
+                events,
+                Cursor::Log(after.advanced_to(last)).encode(),
+            ));
+        }
+        // Nothing for the viewer up to the ring's base: once everything the base skipped
+        // is finished, the stream waits from the base on. Until then it reads the log
+        // again.
+        Ok(match base {
+            Some(base)
+                if base
+                    .seen
+                    .as_ref()
+                    .is_none_or(|seen| seen.xmax <= end.position.txid) =>
+            {
+                FromLog::CaughtUp(Mark::new(base.position.max(after.position), base.seen))
+            }
+            _ => FromLog::Again,
+        })
+    }
+}
+
 #[async_trait]
 impl TaskChangeWatch for LiveChanges {
     async fn next(
@@ -191,52 +251,39 @@ impl TaskChangeWatch for LiveChanges {
         self.shared.subscribed.notify_one();
         loop {
             read.borrow_and_update();
-            match self.ring_after(viewer, &after, limit) {
+            let behind = match self.ring_after(viewer, &after, limit) {
                 FromRing::Found(events, last) => return Ok((events, Cursor::Log(last).encode())),
-                FromRing::Wait => {}
+                FromRing::Wait => false,
                 FromRing::Behind(base) => {
-                    let db = &self.shared.db;
-                    check_retention(db, &after).await?;
-                    // Taken before the read: every transaction it lists as finished is
-                    // one the read sees all of.
-                    let end = end_position(db).await.map_err(db_error)?;
-                    let rows = changes_after(db, viewer, &after, limit as u64)
-                        .await
-                        .map_err(db_error)?;
-                    if let Some(last) = rows.last().map(position) {
-                        let events = rows
-                            .into_iter()
-                            .map(|row| {
-                                let mark = after.advanced_to(position(&row));
-                                to_event(row).map(|event| at_mark(event, &mark))
-                            })
-                            .collect::<Result<_, _>>()?;
-                        return Ok((events, Cursor::Log(after.advanced_to(last)).encode()));
-                    }
-                    // Nothing for the viewer up to the ring's base, once everything the
-                    // base skipped is finished: the stream waits from the base on, where
-                    // the ring takes over. Until then it reads the log again at the
-                    // ring's next read.
-                    if let Some(base) = base
-                        && base
-                            .seen
-                            .as_ref()
-                            .is_none_or(|seen| seen.xmax <= end.position.txid)
-                    {
-                        after = Mark::new(base.position.max(after.position), base.seen);
-                        continue;
+                    match Box::pin(self.read_behind(viewer, &after, base, limit)).await? {
+                        FromLog::Found(events, cursor) => return Ok((events, cursor)),
+                        FromLog::CaughtUp(mark) => {
+                            after = mark;
+                            continue;
+                        }
+                        FromLog::Again => true,
                     }
                 }
-            }
-            // The reader's next read that found changes, or a while: a stream behind
-            // the ring reads the log again even when no change comes to this process.
-            tokio::select! {
-                changed = read.changed() => if changed.is_err() {
+            };
+            // The reader's next read that found changes. A stream behind the ring also
+            // reads the log again after a while, since the changes it waits for may never
+            // come to this process's ring; one the ring serves needs no timer (a thousand
+            // idle streams would otherwise wake a thousand times a second).
+            let changed = async {
+                if read.changed().await.is_err() {
                     return Err(DomainError::Unavailable(
                         "the change reader stopped".to_owned(),
                     ));
-                },
-                () = tokio::time::sleep(POLL_EVERY) => {}
+                }
+                Ok(())
+            };
+            if behind {
+                tokio::select! {
+                    changed = changed => changed?,
+                    () = tokio::time::sleep(POLL_EVERY) => {}
+                }
+            } else {
+                changed.await?;
             }
         }
     }
