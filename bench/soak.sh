@@ -47,8 +47,17 @@ sample() { # RSS in KiB and open fds of the server
 samples=/tmp/soak-samples.txt
 : > "$samples"
 (
-  sleep 30   # warm-up: pools opened, caches filled
-  while kill -0 $pid 2>/dev/null; do echo "$(date +%s) $(sample)" >> "$samples"; sleep 60; done
+  # Under load only: at 30 s (pools opened, caches filled), each minute, and 5 s before
+  # the end.
+  sleep 30
+  end=$(( $(date +%s) + minutes * 60 - 35 ))
+  while [ "$(date +%s)" -lt "$end" ] && kill -0 $pid 2>/dev/null; do
+    echo "$(date +%s) $(sample)" >> "$samples"
+    left=$(( end - $(date +%s) ))
+    [ "$left" -le 60 ] || left=60
+    [ "$left" -le 0 ] || sleep "$left"
+  done
+  echo "$(date +%s) $(sample)" >> "$samples"
 ) &
 sampler=$!
 
@@ -57,7 +66,7 @@ SOAK_IDS="$ids" SOAK_TOKEN="$token" SOAK_LOGIN="username=soak@example.com&passwo
 echo "$(date +%s) $(sample)" >> "$samples"
 kill $sampler 2>/dev/null || true
 
-python3 - "$samples" /tmp/soak-wrk.txt "$out" "$minutes" <<'PY'
+python3 - "$samples" /tmp/soak-wrk.txt "$out" "$minutes" "$idle" <<'PY'
 import json, sys
 samples = [line.split() for line in open(sys.argv[1]) if line.strip()]
 wrk = next(l for l in open(sys.argv[2]) if l.startswith("SOAKJSON"))
@@ -75,6 +84,7 @@ report = {
     "rss_kib": {"start": rss0, "end": rss1, "change": round(rss1 / rss0 - 1, 3)},
     "fds": {"start": fd0, "end": fd1, "change": round(fd1 / fd0 - 1, 3)},
     "samples": [{"t": int(s[0]) - int(first[0]), "rss_kib": int(s[1]), "fds": int(s[2])} for s in samples],
+    "after_load": dict(zip(("rss_kib", "fds"), map(int, sys.argv[5].split()))),
 }
 report["pass"] = fivexx == 0 and abs(report["rss_kib"]["change"]) <= 0.10 and abs(report["fds"]["change"]) <= 0.10
 json.dump(report, open(sys.argv[3], "w"), indent=2)
