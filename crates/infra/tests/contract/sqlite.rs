@@ -89,7 +89,7 @@ async fn found(db: &TestDb, owner: Uuid, q: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn bundled_sqlite_has_fts5_with_the_trigram_tokenizer() {
-    let db = TestDb::sqlite().await;
+    let db = TestDb::sqlite("contract").await;
     let sql = db.sql();
     sql.execute_unprepared(
         "CREATE VIRTUAL TABLE probe USING fts5(t, tokenize = 'trigram case_sensitive 1')",
@@ -112,7 +112,7 @@ async fn bundled_sqlite_has_fts5_with_the_trigram_tokenizer() {
 
 #[tokio::test]
 async fn sqlite_search_index_follows_every_write() {
-    let db = TestDb::sqlite().await;
+    let db = TestDb::sqlite("contract").await;
     let owner = insert_user(&db, "idx@example.com", Role::User).await;
     for i in 0..5 {
         insert_task(&db, &new_task(owner.id, &format!("filler {i}"))).await;
@@ -154,7 +154,7 @@ async fn sqlite_search_index_follows_every_write() {
 
 #[tokio::test]
 async fn sqlite_search_reads_the_index_for_needles_of_three_characters_or_more() {
-    let db = TestDb::sqlite().await;
+    let db = TestDb::sqlite("contract").await;
     let owner = insert_user(&db, "reads@example.com", Role::User).await;
     for i in 0..5 {
         insert_task(&db, &new_task(owner.id, &format!("filler {i}"))).await;
@@ -177,7 +177,7 @@ async fn sqlite_search_reads_the_index_for_needles_of_three_characters_or_more()
 
 #[tokio::test]
 async fn sqlite_search_index_is_filled_from_existing_rows_and_goes_down() {
-    let db = TestDb::sqlite().await;
+    let db = TestDb::sqlite("contract").await;
     let owner = insert_user(&db, "fill@example.com", Role::User).await;
     insert_task(&db, &new_task(owner.id, "Indexed by its trigger")).await;
     Migrator::down(db.sql(), Some(1)).await.expect("down");
