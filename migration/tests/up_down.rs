@@ -56,6 +56,16 @@ async fn list_indexes(db: &DatabaseConnection) -> bool {
         .expect("has_index")
 }
 
+/// Whether SQLite's search index of tasks (an FTS5 table and its key table) exists.
+async fn search_index(db: &DatabaseConnection) -> bool {
+    let schema = SchemaManager::new(db);
+    schema.has_table("task_search").await.expect("has_table")
+        && schema
+            .has_table("task_search_keys")
+            .await
+            .expect("has_table")
+}
+
 /// How many of the two `updated_at` indexes `tasks` has (a task update maintains them).
 async fn updated_at_indexes(db: &DatabaseConnection) -> usize {
     let schema = SchemaManager::new(db);
@@ -83,7 +93,13 @@ async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up(
 
     assert_eq!(updated_at_indexes(&db).await, 0, "HOT-friendly tasks");
     assert!(list_indexes(&db).await, "every list form has its index");
+    assert!(search_index(&db).await, "SQLite searches tasks by an index");
 
+    Migrator::down(&db, Some(1))
+        .await
+        .expect("down search index");
+    assert!(!search_index(&db).await, "the search index is gone");
+    assert!(list_indexes(&db).await);
     Migrator::down(&db, Some(1))
         .await
         .expect("down list indexes");
@@ -113,6 +129,7 @@ async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up(
     assert!(session_columns(&db).await);
     assert_eq!(updated_at_indexes(&db).await, 0);
     assert!(list_indexes(&db).await);
+    assert!(search_index(&db).await);
 }
 
 #[test]
@@ -131,6 +148,7 @@ fn migrations_are_named_by_date_verb_and_noun_in_order() {
             "m20261206_000005_accounts",
             "m20261206_000006_task_changes",
             "m20261206_000007_list_indexes",
+            "m20261206_000008_sqlite_task_search",
         ]
     );
 }
