@@ -43,7 +43,15 @@ async fn sigterm_under_write_load_loses_no_acknowledged_write() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.terminate();
     let signalled = Instant::now();
-    let ready = observe("ready", http.get(format!("{base}/health/ready"))).await;
+    // The signal reaches the server asynchronously: a readiness check sent in the same
+    // instant may be answered before the server has handled it. Readiness must turn
+    // 503 while the listener still answers (its drain), so look until it does or the
+    // listener is gone.
+    let mut ready = observe("ready", http.get(format!("{base}/health/ready"))).await;
+    while ready.status == Some(200) && signalled.elapsed() < Duration::from_millis(400) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        ready = observe("ready", http.get(format!("{base}/health/ready"))).await;
+    }
     let exit = server.exited_within(Duration::from_secs(10)).await;
     let exited_after = signalled.elapsed();
     let outcomes = writers.await.unwrap();
