@@ -76,6 +76,19 @@ async fn updated_at_indexes(db: &DatabaseConnection) -> usize {
     found
 }
 
+/// Whether `task_recency` exists, and whether `tasks` has its own `updated_at` index of
+/// the admin's list (PostgreSQL: one or the other serves the sort).
+async fn recency(db: &DatabaseConnection) -> (bool, bool) {
+    let schema = SchemaManager::new(db);
+    (
+        schema.has_table("task_recency").await.expect("has_table"),
+        schema
+            .has_index("tasks", "idx_tasks_updated_id")
+            .await
+            .expect("has_index"),
+    )
+}
+
 #[tokio::test]
 async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up() {
     let db = memory_db().await;
@@ -95,6 +108,10 @@ async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up(
     assert!(list_indexes(&db).await, "every list form has its index");
     assert!(search_index(&db).await, "SQLite searches tasks by an index");
 
+    Migrator::down(&db, Some(1))
+        .await
+        .expect("down task recency (nothing on SQLite)");
+    assert!(list_indexes(&db).await);
     Migrator::down(&db, Some(1))
         .await
         .expect("down search index");
@@ -149,6 +166,7 @@ fn migrations_are_named_by_date_verb_and_noun_in_order() {
             "m20261206_000006_task_changes",
             "m20261206_000007_list_indexes",
             "m20261206_000008_sqlite_task_search",
+            "m20261206_000009_task_recency",
         ]
     );
 }
@@ -181,6 +199,17 @@ async fn on_postgresql_everything_goes_down_and_comes_back_up() {
         .expect("connect");
     Migrator::up(&db, None).await.expect("up");
     assert!(session_columns(&db).await);
+    // The `updated_at` sort's indexes live on `task_recency`, which the triggers keep in
+    // step with `tasks`; one step down puts them back on `tasks`.
+    assert_eq!(recency(&db).await, (true, false));
+    Migrator::down(&db, Some(1))
+        .await
+        .expect("down task recency");
+    assert_eq!(recency(&db).await, (false, true));
+    Migrator::up(&db, None)
+        .await
+        .expect("up task recency again");
+    assert_eq!(recency(&db).await, (true, false));
     Migrator::down(&db, None).await.expect("down, every step");
     assert!(tables(&db).await.is_empty());
     Migrator::up(&db, None).await.expect("up again");

@@ -8,4 +8,5 @@ pub(crate) mod password_reset;
 pub(crate) mod session;
 pub(crate) mod task;
 pub(crate) mod task_change;
+pub(crate) mod task_recency;
 pub(crate) mod user;

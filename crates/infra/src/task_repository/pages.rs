@@ -6,12 +6,14 @@
 //! `(owner_id, expression, id)` and one of `(expression, id)` (the admin's list) in
 //! `m20261206_000007_list_indexes` serves it in both directions. Null due dates sort
 //! last in either direction, so the due-date expression replaces NULL by a value past
-//! every date in the sort's direction: one index per direction.
+//! every date in the sort's direction: one index per direction. On PostgreSQL the
+//! `updated_at` sort's indexes are on `task_recency` (`m20261206_000009_task_recency`,
+//! so that task updates stay HOT): that list walks them and joins each task by its key.
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, Order, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, JoinType, Order,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait,
 };
 use taskforge_domain::DomainError;
 use taskforge_domain::page::{Slice, Window};
@@ -20,7 +22,7 @@ use taskforge_domain::task::{
 };
 
 use super::{search, to_task};
-use crate::entities::task;
+use crate::entities::{task, task_recency};
 use crate::{like, paging};
 
 /// The rows of a window: up to `limit + 1` rows, and the matches counted up to one
@@ -93,7 +95,12 @@ fn filter_condition(
     };
     let mut condition = Condition::all();
     if let Some(owner_id) = filter.owner_id {
-        condition = condition.add(task::Column::OwnerId.eq(owner_id));
+        // The rows by recency are found through `task_recency`'s owner index.
+        condition = condition.add(if by_recency(backend, sort) && read == Read::Rows {
+            task_recency::Column::OwnerId.eq(owner_id)
+        } else {
+            task::Column::OwnerId.eq(owner_id)
+        });
     }
     if let Some(wanted) = filter.status {
         condition = condition.add(status.clone().eq(wanted.as_str()));
@@ -133,6 +140,20 @@ fn filter_condition(
     condition
 }
 
+/// Whether the list is read in `task_recency`'s order: PostgreSQL's `updated_at` sort.
+fn by_recency(backend: DbBackend, sort: TaskSort) -> bool {
+    backend == DbBackend::Postgres && sort.key == TaskSortKey::UpdatedAt
+}
+
+/// The id that breaks ties in `sort`: the one of the index the rows are read from.
+fn tie_breaker(backend: DbBackend, sort: TaskSort) -> Expr {
+    if by_recency(backend, sort) {
+        Expr::col((task_recency::Entity, task_recency::Column::TaskId))
+    } else {
+        Expr::col((task::Entity, task::Column::Id))
+    }
+}
+
 /// What a list sorted by `sort` orders by, before the id. The due date's NULL becomes
 /// a value past every date in the sort's direction; these expressions are the ones the
 /// indexes were built on, character for character (SQLite matches an expression
@@ -140,6 +161,10 @@ fn filter_condition(
 fn sort_expr(backend: DbBackend, sort: TaskSort) -> Expr {
     match sort.key {
         TaskSortKey::CreatedAt => Expr::col(task::Column::CreatedAt),
+        // The same instant: the triggers copy it in the write's own statement.
+        TaskSortKey::UpdatedAt if by_recency(backend, sort) => {
+            Expr::col((task_recency::Entity, task_recency::Column::UpdatedAt))
+        }
         TaskSortKey::UpdatedAt => Expr::col(task::Column::UpdatedAt),
         TaskSortKey::DueDate => Expr::cust(format!(
             "COALESCE(due_date, {})",
@@ -195,10 +220,11 @@ pub(crate) async fn page_rows<C: ConnectionTrait>(
     }
     let count = paging::capped_count(task::Entity, counted, window.count_cap);
     let key = sort_expr(backend, sort);
+    let id = tie_breaker(backend, sort);
     if let Some(position) = &window.after {
         condition = condition.add(paging::after(
             key.clone(),
-            Expr::col(task::Column::Id),
+            id.clone(),
             position_value(backend, sort, position),
             Expr::val(position.id),
             sort.descending,
@@ -210,10 +236,14 @@ pub(crate) async fn page_rows<C: ConnectionTrait>(
         Order::Asc
     };
     // The id breaks ties in the same direction, so pages never repeat or skip a row.
-    let counted: Vec<(task::Model, i64)> = task::Entity::find()
+    let mut rows = task::Entity::find();
+    if by_recency(backend, sort) {
+        rows = rows.join_rev(JoinType::InnerJoin, task_recency::Relation::Task.def());
+    }
+    let counted: Vec<(task::Model, i64)> = rows
         .filter(condition)
         .order_by(key, order.clone())
-        .order_by(task::Column::Id, order)
+        .order_by(id, order)
         .limit(window.limit.saturating_add(1))
         .offset(window.offset)
         .column_as(Expr::from(count.clone()), "total_matching")

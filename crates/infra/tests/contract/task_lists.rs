@@ -544,6 +544,85 @@ async fn pages_by_position_walk_every_sort_exactly_once(db: TestDb) {
     }
 }
 
+/// `task` written again with `change` applied, at `updated`: stored, returned.
+async fn rewrite(db: &TestDb, task: &Task, updated: i64, change: impl FnOnce(&mut Task)) -> Task {
+    let mut after = task.clone();
+    change(&mut after);
+    after.updated_at = at(updated);
+    after.version += 1;
+    db.tasks
+        .update(&after, task.version, &log_updated(task, &after))
+        .await
+        .expect("update task");
+    after
+}
+
+/// The lists by `updated_at` see every later write: the order moves with updates, a
+/// task given to another owner moves to their list, a deleted task leaves it (on
+/// PostgreSQL the sort is read from `task_recency`, which triggers keep in step).
+async fn the_updated_at_order_follows_updates_reassignments_and_deletes(db: TestDb) {
+    let alice = insert_user(&db, "recent-a@example.com", Role::User).await;
+    let bob = insert_user(&db, "recent-b@example.com", Role::User).await;
+    let mut tasks = Vec::new();
+    for i in 0..7_i64 {
+        let mut task = new_task(alice.id, &format!("recent {i}"));
+        task.created_at = at(i);
+        task.updated_at = at(i);
+        insert_task(&db, &task).await;
+        tasks.push(task);
+    }
+    tasks[1] = rewrite(&db, &tasks[1], 100, |t| {
+        t.title = Title::parse("recent 1, edited").expect("title");
+    })
+    .await;
+    // Same instant as task 4 after the rewrite: the id breaks the tie.
+    tasks[5] = rewrite(&db, &tasks[5], 4, |t| t.priority = Priority::High).await;
+    tasks[2] = rewrite(&db, &tasks[2], 50, |t| t.owner_id = bob.id).await;
+    db.tasks
+        .delete(tasks[3].id, Some(tasks[3].version), &log_deleted(&tasks[3]))
+        .await
+        .unwrap();
+    let deleted = tasks.remove(3);
+    let of = |owner: Option<Uuid>| -> Vec<Task> {
+        tasks
+            .iter()
+            .filter(|t| owner.is_none_or(|o| t.owner_id == o))
+            .cloned()
+            .collect()
+    };
+    for owner in [Some(alice.id), Some(bob.id), None] {
+        let filter = TaskFilter {
+            owner_id: owner,
+            ..TaskFilter::default()
+        };
+        for raw in ["updated_at", "-updated_at"] {
+            let sort = TaskSort::parse(raw).unwrap();
+            let expected = expected_order(&of(owner), sort);
+            // Whole rows: the join reads each task as it is now.
+            let rows: Vec<Task> = expected
+                .iter()
+                .filter_map(|id| tasks.iter().find(|t| t.id == *id).cloned())
+                .collect();
+            let whole = db.tasks.list(&filter, sort, all()).await.unwrap();
+            assert_eq!(whole.items, rows, "{owner:?} {raw}");
+            // By cursor, two at a time.
+            let (mut seen, mut window) = (Vec::new(), page(2, 0));
+            loop {
+                let slice = db.tasks.list(&filter, sort, window.clone()).await.unwrap();
+                seen.extend(ids(&slice.items, |t| t.id));
+                match slice.items.last() {
+                    Some(last) if slice.more => {
+                        window = page(2, 0).after(TaskPosition::of(last, sort.key));
+                    }
+                    _ => break,
+                }
+            }
+            assert_eq!(seen, expected, "{owner:?} {raw} by cursor");
+            assert!(!seen.contains(&deleted.id));
+        }
+    }
+}
+
 async fn counts_stop_at_the_cap_and_say_so(db: TestDb) {
     let tasks = sort_fixture(&db).await;
     let n = tasks.len() as u64;
@@ -592,5 +671,6 @@ contract!(
     tasks_without_due_date_sort_last_in_both_directions,
     pages_of_tasks_cover_every_match_exactly_once,
     pages_by_position_walk_every_sort_exactly_once,
+    the_updated_at_order_follows_updates_reassignments_and_deletes,
     counts_stop_at_the_cap_and_say_so,
 );
