@@ -8,6 +8,8 @@ bin=$(realpath "$1")
 export RATE_LIMIT_ENABLED=false DB_MAX_CONNECTIONS=30 JWT_SECRET_KEY=bench-secret-bench-secret-bench-secret LOG_FORMAT=json RUST_LOG=warn
 rm -f /tmp/ab-sqlite-ab-a.db* /tmp/ab-sqlite-ab-b.db*
 DATABASE_URL="sqlite:///tmp/ab-sqlite-ab-a.db?mode=rwc" "$bin" migrate up >/dev/null
+# Two steps: m…09 (nothing on SQLite), then the search index.
+DATABASE_URL="sqlite:///tmp/ab-sqlite-ab-a.db?mode=rwc" "$bin" migrate down >/dev/null
 DATABASE_URL="sqlite:///tmp/ab-sqlite-ab-a.db?mode=rwc" "$bin" migrate down >/dev/null
 DATABASE_URL="sqlite:///tmp/ab-sqlite-ab-b.db?mode=rwc" "$bin" migrate up >/dev/null
 sqlite3 /tmp/ab-sqlite-ab-a.db "select count(*) from sqlite_master where name like 'task_search%'"

@@ -34,8 +34,8 @@ pub struct HashingLimits {
     pub capacity: usize,
     /// How long a caller waits for its hash, queue included; then 503.
     pub queue_timeout: Duration,
-    /// How long the oldest job may wait while the idle-priority workers make no
-    /// progress before it runs at normal priority (see the pool's documentation).
+    /// How long the oldest job may wait for the idle-priority workers before it runs
+    /// at normal priority (see the pool's documentation).
     pub rescue_after: Duration,
 }
 
