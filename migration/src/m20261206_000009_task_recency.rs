@@ -25,7 +25,8 @@
 //! the existing rows and creates the triggers, so no write falls in between; on a
 //! populated table that takes as long as the fill (seconds per million tasks). It then
 //! drops the two `updated_at` indexes of `tasks` in the same transaction (a brief
-//! exclusive lock).
+//! exclusive lock). `down` builds those two indexes again in its transaction, not
+//! concurrently: writes to `tasks` wait for the build.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
