@@ -46,6 +46,81 @@ const REPLACED: [(&str, &str); 2] = [
 /// What a trigger function's statement may use: index scans in nested loops only.
 const KEYED: &str = "SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off";
 
+/// One statement trigger of `tasks` that keeps `task_recency` in step: the function
+/// and the trigger are `task_recency_{rows}`, and the statement's rows, as its
+/// transition table, are called `rows`.
+struct Sync {
+    rows: &'static str,
+    event: &'static str,
+    /// `NEW` or `OLD`: which rows the transition table holds.
+    table: &'static str,
+    /// Whether the body looks rows up in `task_recency` (see [`KEYED`]).
+    keyed: bool,
+    body: &'static str,
+}
+
+const SYNCS: [Sync; 3] = [
+    Sync {
+        rows: "added",
+        event: "INSERT",
+        table: "NEW",
+        keyed: false,
+        body: "INSERT INTO task_recency (task_id, owner_id, updated_at) \
+               SELECT id, owner_id, updated_at FROM added",
+    },
+    Sync {
+        rows: "changed",
+        event: "UPDATE",
+        table: "NEW",
+        keyed: true,
+        body: "UPDATE task_recency SET owner_id = changed.owner_id, updated_at = changed.updated_at \
+               FROM changed WHERE task_recency.task_id = changed.id \
+                 AND (task_recency.owner_id, task_recency.updated_at) \
+                   IS DISTINCT FROM (changed.owner_id, changed.updated_at)",
+    },
+    Sync {
+        rows: "removed",
+        event: "DELETE",
+        table: "OLD",
+        keyed: true,
+        body: "DELETE FROM task_recency USING removed WHERE task_recency.task_id = removed.id",
+    },
+];
+
+impl Sync {
+    /// The trigger function and the trigger.
+    fn create(&self) -> [String; 2] {
+        let Self {
+            rows,
+            event,
+            table,
+            keyed,
+            body,
+        } = self;
+        let settings = if *keyed { KEYED } else { "" };
+        [
+            format!(
+                "CREATE FUNCTION task_recency_{rows}() RETURNS trigger LANGUAGE plpgsql {settings} \
+                 AS $$ BEGIN {body}; RETURN NULL; END $$"
+            ),
+            format!(
+                "CREATE TRIGGER task_recency_{rows} AFTER {event} ON tasks \
+                 REFERENCING {table} TABLE AS {rows} FOR EACH STATEMENT \
+                 EXECUTE FUNCTION task_recency_{rows}()"
+            ),
+        ]
+    }
+
+    /// The trigger and its function, gone.
+    fn drop(&self) -> [String; 2] {
+        let rows = self.rows;
+        [
+            format!("DROP TRIGGER IF EXISTS task_recency_{rows} ON tasks"),
+            format!("DROP FUNCTION IF EXISTS task_recency_{rows}()"),
+        ]
+    }
+}
+
 /// The statements of `up`, in order.
 fn up_statements() -> Vec<String> {
     let mut statements: Vec<String> = vec![
@@ -62,41 +137,8 @@ fn up_statements() -> Vec<String> {
          ON task_recency (owner_id, updated_at, task_id)"
             .into(),
         "CREATE INDEX idx_task_recency_updated_id ON task_recency (updated_at, task_id)".into(),
-        "CREATE FUNCTION task_recency_added() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-           INSERT INTO task_recency (task_id, owner_id, updated_at) \
-           SELECT id, owner_id, updated_at FROM added; \
-           RETURN NULL; \
-         END $$"
-            .into(),
-        format!(
-            "CREATE FUNCTION task_recency_changed() RETURNS trigger LANGUAGE plpgsql {KEYED} \
-             AS $$ BEGIN \
-               UPDATE task_recency SET owner_id = changed.owner_id, updated_at = changed.updated_at \
-               FROM changed WHERE task_recency.task_id = changed.id \
-                 AND (task_recency.owner_id, task_recency.updated_at) \
-                   IS DISTINCT FROM (changed.owner_id, changed.updated_at); \
-               RETURN NULL; \
-             END $$"
-        ),
-        format!(
-            "CREATE FUNCTION task_recency_removed() RETURNS trigger LANGUAGE plpgsql {KEYED} \
-             AS $$ BEGIN \
-               DELETE FROM task_recency USING removed WHERE task_recency.task_id = removed.id; \
-               RETURN NULL; \
-             END $$"
-        ),
-        "CREATE TRIGGER task_recency_added AFTER INSERT ON tasks \
-         REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION task_recency_added()"
-            .into(),
-        "CREATE TRIGGER task_recency_changed AFTER UPDATE ON tasks \
-         REFERENCING NEW TABLE AS changed FOR EACH STATEMENT \
-         EXECUTE FUNCTION task_recency_changed()"
-            .into(),
-        "CREATE TRIGGER task_recency_removed AFTER DELETE ON tasks \
-         REFERENCING OLD TABLE AS removed FOR EACH STATEMENT \
-         EXECUTE FUNCTION task_recency_removed()"
-            .into(),
     ];
+    statements.extend(SYNCS.iter().flat_map(Sync::create));
     statements.extend(
         REPLACED
             .iter()
@@ -111,12 +153,7 @@ fn down_statements() -> Vec<String> {
         .iter()
         .map(|(name, columns)| format!("CREATE INDEX IF NOT EXISTS {name} ON tasks {columns}"))
         .collect();
-    for what in ["added", "changed", "removed"] {
-        statements.push(format!(
-            "DROP TRIGGER IF EXISTS task_recency_{what} ON tasks"
-        ));
-        statements.push(format!("DROP FUNCTION IF EXISTS task_recency_{what}()"));
-    }
+    statements.extend(SYNCS.iter().flat_map(Sync::drop));
     statements.push("DROP TABLE IF EXISTS task_recency".into());
     statements
 }
