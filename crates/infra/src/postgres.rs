@@ -24,6 +24,8 @@ pub(crate) mod kept;
 mod logged;
 mod lookups;
 mod pages;
+#[cfg(test)]
+mod plans;
 mod rows;
 mod sessions;
 mod tasks;

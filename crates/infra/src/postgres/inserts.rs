@@ -67,7 +67,7 @@ async fn insert_batch(db: &Database, rows: Vec<NewTask>) -> HashMap<NewTask, Res
 
 /// `INSERT INTO tasks (…) SELECT * FROM unnest(…)`: the rows of [`TaskArrays`], after
 /// their log ([`logged::ctes`]).
-static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
+pub(super) static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH {log} INSERT INTO tasks ({columns}) SELECT * FROM unnest({arrays})",
         log = logged::ctes(rows::column_count() + 1, None),

@@ -55,7 +55,7 @@ pub(crate) fn batcher(db: &Database) -> Arc<Lookups> {
 /// The users of live sessions (`$1`) and the tasks (`$2`) asked for, one result shape:
 /// each branch finds its rows by primary key (`= ANY`), whatever the tables' sizes, and
 /// pads the other entity's columns with typed NULLs.
-static LOOKUPS_SQL: LazyLock<String> = LazyLock::new(|| {
+pub(super) static LOOKUPS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT sessions.id AS k_id, true AS k_is_session, {users}, {no_task} \
          FROM sessions JOIN users ON users.id = sessions.user_id \

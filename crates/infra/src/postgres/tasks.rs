@@ -99,7 +99,7 @@ fn lost(what: &str) -> DomainError {
 /// Deletes a task only while it is not held by another transaction (`NOWAIT`), only
 /// while its version is `$2` when one is given, with its log (from `$3`) if it was
 /// deleted; the version it had, and whether it was deleted. No row: the task is gone.
-static DELETE_SQL: LazyLock<String> = LazyLock::new(|| {
+pub(super) static DELETE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH locked AS MATERIALIZED (\
            SELECT id, version FROM tasks WHERE id = $1 FOR UPDATE NOWAIT\

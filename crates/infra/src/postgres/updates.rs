@@ -74,6 +74,11 @@ pub(crate) fn batcher(db: &Database) -> Arc<TaskUpdates> {
 /// (`SKIP LOCKED`), reporting for each row whether it exists, the version it had when
 /// locked (none when another transaction holds it) and whether it was updated. Only
 /// the updated rows leave their change and complete their key.
+///
+/// Whether a row exists is a join by key, not an `EXISTS` subquery: planned while
+/// `tasks` was small, PostgreSQL may run such a subquery as a hash of every task's id,
+/// and the plan is kept as the table grows (seen: each batch reading all 70 000 tasks
+/// after the benchmark's creates, updates at half their speed).
 fn update_sql() -> String {
     format!(
         "WITH v AS MATERIALIZED (\
@@ -87,9 +92,10 @@ fn update_sql() -> String {
            WHERE tasks.id = v.id AND tasks.version = v.expected \
            RETURNING tasks.id\
          ), {log} \
-         SELECT v.id, EXISTS (SELECT 1 FROM tasks WHERE tasks.id = v.id) AS present, \
+         SELECT v.id, present.id IS NOT NULL AS present, \
            locked.version AS current_version, updated.id IS NOT NULL AS updated \
-         FROM v LEFT JOIN locked ON locked.id = v.id LEFT JOIN updated ON updated.id = v.id",
+         FROM v LEFT JOIN tasks present ON present.id = v.id \
+           LEFT JOIN locked ON locked.id = v.id LEFT JOIN updated ON updated.id = v.id",
         arrays = rows::array_parameters(),
         expected = rows::column_count() + 1,
         columns = rows::columns("", false),
@@ -99,7 +105,7 @@ fn update_sql() -> String {
     )
 }
 
-static UPDATE_SQL: LazyLock<String> = LazyLock::new(update_sql);
+pub(super) static UPDATE_SQL: LazyLock<String> = LazyLock::new(update_sql);
 
 /// Every update of the batch, a statement per round of distinct tasks; a round the
 /// database refuses runs its updates alone.

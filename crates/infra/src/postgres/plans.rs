@@ -1,0 +1,137 @@
+//! The plans of the fast path's statements that name their rows by key, as its
+//! connections keep them: one generic plan per connection ([`super::PLANNER_SETTINGS`]),
+//! made by the first execution and kept while the tables grow. A plan made over empty
+//! tables is the worst case, so each statement is planned over empty tables here and
+//! must still read every table by key: no sequential scan, no index walked whole.
+//! (Seen before this test: the update batch's `EXISTS` became a hash of every task's
+//! id, each batch reading all 70 000 tasks once the benchmark had created them.)
+//!
+//! Needs `TEST_DATABASE_URL` (a database to create a scratch one through); without it
+//! the test says so and passes.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, sqlx};
+use serde_json::Value;
+use taskforge_migration::{Migrator, MigratorTrait};
+use uuid::Uuid;
+
+use super::PLANNER_SETTINGS;
+
+/// The statements, by name.
+fn keyed_statements() -> [(&'static str, &'static str); 4] {
+    [
+        ("lookups", super::lookups::LOOKUPS_SQL.as_str()),
+        ("inserts", super::inserts::INSERT_SQL.as_str()),
+        ("updates", super::updates::UPDATE_SQL.as_str()),
+        ("delete", super::tasks::DELETE_SQL.as_str()),
+    ]
+}
+
+/// The highest `$n` of `sql`.
+fn parameter_count(sql: &str) -> usize {
+    sql.split('$')
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Every scan of a table in `plan` (EXPLAIN's JSON node) that does not find its rows
+/// by key: a sequential scan, or an index scan without an index condition.
+fn unkeyed_scans(plan: &Value, found: &mut Vec<String>) {
+    let node_type = plan["Node Type"].as_str().unwrap_or_default();
+    let keyed = plan.get("Index Cond").is_some();
+    let what = plan["Index Name"]
+        .as_str()
+        .or(plan["Relation Name"].as_str())
+        .unwrap_or_default();
+    match node_type {
+        "Seq Scan" => found.push(format!("Seq Scan on {what}")),
+        "Index Scan" | "Index Only Scan" | "Bitmap Index Scan" if !keyed => {
+            found.push(format!("{node_type} on {what} without a condition"));
+        }
+        _ => {}
+    }
+    for child in plan["Plans"].as_array().into_iter().flatten() {
+        unkeyed_scans(child, found);
+    }
+}
+
+async fn scratch_database(admin_url: &str) -> (DatabaseConnection, DatabaseConnection, String) {
+    let admin_options: sqlx::postgres::PgConnectOptions =
+        admin_url.parse().expect("TEST_DATABASE_URL parses");
+    let admin = SqlxPostgresConnector::from_sqlx_postgres_pool(
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(admin_options.clone())
+            .await
+            .expect("connect to TEST_DATABASE_URL"),
+    );
+    let name = format!("tf_plans_{}", Uuid::now_v7().simple());
+    admin
+        .execute_unprepared(&format!(r#"CREATE DATABASE "{name}""#))
+        .await
+        .expect("create the scratch database");
+    // One connection: the statements are prepared and explained on the same one.
+    let db = SqlxPostgresConnector::from_sqlx_postgres_pool(
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(admin_options.database(&name))
+            .await
+            .expect("connect to the scratch database"),
+    );
+    (admin, db, name)
+}
+
+#[tokio::test]
+async fn statements_by_key_read_by_key_when_planned_over_empty_tables() {
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        println!("TEST_DATABASE_URL is not set: skipping the fast path's plan test");
+        return;
+    };
+    let (admin, db, name) = scratch_database(&admin_url).await;
+    let outcome = async {
+        Migrator::up(&db, None).await.expect("migrations apply");
+        for (setting, value) in PLANNER_SETTINGS {
+            db.execute_unprepared(&format!("SET {setting} = '{value}'"))
+                .await
+                .expect("planner setting applies");
+        }
+        let mut unkeyed = Vec::new();
+        for (i, (statement, sql)) in keyed_statements().into_iter().enumerate() {
+            db.execute_unprepared(&format!("PREPARE s{i} AS {sql}"))
+                .await
+                .unwrap_or_else(|err| panic!("{statement} prepares: {err}"));
+            let nulls = vec!["NULL"; parameter_count(sql)].join(", ");
+            let explained = db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    format!("EXPLAIN (FORMAT JSON) EXECUTE s{i}({nulls})"),
+                ))
+                .await
+                .unwrap_or_else(|err| panic!("{statement} explains: {err}"))
+                .expect("a plan");
+            let plan: Value = explained.try_get("", "QUERY PLAN").expect("JSON plan");
+            let mut found = Vec::new();
+            unkeyed_scans(&plan[0]["Plan"], &mut found);
+            println!("{statement}: {} unkeyed scans", found.len());
+            unkeyed.extend(found.into_iter().map(|scan| format!("{statement}: {scan}")));
+        }
+        unkeyed
+    }
+    .await;
+    let _ = db.close().await;
+    admin
+        .execute_unprepared(&format!(r#"DROP DATABASE "{name}" WITH (FORCE)"#))
+        .await
+        .expect("drop the scratch database");
+    assert!(outcome.is_empty(), "{outcome:#?}");
+}
+
+#[test]
+fn the_parameter_count_is_the_highest_placeholder() {
+    assert_eq!(parameter_count("SELECT $1, $12::int8[], $3"), 12);
+    assert_eq!(parameter_count("SELECT 1"), 0);
+}
