@@ -70,18 +70,20 @@ const CONCURRENT_BATCHES: usize = 2;
 ///   tasks: 664 ms instead of 0.08 ms for the 20-task user's list by `-created_at`).
 ///   Random reads cost about what sequential ones do on solid-state storage and in the
 ///   cache, which is where these tables live;
-/// - no statement starts parallel workers: a generic plan cannot know that a page's
-///   `LIMIT` is 21, prices it at a tenth of the table, and for the admin's list by
-///   `updated_at` (`task_recency` joined to `tasks`) chose two workers, whose start-up
-///   cost 5 ms a page instead of 0.2 ms (seen in bench/scale.sh: 612 req/s where every
-///   other list form of the admin did 5 000–7 000).
-const PLANNER_SETTINGS: [(&str, &str); 6] = [
+/// - no statement starts parallel workers or compiles itself (JIT): a generic plan
+///   cannot know that a page's `LIMIT` is 21 and prices it at a tenth of the table.
+///   For the admin's list by `updated_at` (`task_recency` joined to `tasks`) that
+///   price chose two workers and passed `jit_above_cost`, and their start-up and the
+///   compilation cost 5–10 ms a page instead of 0.2 ms (seen in bench/scale.sh: 612
+///   req/s where every other list form of the admin did 5 000–7 000).
+const PLANNER_SETTINGS: [(&str, &str); 7] = [
     ("enable_seqscan", "off"),
     ("enable_hashjoin", "off"),
     ("enable_mergejoin", "off"),
     ("plan_cache_mode", "force_generic_plan"),
     ("random_page_cost", "1.1"),
     ("max_parallel_workers_per_gather", "0"),
+    ("jit", "off"),
 ];
 
 /// The fewest connections a fast-path pool works with: one kept for single
