@@ -21,6 +21,7 @@
 pub(crate) mod batch;
 mod inserts;
 pub(crate) mod kept;
+mod literal;
 mod logged;
 mod lookups;
 mod pages;

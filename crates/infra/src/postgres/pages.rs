@@ -2,19 +2,20 @@
 //! statement per distinct page, all at once. Several clients asking for the same page
 //! at once (a dashboard polled by many) cost one statement; requests for different
 //! pages cost what they cost alone. Each page gets its own result: one failing page
-//! fails only the requests for it.
+//! fails only the requests for it. A search page (`q`) is planned for its values
+//! ([`super::literal`]); every other page keeps its connection's generic plan.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::future::join_all;
-use sea_orm::DbErr;
+use sea_orm::{ConnectionTrait, DbErr, sqlx};
 use taskforge_domain::page::Window;
 use taskforge_domain::task::{TaskFilter, TaskPosition, TaskSort};
 
 use super::batch::Batcher;
 use crate::db::Database;
-use crate::task_repository::pages::{PageRows, page_rows};
+use crate::task_repository::pages::{PageQuery, PageRows, page_rows};
 
 /// What a page is: filter, order and window (offset or position, and count cap).
 pub(crate) type PageKey = (TaskFilter, TaskSort, Window<TaskPosition>);
@@ -34,10 +35,32 @@ pub(crate) fn batcher(db: &Database) -> Arc<Pages> {
 
 async fn load(db: &Database, keys: Vec<PageKey>) -> HashMap<PageKey, Result<PageRows, DbErr>> {
     join_all(keys.into_iter().map(|key| async move {
-        let rows = page_rows(db, &key.0, key.1, &key.2).await;
+        let rows = if key.0.q.is_some() {
+            search_page(db, &key).await
+        } else {
+            page_rows(db, &key.0, key.1, &key.2).await
+        };
         (key, rows)
     }))
     .await
     .into_iter()
     .collect()
+}
+
+/// A search page, sent with its values in its text: an unnamed statement, planned for
+/// them and not kept (each search is a statement of its own).
+async fn search_page(db: &Database, (filter, sort, window): &PageKey) -> Result<PageRows, DbErr> {
+    let query = PageQuery::new(db, filter, *sort, window).await?;
+    let rows = match super::literal::inlined(&query.rows) {
+        Some(sql) => {
+            // Its values are literals that `literal` escaped.
+            let sql: Arc<str> = sql.into();
+            db.query_all_sqlx(|| {
+                sqlx::query(sqlx::AssertSqlSafe(Arc::clone(&sql))).persistent(false)
+            })
+            .await?
+        }
+        None => db.query_all_raw(query.rows.clone()).await?,
+    };
+    query.finish(db, &rows).await
 }

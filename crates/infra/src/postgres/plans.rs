@@ -6,8 +6,11 @@
 //! (Seen before this test: the update batch's `EXISTS` became a hash of every task's
 //! id, each batch reading all 70 000 tasks once the benchmark had created them.)
 //!
+//! Search pages are the exception: planned for their values (`super::literal`), and a
+//! second test checks that each of them is.
+//!
 //! Needs `TEST_DATABASE_URL` (a database to create a scratch one through); without it
-//! the test says so and passes.
+//! the tests say so and pass.
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, sqlx};
 use serde_json::Value;
@@ -120,6 +123,84 @@ async fn statements_by_key_read_by_key_when_planned_over_empty_tables() {
             unkeyed.extend(found.into_iter().map(|scan| format!("{statement}: {scan}")));
         }
         unkeyed
+    }
+    .await;
+    let _ = db.close().await;
+    admin
+        .execute_unprepared(&format!(r#"DROP DATABASE "{name}" WITH (FORCE)"#))
+        .await
+        .expect("drop the scratch database");
+    assert!(outcome.is_empty(), "{outcome:#?}");
+}
+
+/// Every search page (`q`), in every sort and direction, with every filter and a
+/// cursor, is sent with its values in its text ([`super::literal`]), and that text runs.
+#[tokio::test]
+async fn search_pages_are_written_with_their_values_and_run() {
+    use taskforge_domain::page::{PageRequest, Window};
+    use taskforge_domain::task::{
+        Priority, TaskFilter, TaskPosition, TaskSort, TaskSortKey, TaskStatus,
+    };
+    use taskforge_domain::testing::TaskBuilder;
+
+    use crate::task_repository::pages::PageQuery;
+
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        println!("TEST_DATABASE_URL is not set: skipping the search page test");
+        return;
+    };
+    let (admin, db, name) = scratch_database(&admin_url).await;
+    let outcome = async {
+        Migrator::up(&db, None).await.expect("migrations apply");
+        let owner = Uuid::now_v7();
+        let at = chrono::Utc::now();
+        let filter = TaskFilter {
+            owner_id: Some(owner),
+            status: Some(TaskStatus::Todo),
+            completed: Some(false),
+            priority: Some(Priority::High),
+            q: Some("it's 100% \\ $1".into()),
+            due_before: Some(at),
+            due_after: Some(at - chrono::Duration::days(30)),
+        };
+        let dated = TaskBuilder::new(owner)
+            .title("a 'title' \\")
+            .due(at)
+            .build();
+        let undated = TaskBuilder::new(owner).build();
+        let mut unwritten = Vec::new();
+        for key in [
+            TaskSortKey::CreatedAt,
+            TaskSortKey::UpdatedAt,
+            TaskSortKey::DueDate,
+            TaskSortKey::Priority,
+            TaskSortKey::Title,
+        ] {
+            for descending in [false, true] {
+                for after in [None, Some(&dated), Some(&undated)] {
+                    let sort = TaskSort { key, descending };
+                    let page = PageRequest::new(Some(20), None).expect("a page");
+                    let mut window = Window::at(page, 10_000);
+                    if let Some(task) = after {
+                        window = window.after(TaskPosition::of(task, key));
+                    }
+                    let query = PageQuery::new(&db, &filter, sort, &window)
+                        .await
+                        .expect("a page query");
+                    let Some(sql) = super::literal::inlined(&query.rows) else {
+                        unwritten.push(format!("{sort:?}: {}", query.rows.sql));
+                        continue;
+                    };
+                    db.query_all_raw(sea_orm::Statement::from_string(
+                        db.get_database_backend(),
+                        sql.clone(),
+                    ))
+                    .await
+                    .unwrap_or_else(|err| panic!("{sql}: {err}"));
+                }
+            }
+        }
+        unwritten
     }
     .await;
     let _ = db.close().await;

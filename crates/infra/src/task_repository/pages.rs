@@ -10,10 +10,12 @@
 //! `updated_at` sort's indexes are on `task_recency` (`m20261206_000009_task_recency`,
 //! so that task updates stay HOT): that list walks them and joins each task by its key.
 
+use sea_orm::sea_query::SelectStatement;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, JoinType, Order,
-    QueryFilter, QueryOrder, QuerySelect, RelationTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    JoinType, Order, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, RelationTrait,
+    Statement,
 };
 use taskforge_domain::DomainError;
 use taskforge_domain::page::{Slice, Window};
@@ -209,66 +211,101 @@ pub(crate) async fn page_rows<C: ConnectionTrait>(
     sort: TaskSort,
     window: &Window<TaskPosition>,
 ) -> Result<PageRows, DbErr> {
-    let backend = db.get_database_backend();
-    let mut counted = filter_condition(filter, backend, sort, Read::Count);
-    let mut condition = filter_condition(filter, backend, sort, Read::Rows);
-    // On SQLite a rare needle's rows are found through the search index; the `LIKE`
-    // of the filter stays the final test either way.
-    if let Some(candidates) = search::candidates(db, filter).await? {
-        counted = counted.add(candidates.clone());
-        condition = condition.add(candidates);
+    let query = PageQuery::new(db, filter, sort, window).await?;
+    let rows = db.query_all_raw(query.rows.clone()).await?;
+    query.finish(db, &rows).await
+}
+
+/// The statements of a page (see [`page_rows`]): its rows with the capped count, and
+/// the count alone for a page past the end.
+pub(crate) struct PageQuery {
+    /// The page's rows, each with the count of every match (capped).
+    pub(crate) rows: Statement,
+    count: SelectStatement,
+    counts_alone: bool,
+}
+
+impl PageQuery {
+    /// The statements of the page of `filter` in `sort` order in `window`.
+    pub(crate) async fn new<C: ConnectionTrait>(
+        db: &C,
+        filter: &TaskFilter,
+        sort: TaskSort,
+        window: &Window<TaskPosition>,
+    ) -> Result<Self, DbErr> {
+        let backend = db.get_database_backend();
+        let mut counted = filter_condition(filter, backend, sort, Read::Count);
+        let mut condition = filter_condition(filter, backend, sort, Read::Rows);
+        // On SQLite a rare needle's rows are found through the search index; the `LIKE`
+        // of the filter stays the final test either way.
+        if let Some(candidates) = search::candidates(db, filter).await? {
+            counted = counted.add(candidates.clone());
+            condition = condition.add(candidates);
+        }
+        let count = paging::capped_count(task::Entity, counted, window.count_cap);
+        let key = sort_expr(backend, sort);
+        let id = tie_breaker(backend, sort);
+        if let Some(position) = &window.after {
+            condition = condition.add(paging::after(
+                key.clone(),
+                id.clone(),
+                position_value(backend, sort, position),
+                Expr::val(position.id),
+                sort.descending,
+            ));
+        }
+        let order = if sort.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        // The id breaks ties in the same direction, so pages never repeat or skip a row.
+        let mut rows = task::Entity::find();
+        if by_recency(backend, sort) {
+            rows = rows.join_rev(JoinType::InnerJoin, task_recency::Relation::Task.def());
+        }
+        let rows = rows
+            .filter(condition)
+            .order_by(key, order.clone())
+            .order_by(id, order)
+            .limit(window.limit.saturating_add(1))
+            .offset(window.offset)
+            .column_as(Expr::from(count.clone()), "total_matching")
+            .build(backend);
+        Ok(Self {
+            rows,
+            count,
+            counts_alone: window.offset > 0 || window.after.is_some(),
+        })
     }
-    let count = paging::capped_count(task::Entity, counted, window.count_cap);
-    let key = sort_expr(backend, sort);
-    let id = tie_breaker(backend, sort);
-    if let Some(position) = &window.after {
-        condition = condition.add(paging::after(
-            key.clone(),
-            id.clone(),
-            position_value(backend, sort, position),
-            Expr::val(position.id),
-            sort.descending,
-        ));
+
+    /// The page, from the rows its statement returned (counting alone past the end).
+    pub(crate) async fn finish<C: ConnectionTrait>(
+        self,
+        db: &C,
+        rows: &[QueryResult],
+    ) -> Result<PageRows, DbErr> {
+        let counted = rows
+            .iter()
+            .map(|row| CountedTask::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, DbErr>>()?;
+        let matching = match counted.first() {
+            Some(row) => u64::try_from(row.total_matching).unwrap_or_default(),
+            None if !self.counts_alone => 0,
+            None => match db.query_one(&self.count).await? {
+                Some(row) => u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or_default(),
+                None => 0,
+            },
+        };
+        Ok(PageRows {
+            rows: counted.into_iter().map(|row| row.task).collect(),
+            matching,
+        })
     }
-    let order = if sort.descending {
-        Order::Desc
-    } else {
-        Order::Asc
-    };
-    // The id breaks ties in the same direction, so pages never repeat or skip a row.
-    let mut rows = task::Entity::find();
-    if by_recency(backend, sort) {
-        rows = rows.join_rev(JoinType::InnerJoin, task_recency::Relation::Task.def());
-    }
-    let counted: Vec<(task::Model, i64)> = rows
-        .filter(condition)
-        .order_by(key, order.clone())
-        .order_by(id, order)
-        .limit(window.limit.saturating_add(1))
-        .offset(window.offset)
-        .column_as(Expr::from(count.clone()), "total_matching")
-        .into_model::<CountedTask>()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|row| (row.task, row.total_matching))
-        .collect();
-    let matching = match counted.first() {
-        Some((_, total)) => u64::try_from(*total).unwrap_or_default(),
-        None if window.offset == 0 && window.after.is_none() => 0,
-        None => match db.query_one(&count).await? {
-            Some(row) => u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or_default(),
-            None => 0,
-        },
-    };
-    Ok(PageRows {
-        rows: counted.into_iter().map(|(row, _)| row).collect(),
-        matching,
-    })
 }
 
 /// A task row of a page, with how many rows match the whole query (capped).
-#[derive(Debug, sea_orm::FromQueryResult)]
+#[derive(Debug, FromQueryResult)]
 struct CountedTask {
     #[sea_orm(nested)]
     task: task::Model,

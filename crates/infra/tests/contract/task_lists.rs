@@ -173,6 +173,9 @@ async fn task_search_treats_percent_underscore_and_backslash_literally(db: TestD
         "snakeXcase",
         r"back\slash",
         "backslash",
+        "it's done",
+        r"quote\'d",
+        "costs $1 each",
     ] {
         insert_task(&db, &new_task(owner.id, title)).await;
     }
@@ -180,12 +183,20 @@ async fn task_search_treats_percent_underscore_and_backslash_literally(db: TestD
     assert_eq!(search(&db, "0% d").await, titles(&["100% done"]));
     assert_eq!(search(&db, "_").await, titles(&["snake_case"]));
     assert_eq!(search(&db, "e_c").await, titles(&["snake_case"]));
-    assert_eq!(search(&db, r"\").await, titles(&[r"back\slash"]));
+    assert_eq!(
+        search(&db, r"\").await,
+        titles(&[r"back\slash", r"quote\'d"])
+    );
     assert_eq!(search(&db, r"k\s").await, titles(&[r"back\slash"]));
     assert_eq!(search(&db, r"\%").await, titles(&[]));
+    // Quotes and what looks like a placeholder are text like any other.
+    assert_eq!(search(&db, "'").await, titles(&["it's done", r"quote\'d"]));
+    assert_eq!(search(&db, "t's d").await, titles(&["it's done"]));
+    assert_eq!(search(&db, r"\'").await, titles(&[r"quote\'d"]));
+    assert_eq!(search(&db, "$1").await, titles(&["costs $1 each"]));
     assert_eq!(
         search(&db, "done").await,
-        titles(&["100% done", "100 percent done"])
+        titles(&["100% done", "100 percent done", "it's done"])
     );
 }
 
