@@ -50,8 +50,8 @@ async fn load(db: &Database, keys: Vec<PageKey>) -> HashMap<PageKey, Result<Page
 /// A search page, sent with its values in its text: an unnamed statement, planned for
 /// them and not kept (each search is a statement of its own).
 async fn search_page(db: &Database, (filter, sort, window): &PageKey) -> Result<PageRows, DbErr> {
-    let query = PageQuery::new(db, filter, *sort, window).await?;
-    let rows = match super::literal::inlined(&query.rows) {
+    let PageQuery { rows, count } = PageQuery::new(db, filter, *sort, window).await?;
+    let found = match super::literal::inlined(&rows) {
         Some(sql) => {
             // Its values are literals that `literal` escaped.
             let sql: Arc<str> = sql.into();
@@ -60,7 +60,7 @@ async fn search_page(db: &Database, (filter, sort, window): &PageKey) -> Result<
             })
             .await?
         }
-        None => db.query_all_raw(query.rows.clone()).await?,
+        None => db.query_all_raw(rows).await?,
     };
-    query.finish(db, &rows).await
+    count.finish(db, &found).await
 }

@@ -62,41 +62,63 @@ fn unkeyed_scans(plan: &Value, found: &mut Vec<String>) {
     }
 }
 
-async fn scratch_database(admin_url: &str) -> (DatabaseConnection, DatabaseConnection, String) {
-    let admin_options: sqlx::postgres::PgConnectOptions =
-        admin_url.parse().expect("TEST_DATABASE_URL parses");
-    let admin = SqlxPostgresConnector::from_sqlx_postgres_pool(
-        sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect_with(admin_options.clone())
+/// A migrated database of its own for one test, made through `TEST_DATABASE_URL`.
+struct Scratch {
+    admin: DatabaseConnection,
+    /// One connection: statements are prepared and explained on the same one.
+    db: DatabaseConnection,
+    name: String,
+}
+
+impl Scratch {
+    /// `None` (with a note) when `TEST_DATABASE_URL` is unset.
+    async fn new(test: &str) -> Option<Self> {
+        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+            println!("TEST_DATABASE_URL is not set: skipping {test}");
+            return None;
+        };
+        let admin_options: sqlx::postgres::PgConnectOptions =
+            admin_url.parse().expect("TEST_DATABASE_URL parses");
+        let admin = SqlxPostgresConnector::from_sqlx_postgres_pool(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(admin_options.clone())
+                .await
+                .expect("connect to TEST_DATABASE_URL"),
+        );
+        let name = format!("tf_plans_{}", Uuid::now_v7().simple());
+        admin
+            .execute_unprepared(&format!(r#"CREATE DATABASE "{name}""#))
             .await
-            .expect("connect to TEST_DATABASE_URL"),
-    );
-    let name = format!("tf_plans_{}", Uuid::now_v7().simple());
-    admin
-        .execute_unprepared(&format!(r#"CREATE DATABASE "{name}""#))
-        .await
-        .expect("create the scratch database");
-    // One connection: the statements are prepared and explained on the same one.
-    let db = SqlxPostgresConnector::from_sqlx_postgres_pool(
-        sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect_with(admin_options.database(&name))
+            .expect("create the scratch database");
+        let db = SqlxPostgresConnector::from_sqlx_postgres_pool(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(admin_options.database(&name))
+                .await
+                .expect("connect to the scratch database"),
+        );
+        Migrator::up(&db, None).await.expect("migrations apply");
+        Some(Self { admin, db, name })
+    }
+
+    /// Drops the database.
+    async fn remove(self) {
+        let _ = self.db.close().await;
+        self.admin
+            .execute_unprepared(&format!(r#"DROP DATABASE "{}" WITH (FORCE)"#, self.name))
             .await
-            .expect("connect to the scratch database"),
-    );
-    (admin, db, name)
+            .expect("drop the scratch database");
+    }
 }
 
 #[tokio::test]
 async fn statements_by_key_read_by_key_when_planned_over_empty_tables() {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        println!("TEST_DATABASE_URL is not set: skipping the fast path's plan test");
+    let Some(scratch) = Scratch::new("the fast path's plan test").await else {
         return;
     };
-    let (admin, db, name) = scratch_database(&admin_url).await;
+    let db = &scratch.db;
     let outcome = async {
-        Migrator::up(&db, None).await.expect("migrations apply");
         for (setting, value) in PLANNER_SETTINGS {
             db.execute_unprepared(&format!("SET {setting} = '{value}'"))
                 .await
@@ -125,11 +147,7 @@ async fn statements_by_key_read_by_key_when_planned_over_empty_tables() {
         unkeyed
     }
     .await;
-    let _ = db.close().await;
-    admin
-        .execute_unprepared(&format!(r#"DROP DATABASE "{name}" WITH (FORCE)"#))
-        .await
-        .expect("drop the scratch database");
+    scratch.remove().await;
     assert!(outcome.is_empty(), "{outcome:#?}");
 }
 
@@ -145,13 +163,11 @@ async fn search_pages_are_written_with_their_values_and_run() {
 
     use crate::task_repository::pages::PageQuery;
 
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        println!("TEST_DATABASE_URL is not set: skipping the search page test");
+    let Some(scratch) = Scratch::new("the search page test").await else {
         return;
     };
-    let (admin, db, name) = scratch_database(&admin_url).await;
+    let db = &scratch.db;
     let outcome = async {
-        Migrator::up(&db, None).await.expect("migrations apply");
         let owner = Uuid::now_v7();
         let at = chrono::Utc::now();
         let filter = TaskFilter {
@@ -184,7 +200,7 @@ async fn search_pages_are_written_with_their_values_and_run() {
                     if let Some(task) = after {
                         window = window.after(TaskPosition::of(task, key));
                     }
-                    let query = PageQuery::new(&db, &filter, sort, &window)
+                    let query = PageQuery::new(db, &filter, sort, &window)
                         .await
                         .expect("a page query");
                     let Some(sql) = super::literal::inlined(&query.rows) else {
@@ -203,11 +219,7 @@ async fn search_pages_are_written_with_their_values_and_run() {
         unwritten
     }
     .await;
-    let _ = db.close().await;
-    admin
-        .execute_unprepared(&format!(r#"DROP DATABASE "{name}" WITH (FORCE)"#))
-        .await
-        .expect("drop the scratch database");
+    scratch.remove().await;
     assert!(outcome.is_empty(), "{outcome:#?}");
 }
 

@@ -211,18 +211,23 @@ pub(crate) async fn page_rows<C: ConnectionTrait>(
     sort: TaskSort,
     window: &Window<TaskPosition>,
 ) -> Result<PageRows, DbErr> {
-    let query = PageQuery::new(db, filter, sort, window).await?;
-    let rows = db.query_all_raw(query.rows.clone()).await?;
-    query.finish(db, &rows).await
+    let PageQuery { rows, count } = PageQuery::new(db, filter, sort, window).await?;
+    let found = db.query_all_raw(rows).await?;
+    count.finish(db, &found).await
 }
 
-/// The statements of a page (see [`page_rows`]): its rows with the capped count, and
-/// the count alone for a page past the end.
+/// The statements of a page (see [`page_rows`]).
 pub(crate) struct PageQuery {
     /// The page's rows, each with the count of every match (capped).
     pub(crate) rows: Statement,
-    count: SelectStatement,
-    counts_alone: bool,
+    /// What makes the page of the rows found.
+    pub(crate) count: PageCount,
+}
+
+/// The count of a page: carried by its rows, or counted alone for a page past the end.
+pub(crate) struct PageCount {
+    alone: SelectStatement,
+    may_count_alone: bool,
 }
 
 impl PageQuery {
@@ -274,11 +279,15 @@ impl PageQuery {
             .build(backend);
         Ok(Self {
             rows,
-            count,
-            counts_alone: window.offset > 0 || window.after.is_some(),
+            count: PageCount {
+                alone: count,
+                may_count_alone: window.offset > 0 || window.after.is_some(),
+            },
         })
     }
+}
 
+impl PageCount {
     /// The page, from the rows its statement returned (counting alone past the end).
     pub(crate) async fn finish<C: ConnectionTrait>(
         self,
@@ -291,8 +300,8 @@ impl PageQuery {
             .collect::<Result<Vec<_>, DbErr>>()?;
         let matching = match counted.first() {
             Some(row) => u64::try_from(row.total_matching).unwrap_or_default(),
-            None if !self.counts_alone => 0,
-            None => match db.query_one(&self.count).await? {
+            None if !self.may_count_alone => 0,
+            None => match db.query_one(&self.alone).await? {
                 Some(row) => u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or_default(),
                 None => 0,
             },
