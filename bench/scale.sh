@@ -111,7 +111,7 @@ for backend in ${backends//,/ }; do
   t2=$(date +%s.%N)
   if [ "$backend" = postgres ]; then
     # A checkpoint now, so that writing out the seed does not stall the measurements.
-    psql "$DATABASE_URL" -qc "VACUUM ANALYZE tasks" -c "VACUUM ANALYZE users" -c "CHECKPOINT"
+    psql "$DATABASE_URL" -qc "VACUUM ANALYZE tasks" -c "VACUUM ANALYZE task_recency" -c "VACUUM ANALYZE users" -c "CHECKPOINT"
   else
     python3 -c 'import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.execute("ANALYZE"); d.execute("PRAGMA wal_checkpoint(TRUNCATE)"); d.close()' "$sqlite_file"
   fi
