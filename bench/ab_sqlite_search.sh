@@ -8,9 +8,11 @@ bin=$(realpath "$1")
 export RATE_LIMIT_ENABLED=false DB_MAX_CONNECTIONS=30 JWT_SECRET_KEY=bench-secret-bench-secret-bench-secret LOG_FORMAT=json RUST_LOG=warn
 rm -f /tmp/ab-sqlite-ab-a.db* /tmp/ab-sqlite-ab-b.db*
 DATABASE_URL="sqlite:///tmp/ab-sqlite-ab-a.db?mode=rwc" "$bin" migrate up >/dev/null
-# Two steps: m…09 (nothing on SQLite), then the search index.
-DATABASE_URL="sqlite:///tmp/ab-sqlite-ab-a.db?mode=rwc" "$bin" migrate down >/dev/null
-DATABASE_URL="sqlite:///tmp/ab-sqlite-ab-a.db?mode=rwc" "$bin" migrate down >/dev/null
+# Down one step at a time until the search index (m…08) is gone (the later ones do
+# nothing on SQLite).
+until DATABASE_URL="sqlite:///tmp/ab-sqlite-ab-a.db?mode=rwc" "$bin" migrate status | grep -Eq '^pending +m20261206_000008_sqlite_task_search'; do
+  DATABASE_URL="sqlite:///tmp/ab-sqlite-ab-a.db?mode=rwc" "$bin" migrate down >/dev/null
+done
 DATABASE_URL="sqlite:///tmp/ab-sqlite-ab-b.db?mode=rwc" "$bin" migrate up >/dev/null
 sqlite3 /tmp/ab-sqlite-ab-a.db "select count(*) from sqlite_master where name like 'task_search%'"
 sqlite3 /tmp/ab-sqlite-ab-b.db "select count(*) from sqlite_master where name like 'task_search%'"

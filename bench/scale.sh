@@ -14,10 +14,10 @@
 # (default tf_scale). The results table goes to stdout and /tmp/scale-<time>.md.
 #
 # Per backend: a fresh database; the server creates the schema and the users (API);
-# `migrate down` three times drops PostgreSQL's `task_recency` (m…09), the SQLite search
-# index (m…08, with its triggers) and the list indexes (m…07); scale_seed.py writes the tasks (as the server
-# writes them); `migrate up` builds the list indexes on the populated table (timed);
-# then the server serves the measured requests.
+# `migrate down` undoes the migrations from the last one to the list indexes (m…07:
+# among them PostgreSQL's `task_recency` and the SQLite search index); scale_seed.py
+# writes the tasks (as the server writes them); `migrate up` builds the indexes on the
+# populated table (timed); then the server serves the measured requests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(realpath "$1") duration=${2:-3} n=${3:-1000000} backends=${4:-postgres,sqlite}
@@ -95,11 +95,11 @@ for backend in ${backends//,/ }; do
   big=$(register big@scale.example) small=$(register small@scale.example)
   fillers=$(for f in $(seq 1 9); do register "filler$f@scale.example"; done | paste -sd,)
   stop_server
-  # One step each: PostgreSQL's `task_recency` (nothing on SQLite), the SQLite search
-  # index (nothing on PostgreSQL), then the list indexes.
-  "$bin" migrate down >/dev/null
-  "$bin" migrate down >/dev/null
-  "$bin" migrate down >/dev/null
+  # Down one step at a time until the list indexes (m…07) are gone, with every later
+  # migration the binary has (`task_recency`, the SQLite search index, ...).
+  until "$bin" migrate status | grep -Eq '^pending +m20261206_000007_list_indexes'; do
+    "$bin" migrate down >/dev/null
+  done
   t0=$(date +%s.%N)
   if [ "$backend" = postgres ]; then
     python3 bench/scale_seed.py postgres "$DATABASE_URL" "$big" "$small" "$fillers" "$n"

@@ -15,6 +15,7 @@ mod m20261206_000006_task_changes;
 mod m20261206_000007_list_indexes;
 mod m20261206_000008_sqlite_task_search;
 mod m20261206_000009_task_recency;
+mod m20261206_000010_covering_due_indexes;
 
 /// Runs Taskforge's migrations in order (`Migrator::up(&db, None)` applies all pending).
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000007_list_indexes::Migration),
             Box::new(m20261206_000008_sqlite_task_search::Migration),
             Box::new(m20261206_000009_task_recency::Migration),
+            Box::new(m20261206_000010_covering_due_indexes::Migration),
         ]
     }
 }

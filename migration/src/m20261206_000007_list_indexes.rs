@@ -83,7 +83,7 @@ const TRIGRAMS: [(&str, &str); 2] = [
 ];
 
 /// Every `(name, columns)` of a list index on `backend`.
-fn list_indexes(backend: DbBackend) -> Vec<(String, String)> {
+pub(crate) fn list_indexes(backend: DbBackend) -> Vec<(String, String)> {
     SORTS
         .iter()
         .flat_map(|sort| {
@@ -104,7 +104,7 @@ fn list_indexes(backend: DbBackend) -> Vec<(String, String)> {
 
 /// The statements that build index `name` on `tasks` with `definition` (what follows
 /// `ON tasks`).
-fn create(backend: DbBackend, name: &str, definition: &str) -> Vec<String> {
+pub(crate) fn create(backend: DbBackend, name: &str, definition: &str) -> Vec<String> {
     match backend {
         DbBackend::Postgres => vec![
             format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"),
@@ -117,7 +117,7 @@ fn create(backend: DbBackend, name: &str, definition: &str) -> Vec<String> {
 }
 
 /// The statement that drops index `name`.
-fn drop_index(backend: DbBackend, name: &str) -> String {
+pub(crate) fn drop_index(backend: DbBackend, name: &str) -> String {
     match backend {
         DbBackend::Postgres => format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"),
         _ => format!("DROP INDEX IF EXISTS {name}"),

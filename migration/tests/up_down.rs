@@ -89,6 +89,25 @@ async fn recency(db: &DatabaseConnection) -> (bool, bool) {
     )
 }
 
+/// How many due-date list indexes `tasks` has on PostgreSQL, and how many of them carry
+/// the due date itself (`INCLUDE`).
+async fn covering_due_indexes(db: &DatabaseConnection) -> (i64, i64) {
+    use sea_orm_migration::sea_orm::{ConnectionTrait, Statement};
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS due, COUNT(*) FILTER (WHERE indexdef LIKE '%INCLUDE (due_date)') \
+             AS covering FROM pg_indexes WHERE tablename = 'tasks' AND indexname LIKE '%\\_due\\_%\\_id'",
+        ))
+        .await
+        .expect("read the indexes")
+        .expect("a row");
+    (
+        row.try_get("", "due").expect("due"),
+        row.try_get("", "covering").expect("covering"),
+    )
+}
+
 #[tokio::test]
 async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up() {
     let db = memory_db().await;
@@ -108,6 +127,10 @@ async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up(
     assert!(list_indexes(&db).await, "every list form has its index");
     assert!(search_index(&db).await, "SQLite searches tasks by an index");
 
+    Migrator::down(&db, Some(1))
+        .await
+        .expect("down covering due indexes (nothing on SQLite)");
+    assert!(list_indexes(&db).await);
     Migrator::down(&db, Some(1))
         .await
         .expect("down task recency (nothing on SQLite)");
@@ -167,6 +190,7 @@ fn migrations_are_named_by_date_verb_and_noun_in_order() {
             "m20261206_000007_list_indexes",
             "m20261206_000008_sqlite_task_search",
             "m20261206_000009_task_recency",
+            "m20261206_000010_covering_due_indexes",
         ]
     );
 }
@@ -199,6 +223,12 @@ async fn on_postgresql_everything_goes_down_and_comes_back_up() {
         .expect("connect");
     Migrator::up(&db, None).await.expect("up");
     assert!(session_columns(&db).await);
+    // The four due-date list indexes carry the due date; one step down, no longer.
+    assert_eq!(covering_due_indexes(&db).await, (4, 4));
+    Migrator::down(&db, Some(1))
+        .await
+        .expect("down covering due indexes");
+    assert_eq!(covering_due_indexes(&db).await, (4, 0));
     // The `updated_at` sort's indexes live on `task_recency`, which the triggers keep in
     // step with `tasks`; one step down puts them back on `tasks`.
     assert_eq!(recency(&db).await, (true, false));
@@ -214,6 +244,7 @@ async fn on_postgresql_everything_goes_down_and_comes_back_up() {
     assert!(tables(&db).await.is_empty());
     Migrator::up(&db, None).await.expect("up again");
     assert!(session_columns(&db).await);
+    assert_eq!(covering_due_indexes(&db).await, (4, 4));
     db.close().await.expect("close");
     admin
         .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))

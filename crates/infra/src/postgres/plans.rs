@@ -102,6 +102,75 @@ impl Scratch {
         Some(Self { admin, db, name })
     }
 
+    /// Five users with 10 000 tasks each (every status, priority and due date, a
+    /// quarter undated), vacuumed and analyzed.
+    async fn populate(&self) {
+        for sql in [
+            "INSERT INTO users (id, email, role, is_active, password_hash, created_at, updated_at) \
+             SELECT gen_random_uuid(), 'user' || g || '@example.com', 'user', true, '-', now(), now() \
+             FROM generate_series(0, 4) g",
+            "INSERT INTO tasks (id, owner_id, title, title_search, status, priority, due_date, \
+             created_at, updated_at, version) \
+             SELECT gen_random_uuid(), owners.ids[1 + g % 5], 'task ' || g, 'task ' || g, \
+             (ARRAY['todo', 'in_progress', 'done'])[1 + g % 3], 1 + g / 3 % 3, \
+             CASE WHEN g % 4 > 0 THEN now() + g * interval '1 minute' END, \
+             now() - g * interval '1 second', now() - g * interval '1 second', 1 \
+             FROM generate_series(1, 50000) g, (SELECT array_agg(id) AS ids FROM users) owners",
+            "VACUUM ANALYZE users",
+            "VACUUM ANALYZE tasks",
+            "VACUUM ANALYZE task_recency",
+        ] {
+            self.db
+                .execute_unprepared(sql)
+                .await
+                .unwrap_or_else(|err| panic!("{sql}: {err}"));
+        }
+    }
+
+    /// The id of a user with tasks.
+    async fn an_owner(&self) -> Uuid {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT owner_id FROM tasks LIMIT 1",
+            ))
+            .await
+            .expect("read an owner")
+            .expect("a task");
+        row.try_get("", "owner_id").expect("an owner id")
+    }
+
+    /// Sets the fast path's planner settings on the scratch connection.
+    async fn plan_as_the_fast_path(&self) {
+        for (setting, value) in PLANNER_SETTINGS {
+            self.db
+                .execute_unprepared(&format!("SET {setting} = '{value}'"))
+                .await
+                .expect("planner setting applies");
+        }
+    }
+
+    /// The plan (EXPLAIN's JSON node) of `sql` prepared as `name` and executed with
+    /// every parameter NULL: the generic plan, under the fast path's settings.
+    async fn generic_plan(&self, name: &str, sql: &str) -> Value {
+        let db = &self.db;
+        db.execute_unprepared(&format!("PREPARE {name} AS {sql}"))
+            .await
+            .unwrap_or_else(|err| panic!("{sql} prepares: {err}"));
+        let nulls = vec!["NULL"; parameter_count(sql)].join(", ");
+        let explained = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                format!("EXPLAIN (FORMAT JSON) EXECUTE {name}({nulls})"),
+            ))
+            .await
+            .unwrap_or_else(|err| panic!("{sql} explains: {err}"))
+            .expect("a plan");
+        let plan: Value = explained.try_get("", "QUERY PLAN").expect("JSON plan");
+        plan[0]["Plan"].clone()
+    }
+
     /// Drops the database.
     async fn remove(self) {
         let _ = self.db.close().await;
@@ -117,30 +186,13 @@ async fn statements_by_key_read_by_key_when_planned_over_empty_tables() {
     let Some(scratch) = Scratch::new("the fast path's plan test").await else {
         return;
     };
-    let db = &scratch.db;
     let outcome = async {
-        for (setting, value) in PLANNER_SETTINGS {
-            db.execute_unprepared(&format!("SET {setting} = '{value}'"))
-                .await
-                .expect("planner setting applies");
-        }
+        scratch.plan_as_the_fast_path().await;
         let mut unkeyed = Vec::new();
         for (i, (statement, sql)) in keyed_statements().into_iter().enumerate() {
-            db.execute_unprepared(&format!("PREPARE s{i} AS {sql}"))
-                .await
-                .unwrap_or_else(|err| panic!("{statement} prepares: {err}"));
-            let nulls = vec!["NULL"; parameter_count(sql)].join(", ");
-            let explained = db
-                .query_one_raw(sea_orm::Statement::from_string(
-                    db.get_database_backend(),
-                    format!("EXPLAIN (FORMAT JSON) EXECUTE s{i}({nulls})"),
-                ))
-                .await
-                .unwrap_or_else(|err| panic!("{statement} explains: {err}"))
-                .expect("a plan");
-            let plan: Value = explained.try_get("", "QUERY PLAN").expect("JSON plan");
+            let plan = scratch.generic_plan(&format!("s{i}"), sql).await;
             let mut found = Vec::new();
-            unkeyed_scans(&plan[0]["Plan"], &mut found);
+            unkeyed_scans(&plan, &mut found);
             println!("{statement}: {} unkeyed scans", found.len());
             unkeyed.extend(found.into_iter().map(|scan| format!("{statement}: {scan}")));
         }
@@ -217,6 +269,93 @@ async fn search_pages_are_written_with_their_values_and_run() {
             }
         }
         unwritten
+    }
+    .await;
+    scratch.remove().await;
+    assert!(outcome.is_empty(), "{outcome:#?}");
+}
+
+/// Every scan in `plan` that reads table rows for what it walks: anything but an
+/// index-only scan, or a scan of a primary key (which reads the rows it finds by key).
+/// Not in the count (an init plan): which index it reads depends on the statistics
+/// (and over empty tables, any owner index will do).
+fn table_reads(plan: &Value, found: &mut Vec<String>) {
+    if plan["Parent Relationship"] == "InitPlan" {
+        return;
+    }
+    let node_type = plan["Node Type"].as_str().unwrap_or_default();
+    let index = plan["Index Name"].as_str().unwrap_or_default();
+    let reads_rows = match node_type {
+        "Index Only Scan" => false,
+        "Index Scan" => !index.ends_with("_pkey"),
+        _ => node_type.contains("Scan") && !node_type.starts_with("Subquery"),
+    };
+    if reads_rows {
+        let what = plan["Relation Name"].as_str().unwrap_or(index);
+        found.push(format!("{node_type} on {what} ({index})"));
+    }
+    for child in plan["Plans"].as_array().into_iter().flatten() {
+        table_reads(child, found);
+    }
+}
+
+/// A page deep by offset, in every sort and direction, in the owner's list and the
+/// admin's, reads the rows it skips from an index alone (their ids) and the table only
+/// for its own rows, by key: so says its generic plan, made over a populated table
+/// with its statistics taken. (A generic plan made over empty tables sorts the
+/// owner's rows; PostgreSQL makes it again once `ANALYZE` has seen the table grow.)
+/// The due-date sorts since `m20261206_000010_covering_due_indexes`.
+#[tokio::test]
+async fn offset_pages_skip_rows_by_index_alone() {
+    use taskforge_domain::page::{PageRequest, Window};
+    use taskforge_domain::task::{TaskFilter, TaskSort, TaskSortKey};
+
+    use crate::task_repository::pages::PageQuery;
+
+    let Some(scratch) = Scratch::new("the offset page test").await else {
+        return;
+    };
+    let outcome = async {
+        scratch.populate().await;
+        scratch.plan_as_the_fast_path().await;
+        let own = TaskFilter {
+            owner_id: Some(scratch.an_owner().await),
+            ..TaskFilter::default()
+        };
+        let mut reads = Vec::new();
+        let mut i = 0;
+        for key in [
+            TaskSortKey::CreatedAt,
+            TaskSortKey::UpdatedAt,
+            TaskSortKey::DueDate,
+            TaskSortKey::Priority,
+            TaskSortKey::Title,
+        ] {
+            for descending in [false, true] {
+                for filter in [&TaskFilter::default(), &own] {
+                    let sort = TaskSort { key, descending };
+                    let page = PageRequest::new(Some(20), Some(10_000)).expect("a page");
+                    let window = Window::at(page, 10_000);
+                    let query = PageQuery::new(&scratch.db, filter, sort, &window)
+                        .await
+                        .expect("a page query");
+                    i += 1;
+                    let plan = scratch
+                        .generic_plan(&format!("p{i}"), &query.rows.sql)
+                        .await;
+                    let mut found = Vec::new();
+                    table_reads(&plan, &mut found);
+                    let who = if filter.owner_id.is_some() {
+                        "owner"
+                    } else {
+                        "admin"
+                    };
+                    println!("{sort:?}, {who}: {found:?}");
+                    reads.extend(found.into_iter().map(|r| format!("{sort:?}, {who}: {r}")));
+                }
+            }
+        }
+        reads
     }
     .await;
     scratch.remove().await;

@@ -319,8 +319,10 @@ impl PageQuery {
                 .limit(window.limit.saturating_add(1))
         } else {
             // A page deep by offset: the rows it skips are walked as ids only, which the
-            // sort's index holds (no table row read for them), and the table is read
-            // for the page's own rows, by key (1.34 → 0.96 ms 10 000 rows deep).
+            // sort's index holds (no table row read for them; the due-date indexes
+            // include the date for that, `m20261206_000010_covering_due_indexes`), and
+            // the table is read for the page's own rows, by key (1.34 → 0.96 ms 10 000
+            // rows deep; PostgreSQL's plans are checked in `postgres::plans`).
             let by = (condition, key, id, order.clone());
             let skipped = if !by_recency(backend, sort) {
                 skipped_ids(task::Entity::find(), by, window)
