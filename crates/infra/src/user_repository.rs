@@ -5,14 +5,14 @@ use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use taskforge_domain::DomainError;
 use taskforge_domain::page::{Slice, Window};
 use taskforge_domain::user::{
     Email, FullName, LoginIdentifier, PasswordHash, Role, SessionEffect, User, UserCredentials,
-    UserFilter, UserPosition, UserRepository, Username,
+    UserFilter, UserPosition, UserRepository, Username, changed_meanwhile,
 };
 use uuid::Uuid;
 
@@ -357,11 +357,23 @@ impl UserRepository for SeaUserRepository {
 
         let mut row = to_active_model(user);
         row.id = Unchanged(user.id);
+        row.updated_at = Set(now);
         let password_changes = password_hash.is_some();
         if let Some(hash) = password_hash {
             row.password_hash = Set(hash.as_str().to_owned());
         }
-        let updated = row.update(&txn).await.map_err(db_error)?;
+        // Written only over the version `user` was read from: a write that came
+        // between (an admin's demotion, say) is never undone by this one.
+        let updated = user::Entity::update_many()
+            .set(row)
+            .filter(user::Column::Id.eq(user.id))
+            .filter(user::Column::UpdatedAt.eq(user.updated_at))
+            .exec_with_returning(&txn)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| changed_meanwhile(user.id))?;
         if password_changes {
             // A reset token must not outlive the password it was sent to replace.
             crate::password_reset_repository::delete_resets_of(&txn, user.id).await?;

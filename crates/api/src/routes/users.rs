@@ -29,7 +29,7 @@ pub async fn get_me(Authenticated(me): Authenticated) -> HttpResponse {
     responses(
         (status = 200, description = "Updated", body = UserResponse),
         (status = 403, description = "Email or password change without the right `current_password`"),
-        (status = 409, description = "Email or username taken"),
+        (status = 409, description = "Email or username taken, or the account was changed by another request meanwhile (read it again and retry)"),
     ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn update_me(
     state: web::Data<AppState>,
@@ -153,7 +153,7 @@ pub async fn get_user(
         (status = 200, description = "Updated", body = UserResponse),
         (status = 403, description = "Admins only"),
         (status = 404, description = "No such user"),
-        (status = 409, description = "Last active admin, or email/username taken"),
+        (status = 409, description = "Last active admin, email/username taken, or the account was changed by another request meanwhile (read it again and retry)"),
     ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn update_user(
     state: web::Data<AppState>,

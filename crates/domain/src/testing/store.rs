@@ -28,7 +28,7 @@ use crate::task::{
 };
 use crate::user::{
     LoginIdentifier, PasswordHash, SessionEffect, User, UserCredentials, UserFilter, UserPosition,
-    UserRepository,
+    UserRepository, changed_meanwhile,
 };
 
 mod accounts;
@@ -376,6 +376,9 @@ impl UserRepository for InMemoryUserRepository {
             .get(&user.id)
             .cloned()
             .ok_or_else(|| user_not_found(user.id))?;
+        if stored.updated_at != user.updated_at {
+            return Err(changed_meanwhile(user.id));
+        }
         if stored.is_active_admin()
             && !user.is_active_admin()
             && !another_active_admin(&state, user.id)
@@ -390,11 +393,15 @@ impl UserRepository for InMemoryUserRepository {
             state.resets.retain(|_, (r, _)| r.user_id != user.id);
         }
         let hash = password_hash.unwrap_or(stored_hash);
-        state.users.insert(user.id, (user.clone(), hash));
+        let updated = User {
+            updated_at: now,
+            ..user.clone()
+        };
+        state.users.insert(user.id, (updated.clone(), hash));
         if sessions == SessionEffect::RevokeAll {
             revoke_where(&mut state, now, |s| s.user_id == user.id);
         }
-        Ok(user.clone())
+        Ok(updated)
     }
 
     async fn delete(&self, id: Uuid, actor_id: Uuid, at: DateTime<Utc>) -> Result<(), DomainError> {

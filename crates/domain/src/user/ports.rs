@@ -62,16 +62,20 @@ pub trait UserRepository: Send + Sync {
         window: Window<UserPosition>,
     ) -> Result<Slice<User>, DomainError>;
 
-    /// Writes every field of `user` (found by `user.id`), optionally a new password
-    /// hash (which also deletes the user's password reset tokens), and applies
-    /// `sessions` — all in one transaction. When the stored user is
-    /// an active admin and `user` is not, the transaction first makes sure another
-    /// active admin exists (locking so that concurrent demotions cannot both pass).
+    /// Writes every field of `user` (found by `user.id`) but `updated_at`, which
+    /// becomes `now`, optionally a new password hash (which also deletes the user's
+    /// password reset tokens), and applies `sessions` — all in one transaction, and
+    /// only over the version `user` was read from: if the stored `updated_at` is no
+    /// longer `user.updated_at`, another write came between and nothing is written
+    /// (so that write is never undone). When the stored user is an active admin and
+    /// `user` is not, the transaction first makes sure another active admin exists
+    /// (locking so that concurrent demotions cannot both pass). Returns the user as
+    /// stored.
     ///
     /// # Errors
     /// [`DomainError::NotFound`] when no such user exists; [`DomainError::Conflict`]
-    /// for the last active admin, or a taken email/username;
-    /// [`DomainError::Unexpected`] on storage failure.
+    /// for the last active admin, a taken email/username, or a user changed since it
+    /// was read ([`changed_meanwhile`]); [`DomainError::Unexpected`] on storage failure.
     async fn update(
         &self,
         user: &User,
@@ -89,4 +93,12 @@ pub trait UserRepository: Send + Sync {
     /// [`DomainError::NotFound`] when no such user exists; [`DomainError::Conflict`]
     /// for the last active admin; [`DomainError::Unexpected`] on storage failure.
     async fn delete(&self, id: Uuid, actor_id: Uuid, at: DateTime<Utc>) -> Result<(), DomainError>;
+}
+
+/// The error of [`UserRepository::update`] for a user written by someone else since
+/// it was read: the caller reads it again and decides anew.
+pub fn changed_meanwhile(id: Uuid) -> DomainError {
+    DomainError::Conflict(format!(
+        "user {id} was changed by another request meanwhile; read it again and retry"
+    ))
 }

@@ -129,7 +129,11 @@ impl UserService {
         // and our insert, the second round finds and promotes it.
         for _ in 0..2 {
             if let Some(user) = self.users.find_by_email(email.as_str()).await? {
-                return self.promote(user).await;
+                match self.promote(user).await {
+                    // Changed meanwhile (another instance promoting it): look again.
+                    Err(DomainError::Conflict(_)) => continue,
+                    other => return other,
+                }
             }
             let account = NewAccount {
                 email: email.clone(),
@@ -155,10 +159,8 @@ impl UserService {
         }
         user.role = Role::Admin;
         user.is_active = true;
-        user.updated_at = self.clock.now();
-        let now = user.updated_at;
         self.users
-            .update(&user, None, SessionEffect::Keep, now)
+            .update(&user, None, SessionEffect::Keep, self.clock.now())
             .await
     }
 
@@ -309,7 +311,8 @@ impl UserService {
     }
 
     /// Applies changes to `user` and stores them, revoking every session when the
-    /// password changes or the account is deactivated.
+    /// password changes or the account is deactivated; a [`changed_meanwhile`]
+    /// conflict when another write to the user came after `user` was read.
     async fn apply(&self, mut user: User, changes: UserChanges) -> Result<User, DomainError> {
         let deactivated = user.is_active && changes.is_active == Some(false);
         let hash: Option<PasswordHash> = match &changes.password {
@@ -336,9 +339,9 @@ impl UserService {
         } else {
             SessionEffect::Keep
         };
-        let now = self.clock.now();
-        user.updated_at = now;
-        self.users.update(&user, hash, sessions, now).await
+        self.users
+            .update(&user, hash, sessions, self.clock.now())
+            .await
     }
 }
 

@@ -289,7 +289,8 @@ async fn a_password_change_deletes_the_users_resets(db: TestDb) {
         full_name: FullName::parse("Renamed").unwrap(),
         ..alice.clone()
     };
-    db.users
+    let renamed = db
+        .users
         .update(&renamed, None, SessionEffect::Keep, now())
         .await
         .unwrap();
@@ -300,7 +301,7 @@ async fn a_password_change_deletes_the_users_resets(db: TestDb) {
     );
     db.users
         .update(
-            &alice,
+            &renamed,
             Some(hash_of("changed")),
             SessionEffect::RevokeAll,
             now(),

@@ -130,16 +130,22 @@ async fn user_update_writes_every_field_and_keeps_the_password_hash_unless_given
     changed.full_name = None;
     changed.role = Role::Admin;
     changed.is_active = false;
-    changed.updated_at = at(99);
     let stored = db
         .users
-        .update(&changed, None, SessionEffect::Keep, now())
+        .update(&changed, None, SessionEffect::Keep, at(99))
         .await
         .unwrap();
-    assert_eq!(stored, changed);
+    // Every field as given, but `updated_at`: the instant of the write.
+    assert_eq!(
+        stored,
+        User {
+            updated_at: at(99),
+            ..changed.clone()
+        }
+    );
     assert_eq!(
         db.users.find_by_id(user.id).await.unwrap(),
-        Some(changed.clone())
+        Some(stored.clone())
     );
     assert_eq!(
         db.users.password_hash(user.id).await.unwrap(),
@@ -161,12 +167,47 @@ async fn user_update_writes_every_field_and_keeps_the_password_hash_unless_given
     );
 
     db.users
-        .update(&changed, Some(hash_of("new")), SessionEffect::Keep, now())
+        .update(&stored, Some(hash_of("new")), SessionEffect::Keep, now())
         .await
         .unwrap();
     assert_eq!(
         db.users.password_hash(user.id).await.unwrap(),
         Some(hash_of("new"))
+    );
+}
+
+async fn a_user_written_since_it_was_read_is_a_conflict_and_the_other_write_stays(db: TestDb) {
+    let user = new_user("ivy@example.com", None, Role::Admin);
+    db.users.insert(&user, &hash_of("old")).await.unwrap();
+    let other_admin = new_user("root@example.com", None, Role::Admin);
+    db.users.insert(&other_admin, &hash_of("r")).await.unwrap();
+    // Two requests read the same version: one demotes and deactivates (an admin), the
+    // other renames (the user). The rename, second, must not undo the demotion.
+    let read = db.users.find_by_id(user.id).await.unwrap().unwrap();
+    let mut demoted = read.clone();
+    demoted.role = Role::User;
+    demoted.is_active = false;
+    let stored = db
+        .users
+        .update(&demoted, None, SessionEffect::RevokeAll, at(50))
+        .await
+        .unwrap();
+    let mut renamed = read.clone();
+    renamed.full_name = FullName::parse("Ivy").unwrap();
+    let DomainError::Conflict(meanwhile) = taskforge_domain::user::changed_meanwhile(user.id)
+    else {
+        panic!("changed_meanwhile is a conflict");
+    };
+    assert_conflict(
+        db.users
+            .update(&renamed, Some(hash_of("new")), SessionEffect::Keep, at(60))
+            .await,
+        &meanwhile,
+    );
+    assert_eq!(db.users.find_by_id(user.id).await.unwrap(), Some(stored));
+    assert_eq!(
+        db.users.password_hash(user.id).await.unwrap(),
+        Some(hash_of("old"))
     );
 }
 
@@ -270,10 +311,13 @@ async fn demoting_or_deactivating_the_last_active_admin_is_conflict_and_changes_
     renamed.full_name = FullName::parse("Still Admin").unwrap();
     assert_eq!(
         db.users
-            .update(&renamed, None, SessionEffect::Keep, now())
+            .update(&renamed, None, SessionEffect::Keep, at(10))
             .await
             .unwrap(),
-        renamed
+        User {
+            updated_at: at(10),
+            ..renamed
+        }
     );
 }
 
@@ -377,13 +421,15 @@ async fn update_with_keep_leaves_sessions_alone(db: TestDb) {
     let session = insert_session(&db, user.id).await;
     let mut renamed = user.clone();
     renamed.full_name = FullName::parse("Kate K").unwrap();
-    db.users
+    let stored = db
+        .users
         .update(&renamed, None, SessionEffect::Keep, now())
         .await
         .unwrap();
+    assert_eq!(stored.full_name, renamed.full_name);
     assert_eq!(
         db.sessions.find_session_user(session.id).await.unwrap(),
-        Some(renamed)
+        Some(stored)
     );
 }
 
@@ -608,6 +654,7 @@ contract!(
     username_differing_only_in_case_is_conflict_username_already_taken,
     parallel_inserts_of_one_email_let_exactly_one_win,
     user_update_writes_every_field_and_keeps_the_password_hash_unless_given,
+    a_user_written_since_it_was_read_is_a_conflict_and_the_other_write_stays,
     updating_a_missing_user_is_not_found,
     updating_to_a_taken_email_or_username_is_conflict_and_changes_nothing,
     with_two_admins_one_may_be_demoted_but_then_not_the_other,

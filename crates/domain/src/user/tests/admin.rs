@@ -6,7 +6,7 @@ use super::{Ports, assert_conflict, assert_forbidden, assert_not_found, password
 use crate::DomainError;
 use crate::page::{DEFAULT_MAX_EXACT_COUNT, ListRequest, Slice, Window};
 use crate::testing::UserBuilder;
-use crate::tests::fixtures::{admin, member, now};
+use crate::tests::fixtures::{admin, earlier, member, now};
 use crate::user::{
     MockUserRepository, PasswordHash, Role, SessionEffect, User, UserChanges, UserFilter,
 };
@@ -215,7 +215,7 @@ async fn admin_changing_a_role_keeps_sessions_and_stores_the_role() {
         .withf(|user, _, effect, at| {
             user.role == Role::Admin
                 && *effect == SessionEffect::Keep
-                && user.updated_at == now()
+                && user.updated_at == earlier()
                 && *at == now()
         })
         .times(1)

@@ -6,7 +6,7 @@ use super::{Ports, email, password};
 use crate::DomainError;
 use crate::testing::UserBuilder;
 use crate::tests::fixtures::{admin, earlier, now};
-use crate::user::{Role, SessionEffect};
+use crate::user::{Role, SessionEffect, changed_meanwhile};
 
 #[tokio::test]
 async fn ensure_admin_creates_a_missing_admin() {
@@ -82,7 +82,7 @@ async fn ensure_admin_promotes_and_reactivates_an_existing_user_keeping_password
                 && user.role == Role::Admin
                 && user.is_active
                 && user.created_at == earlier()
-                && user.updated_at == now()
+                && user.updated_at == earlier()
                 && hash.is_none()
                 && *effect == SessionEffect::Keep
                 && *at == now()
@@ -143,4 +143,43 @@ async fn ensure_admin_losing_a_creation_race_promotes_the_winner() {
         .await
         .unwrap();
     assert_eq!((result.id, result.role), (id, Role::Admin));
+}
+
+#[tokio::test]
+async fn ensure_admin_whose_promotion_meets_a_newer_version_looks_again() {
+    // Another instance promotes the same user between our lookup and our write: the
+    // write is refused (changed meanwhile), and the second lookup finds an admin.
+    let existing = UserBuilder::new("root").build();
+    let promoted = UserBuilder::new("root").admin().build();
+    let mut seq = Sequence::new();
+    let mut ports = Ports::default();
+    let found = existing.clone();
+    ports
+        .users
+        .expect_find_by_email()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_| Ok(Some(found.clone())));
+    let id = existing.id;
+    ports
+        .users
+        .expect_update()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, _, _, _| Err(changed_meanwhile(id)));
+    let again = promoted.clone();
+    ports
+        .users
+        .expect_find_by_email()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_| Ok(Some(again.clone())));
+    ports.users.expect_insert().never();
+
+    let result = ports
+        .service()
+        .ensure_admin(email("root@example.com"), password("bootstrap-pass"))
+        .await
+        .unwrap();
+    assert_eq!(result, promoted);
 }

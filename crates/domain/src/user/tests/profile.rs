@@ -3,8 +3,8 @@
 use super::{Ports, assert_conflict, assert_forbidden, email, password};
 use crate::DomainError;
 use crate::testing::UserBuilder;
-use crate::tests::fixtures::{admin, member, now};
-use crate::user::{FullName, PasswordHash, Role, SessionEffect, UserChanges, Username};
+use crate::tests::fixtures::{admin, earlier, member, now};
+use crate::user::{FullName, PasswordHash, Role, SessionEffect, User, UserChanges, Username};
 
 #[tokio::test]
 async fn update_me_changing_role_or_is_active_is_forbidden_even_for_admins() {
@@ -151,10 +151,15 @@ async fn update_me_changing_password_stores_the_new_hash_and_revokes_all_session
                 && hash.as_ref().map(PasswordHash::as_str) == Some("new-hash")
                 && *effect == SessionEffect::RevokeAll
                 && *at == now()
-                && user.updated_at == now()
+                && user.updated_at == earlier()
         })
         .times(1)
-        .returning(|user, _, _, _| Ok(user.clone()));
+        .returning(|user, _, _, at| {
+            Ok(User {
+                updated_at: at,
+                ..user.clone()
+            })
+        });
     let changes = UserChanges {
         password: Some(password("brand-new-pass")),
         ..UserChanges::default()
