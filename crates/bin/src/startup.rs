@@ -109,8 +109,11 @@ async fn open_database_with(
     settings: &Settings,
     max_connections: u32,
 ) -> Result<DatabaseConnection, StartupError> {
-    let sqlite = taskforge_infra::db::is_sqlite(&settings.database_url);
-    if settings.auto_migrate && !sqlite {
+    // Migrations run on a connection of their own, without the requests' deadlines;
+    // but an in-memory SQLite database is one per connection, so it is migrated on
+    // the pool itself (it starts empty: its migrations are quick).
+    let memory = taskforge_infra::db::is_sqlite_memory(&settings.database_url);
+    if settings.auto_migrate && !memory {
         migrate_up(settings).await?;
     }
     let db = taskforge_infra::db::connect_with(
@@ -120,9 +123,7 @@ async fn open_database_with(
     )
     .await
     .map_err(StartupError::Database)?;
-    // SQLite has no statement deadline to lift, and `sqlite::memory:` is a database
-    // per connection: migrate on the pool itself.
-    if settings.auto_migrate && sqlite {
+    if settings.auto_migrate && memory {
         Migrator::up(&db, None)
             .await
             .map_err(StartupError::Migration)?;

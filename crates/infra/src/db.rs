@@ -113,6 +113,7 @@ pub(crate) fn options(
     options.sqlx_logging(false);
     if is_sqlite(url) {
         let busy = deadlines.lock;
+        let hold = deadlines.statement;
         options
             .max_connections(1)
             .min_connections(1)
@@ -129,7 +130,9 @@ pub(crate) fn options(
                     // Cascades and owner checks behave as on PostgreSQL.
                     .foreign_keys(true)
                     .create_if_missing(true)
-            });
+            })
+            // No statement holds the one connection past the statement deadline.
+            .map_sqlx_sqlite_pool_opts(move |pool| crate::sqlite_hold::bounded(pool, hold));
     } else {
         let millis = |d: Duration| d.as_millis().to_string();
         let mut server_settings = vec![
@@ -173,6 +176,11 @@ pub(crate) fn options(
 /// Whether `url` names a SQLite database.
 pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
+}
+
+/// Whether `url` names an in-memory SQLite database (one per connection).
+pub fn is_sqlite_memory(url: &str) -> bool {
+    url.starts_with("sqlite::memory:") || (is_sqlite(url) && url.contains("mode=memory"))
 }
 
 /// How long a PostgreSQL connection may sit idle before it is pinged on checkout.

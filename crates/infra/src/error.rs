@@ -83,6 +83,8 @@ pub(crate) fn unavailable(err: &DbErr) -> Option<&'static str> {
             code if sqlite_primary(code).is_some_and(|c| c == 5 || c == 6) => {
                 Some("the database is locked by another process")
             }
+            // SQLITE_INTERRUPT: held past the statement deadline (`sqlite_hold`).
+            code if sqlite_primary(code) == Some(9) => Some("the database did not answer in time"),
             // 08: connection exception; 53: insufficient resources (too many
             // connections, out of memory or disk); 57P: the server is shutting down,
             // restarting or not accepting connections yet.

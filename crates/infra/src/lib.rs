@@ -30,6 +30,7 @@ pub mod password;
 pub mod password_reset_repository;
 pub mod postgres;
 pub mod session_repository;
+mod sqlite_hold;
 pub mod task_repository;
 pub mod user_repository;
 
