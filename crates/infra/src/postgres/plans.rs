@@ -12,6 +12,9 @@
 //! Needs `TEST_DATABASE_URL` (a database to create a scratch one through); without it
 //! the tests say so and pass.
 
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, sqlx};
 use serde_json::Value;
 use taskforge_migration::{Migrator, MigratorTrait};
@@ -186,7 +189,8 @@ async fn statements_by_key_read_by_key_when_planned_over_empty_tables() {
     let Some(scratch) = Scratch::new("the fast path's plan test").await else {
         return;
     };
-    let outcome = async {
+    // Caught if it panics, so that the scratch database is dropped either way.
+    let outcome = AssertUnwindSafe(async {
         scratch.plan_as_the_fast_path().await;
         let mut unkeyed = Vec::new();
         for (i, (statement, sql)) in keyed_statements().into_iter().enumerate() {
@@ -197,9 +201,11 @@ async fn statements_by_key_read_by_key_when_planned_over_empty_tables() {
             unkeyed.extend(found.into_iter().map(|scan| format!("{statement}: {scan}")));
         }
         unkeyed
-    }
+    })
+    .catch_unwind()
     .await;
     scratch.remove().await;
+    let outcome = outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     assert!(outcome.is_empty(), "{outcome:#?}");
 }
 
@@ -219,7 +225,8 @@ async fn search_pages_are_written_with_their_values_and_run() {
         return;
     };
     let db = &scratch.db;
-    let outcome = async {
+    // Caught if it panics, so that the scratch database is dropped either way.
+    let outcome = AssertUnwindSafe(async {
         let owner = Uuid::now_v7();
         let at = chrono::Utc::now();
         let filter = TaskFilter {
@@ -269,9 +276,11 @@ async fn search_pages_are_written_with_their_values_and_run() {
             }
         }
         unwritten
-    }
+    })
+    .catch_unwind()
     .await;
     scratch.remove().await;
+    let outcome = outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     assert!(outcome.is_empty(), "{outcome:#?}");
 }
 
@@ -315,7 +324,8 @@ async fn offset_pages_skip_rows_by_index_alone() {
     let Some(scratch) = Scratch::new("the offset page test").await else {
         return;
     };
-    let outcome = async {
+    // Caught if it panics, so that the scratch database is dropped either way.
+    let outcome = AssertUnwindSafe(async {
         scratch.populate().await;
         scratch.plan_as_the_fast_path().await;
         let own = TaskFilter {
@@ -356,9 +366,11 @@ async fn offset_pages_skip_rows_by_index_alone() {
             }
         }
         reads
-    }
+    })
+    .catch_unwind()
     .await;
     scratch.remove().await;
+    let outcome = outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     assert!(outcome.is_empty(), "{outcome:#?}");
 }
 
