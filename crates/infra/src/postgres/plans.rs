@@ -184,13 +184,37 @@ impl Scratch {
     }
 }
 
-#[tokio::test]
-async fn statements_by_key_read_by_key_when_planned_over_empty_tables() {
-    let Some(scratch) = Scratch::new("the fast path's plan test").await else {
+/// Runs `test` on a scratch database (skipped, with a note, when `TEST_DATABASE_URL`
+/// is unset) and fails on any finding it returns. The database is dropped whether or
+/// not the test panics (the panic is caught, then resumed).
+async fn check(name: &str, test: impl AsyncFnOnce(&Scratch) -> Vec<String>) {
+    let Some(scratch) = Scratch::new(name).await else {
         return;
     };
-    // Caught if it panics, so that the scratch database is dropped either way.
-    let outcome = AssertUnwindSafe(async {
+    let outcome = AssertUnwindSafe(test(&scratch)).catch_unwind().await;
+    scratch.remove().await;
+    let findings = outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+/// Every sort of the task list, both directions.
+fn every_sort() -> Vec<taskforge_domain::task::TaskSort> {
+    use taskforge_domain::task::{TaskSort, TaskSortKey};
+    [
+        TaskSortKey::CreatedAt,
+        TaskSortKey::UpdatedAt,
+        TaskSortKey::DueDate,
+        TaskSortKey::Priority,
+        TaskSortKey::Title,
+    ]
+    .into_iter()
+    .flat_map(|key| [false, true].map(|descending| TaskSort { key, descending }))
+    .collect()
+}
+
+#[tokio::test]
+async fn statements_by_key_read_by_key_when_planned_over_empty_tables() {
+    check("the fast path's plan test", async |scratch| {
         scratch.plan_as_the_fast_path().await;
         let mut unkeyed = Vec::new();
         for (i, (statement, sql)) in keyed_statements().into_iter().enumerate() {
@@ -202,11 +226,7 @@ async fn statements_by_key_read_by_key_when_planned_over_empty_tables() {
         }
         unkeyed
     })
-    .catch_unwind()
     .await;
-    scratch.remove().await;
-    let outcome = outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    assert!(outcome.is_empty(), "{outcome:#?}");
 }
 
 /// Every search page (`q`), in every sort and direction, with every filter and a
@@ -214,19 +234,13 @@ async fn statements_by_key_read_by_key_when_planned_over_empty_tables() {
 #[tokio::test]
 async fn search_pages_are_written_with_their_values_and_run() {
     use taskforge_domain::page::{PageRequest, Window};
-    use taskforge_domain::task::{
-        Priority, TaskFilter, TaskPosition, TaskSort, TaskSortKey, TaskStatus,
-    };
+    use taskforge_domain::task::{Priority, TaskFilter, TaskPosition, TaskStatus};
     use taskforge_domain::testing::TaskBuilder;
 
     use crate::task_repository::pages::PageQuery;
 
-    let Some(scratch) = Scratch::new("the search page test").await else {
-        return;
-    };
-    let db = &scratch.db;
-    // Caught if it panics, so that the scratch database is dropped either way.
-    let outcome = AssertUnwindSafe(async {
+    check("the search page test", async |scratch| {
+        let db = &scratch.db;
         let owner = Uuid::now_v7();
         let at = chrono::Utc::now();
         let filter = TaskFilter {
@@ -244,44 +258,31 @@ async fn search_pages_are_written_with_their_values_and_run() {
             .build();
         let undated = TaskBuilder::new(owner).build();
         let mut unwritten = Vec::new();
-        for key in [
-            TaskSortKey::CreatedAt,
-            TaskSortKey::UpdatedAt,
-            TaskSortKey::DueDate,
-            TaskSortKey::Priority,
-            TaskSortKey::Title,
-        ] {
-            for descending in [false, true] {
-                for after in [None, Some(&dated), Some(&undated)] {
-                    let sort = TaskSort { key, descending };
-                    let page = PageRequest::new(Some(20), None).expect("a page");
-                    let mut window = Window::at(page, 10_000);
-                    if let Some(task) = after {
-                        window = window.after(TaskPosition::of(task, key));
-                    }
-                    let query = PageQuery::new(db, &filter, sort, &window)
-                        .await
-                        .expect("a page query");
-                    let Some(sql) = super::literal::inlined(&query.rows) else {
-                        unwritten.push(format!("{sort:?}: {}", query.rows.sql));
-                        continue;
-                    };
-                    db.query_all_raw(sea_orm::Statement::from_string(
-                        db.get_database_backend(),
-                        sql.clone(),
-                    ))
-                    .await
-                    .unwrap_or_else(|err| panic!("{sql}: {err}"));
+        for sort in every_sort() {
+            for after in [None, Some(&dated), Some(&undated)] {
+                let page = PageRequest::new(Some(20), None).expect("a page");
+                let mut window = Window::at(page, 10_000);
+                if let Some(task) = after {
+                    window = window.after(TaskPosition::of(task, sort.key));
                 }
+                let query = PageQuery::new(db, &filter, sort, &window)
+                    .await
+                    .expect("a page query");
+                let Some(sql) = super::literal::inlined(&query.rows) else {
+                    unwritten.push(format!("{sort:?}: {}", query.rows.sql));
+                    continue;
+                };
+                db.query_all_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    sql.clone(),
+                ))
+                .await
+                .unwrap_or_else(|err| panic!("{sql}: {err}"));
             }
         }
         unwritten
     })
-    .catch_unwind()
     .await;
-    scratch.remove().await;
-    let outcome = outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    assert!(outcome.is_empty(), "{outcome:#?}");
 }
 
 /// Every scan in `plan` that reads table rows for what it walks: anything but an
@@ -317,15 +318,11 @@ fn table_reads(plan: &Value, found: &mut Vec<String>) {
 #[tokio::test]
 async fn offset_pages_skip_rows_by_index_alone() {
     use taskforge_domain::page::{PageRequest, Window};
-    use taskforge_domain::task::{TaskFilter, TaskSort, TaskSortKey};
+    use taskforge_domain::task::TaskFilter;
 
     use crate::task_repository::pages::PageQuery;
 
-    let Some(scratch) = Scratch::new("the offset page test").await else {
-        return;
-    };
-    // Caught if it panics, so that the scratch database is dropped either way.
-    let outcome = AssertUnwindSafe(async {
+    check("the offset page test", async |scratch| {
         scratch.populate().await;
         scratch.plan_as_the_fast_path().await;
         let own = TaskFilter {
@@ -334,44 +331,31 @@ async fn offset_pages_skip_rows_by_index_alone() {
         };
         let mut reads = Vec::new();
         let mut i = 0;
-        for key in [
-            TaskSortKey::CreatedAt,
-            TaskSortKey::UpdatedAt,
-            TaskSortKey::DueDate,
-            TaskSortKey::Priority,
-            TaskSortKey::Title,
-        ] {
-            for descending in [false, true] {
-                for filter in [&TaskFilter::default(), &own] {
-                    let sort = TaskSort { key, descending };
-                    let page = PageRequest::new(Some(20), Some(10_000)).expect("a page");
-                    let window = Window::at(page, 10_000);
-                    let query = PageQuery::new(&scratch.db, filter, sort, &window)
-                        .await
-                        .expect("a page query");
-                    i += 1;
-                    let plan = scratch
-                        .generic_plan(&format!("p{i}"), &query.rows.sql)
-                        .await;
-                    let mut found = Vec::new();
-                    table_reads(&plan, &mut found);
-                    let who = if filter.owner_id.is_some() {
-                        "owner"
-                    } else {
-                        "admin"
-                    };
-                    println!("{sort:?}, {who}: {found:?}");
-                    reads.extend(found.into_iter().map(|r| format!("{sort:?}, {who}: {r}")));
-                }
+        for sort in every_sort() {
+            for filter in [&TaskFilter::default(), &own] {
+                let page = PageRequest::new(Some(20), Some(10_000)).expect("a page");
+                let window = Window::at(page, 10_000);
+                let query = PageQuery::new(&scratch.db, filter, sort, &window)
+                    .await
+                    .expect("a page query");
+                i += 1;
+                let plan = scratch
+                    .generic_plan(&format!("p{i}"), &query.rows.sql)
+                    .await;
+                let mut found = Vec::new();
+                table_reads(&plan, &mut found);
+                let who = if filter.owner_id.is_some() {
+                    "owner"
+                } else {
+                    "admin"
+                };
+                println!("{sort:?}, {who}: {found:?}");
+                reads.extend(found.into_iter().map(|r| format!("{sort:?}, {who}: {r}")));
             }
         }
         reads
     })
-    .catch_unwind()
     .await;
-    scratch.remove().await;
-    let outcome = outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    assert!(outcome.is_empty(), "{outcome:#?}");
 }
 
 #[test]

@@ -214,20 +214,41 @@ fn owner_only(filter: &TaskFilter) -> bool {
         && due_after.is_none()
 }
 
-/// The ids of the rows of `select` that a page by offset in `window` skips and its own
-/// (`limit + 1`), in the page's order, as the one column [`SKIPPED_ID`]: the rows that
-/// meet the condition, ordered by the key, then the id, in the order given.
-fn skipped_ids<E: EntityTrait>(
+/// The tasks a list in `sort` order reads: joined to `task_recency` for PostgreSQL's
+/// `updated_at` order.
+fn listed(backend: DbBackend, sort: TaskSort) -> Select<task::Entity> {
+    let tasks = task::Entity::find();
+    if by_recency(backend, sort) {
+        tasks.join_rev(JoinType::InnerJoin, task_recency::Relation::Task.def())
+    } else {
+        tasks
+    }
+}
+
+/// The rows of `select` in `window`: those that meet the condition, ordered by the key,
+/// then the id, in the order given, from the window's offset, `limit + 1` of them.
+fn in_order<E: EntityTrait>(
     select: Select<E>,
     (condition, key, id, order): (Condition, Expr, Expr, Order),
     window: &Window<TaskPosition>,
-) -> SelectStatement {
+) -> Select<E> {
     select
         .filter(condition)
         .order_by(key, order.clone())
-        .order_by(id.clone(), order)
+        .order_by(id, order)
         .limit(window.limit.saturating_add(1))
         .offset(window.offset)
+}
+
+/// The ids of the rows of `select` that a page by offset in `window` skips and its own
+/// (see [`in_order`]), as the one column [`SKIPPED_ID`].
+fn skipped_ids<E: EntityTrait>(
+    select: Select<E>,
+    by: (Condition, Expr, Expr, Order),
+    window: &Window<TaskPosition>,
+) -> SelectStatement {
+    let id = by.2.clone();
+    in_order(select, by, window)
         .select_only()
         .expr_as(id, SKIPPED_ID)
         .into_query()
@@ -307,32 +328,20 @@ impl PageQuery {
             Order::Asc
         };
         // The id breaks ties in the same direction, so pages never repeat or skip a row.
+        let by = (condition, key, id, order.clone());
         let rows = if window.offset == 0 {
-            let mut found = task::Entity::find();
-            if by_recency(backend, sort) {
-                found = found.join_rev(JoinType::InnerJoin, task_recency::Relation::Task.def());
-            }
-            found
-                .filter(condition)
-                .order_by(key, order.clone())
-                .order_by(id, order)
-                .limit(window.limit.saturating_add(1))
+            in_order(listed(backend, sort), by, window)
         } else {
             // A page deep by offset: the rows it skips are walked as ids only, which the
             // sort's index holds (no table row read for them; the due-date indexes
             // include the date for that, `m20261206_000010_covering_due_indexes`), and
             // the table is read for the page's own rows, by key (1.34 → 0.96 ms 10 000
             // rows deep; PostgreSQL's plans are checked in `postgres::plans`).
-            let by = (condition, key, id, order.clone());
-            let skipped = if !by_recency(backend, sort) {
-                skipped_ids(task::Entity::find(), by, window)
-            } else if owner_only(filter) {
+            let skipped = if by_recency(backend, sort) && owner_only(filter) {
                 // `task_recency` holds every column the condition tests: no task read.
                 skipped_ids(task_recency::Entity::find(), by, window)
             } else {
-                let joined = task::Entity::find()
-                    .join_rev(JoinType::InnerJoin, task_recency::Relation::Task.def());
-                skipped_ids(joined, by, window)
+                skipped_ids(listed(backend, sort), by, window)
             };
             let mut page = task::Entity::find();
             QueryTrait::query(&mut page).join_subquery(
