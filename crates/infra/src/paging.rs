@@ -2,6 +2,7 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{Condition, EntityTrait};
+use taskforge_domain::page::Window;
 
 /// The rows that follow the position `(value, id)` in the order `sort, id_column`
 /// (both in the same direction): one row-value comparison, which both databases turn
@@ -36,4 +37,13 @@ pub(crate) fn capped_count<E: EntityTrait>(
         .expr(Expr::cust("COUNT(*)"))
         .from_subquery(matching, "capped")
         .to_owned()
+}
+
+/// The count that any row on a page of `window` proves, when the page skips at least
+/// the cap's worth of rows: that row is one past the cap, so more than the cap match.
+/// Such a page need not count (10 000 deep, with the cap at 10 000, it would walk
+/// 10 001 entries for its count besides the 10 000 it skips); one that finds no row is
+/// past the end and counts alone.
+pub(crate) fn past_the_cap<K>(window: &Window<K>) -> Option<u64> {
+    (window.offset >= window.count_cap).then(|| window.count_cap.saturating_add(1))
 }

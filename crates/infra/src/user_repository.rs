@@ -314,11 +314,16 @@ impl UserRepository for SeaUserRepository {
             .all(&self.db)
             .await
             .map_err(db_error)?;
-        let matching = match self.db.query_one(&count).await.map_err(db_error)? {
-            Some(row) => row.try_get_by_index::<i64>(0).map_err(db_error)?,
-            None => 0,
+        let proved = paging::past_the_cap(&window).filter(|_| !rows.is_empty());
+        let matching = match proved {
+            Some(matching) => matching,
+            None => match self.db.query_one(&count).await.map_err(db_error)? {
+                Some(row) => u64::try_from(row.try_get_by_index::<i64>(0).map_err(db_error)?)
+                    .unwrap_or_default(),
+                None => 0,
+            },
         };
-        let (total, total_exact) = window.total_of(u64::try_from(matching).unwrap_or_default());
+        let (total, total_exact) = window.total_of(matching);
         let limit = usize::try_from(window.limit).unwrap_or(usize::MAX);
         Ok(Slice {
             more: rows.len() > limit,

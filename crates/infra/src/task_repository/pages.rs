@@ -266,8 +266,9 @@ fn position_value(backend: DbBackend, sort: TaskSort, position: &TaskPosition) -
 
 /// The rows of `window` of the list of `filter` in `sort` order, and the matches
 /// counted up to one past the window's cap, in one statement (the count rides along
-/// as a scalar subquery). Only a page with no row to carry the count (past the end)
-/// counts in a statement of its own.
+/// as a scalar subquery), or none for a page that skips the cap (its rows prove the
+/// count: [`paging::past_the_cap`]). Only a page with no row to carry the count (past
+/// the end) counts in a statement of its own.
 pub(crate) async fn page_rows<C: ConnectionTrait>(
     db: &C,
     filter: &TaskFilter,
@@ -287,9 +288,12 @@ pub(crate) struct PageQuery {
     pub(crate) count: PageCount,
 }
 
-/// The count of a page: carried by its rows, or counted alone for a page past the end.
+/// The count of a page: carried by its rows, proved by them (a page that skips the
+/// cap), or counted alone for a page past the end.
 pub(crate) struct PageCount {
     alone: SelectStatement,
+    /// What a row proves of a page that skips the cap; its rows carry no count.
+    proved: Option<u64>,
     may_count_alone: bool,
 }
 
@@ -359,13 +363,17 @@ impl PageQuery {
             page.order_by(key, order.clone())
                 .order_by(Expr::col((task::Entity, task::Column::Id)), order)
         };
-        let rows = rows
-            .column_as(Expr::from(count.clone()), "total_matching")
-            .build(backend);
+        let proved = paging::past_the_cap(window);
+        let rows = if proved.is_none() {
+            rows.column_as(Expr::from(count.clone()), "total_matching")
+        } else {
+            rows
+        };
         Ok(Self {
-            rows,
+            rows: rows.build(backend),
             count: PageCount {
                 alone: count,
+                proved,
                 may_count_alone: window.offset > 0 || window.after.is_some(),
             },
         })
@@ -379,12 +387,28 @@ impl PageCount {
         db: &C,
         rows: &[QueryResult],
     ) -> Result<PageRows, DbErr> {
-        let counted = rows
-            .iter()
-            .map(|row| CountedTask::from_query_result(row, ""))
-            .collect::<Result<Vec<_>, DbErr>>()?;
-        let matching = match counted.first() {
-            Some(row) => u64::try_from(row.total_matching).unwrap_or_default(),
+        let (tasks, known) = match self.proved {
+            Some(proved) => {
+                let tasks = rows
+                    .iter()
+                    .map(|row| task::Model::from_query_result(row, ""))
+                    .collect::<Result<Vec<_>, DbErr>>()?;
+                let known = (!tasks.is_empty()).then_some(proved);
+                (tasks, known)
+            }
+            None => {
+                let counted = rows
+                    .iter()
+                    .map(|row| CountedTask::from_query_result(row, ""))
+                    .collect::<Result<Vec<_>, DbErr>>()?;
+                let known = counted
+                    .first()
+                    .map(|row| u64::try_from(row.total_matching).unwrap_or_default());
+                (counted.into_iter().map(|row| row.task).collect(), known)
+            }
+        };
+        let matching = match known {
+            Some(matching) => matching,
             None if !self.may_count_alone => 0,
             None => match db.query_one(&self.alone).await? {
                 Some(row) => u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or_default(),
@@ -392,7 +416,7 @@ impl PageCount {
             },
         };
         Ok(PageRows {
-            rows: counted.into_iter().map(|row| row.task).collect(),
+            rows: tasks,
             matching,
         })
     }

@@ -653,6 +653,28 @@ async fn counts_stop_at_the_cap_and_say_so(db: TestDb) {
             .unwrap();
         assert_eq!((slice.total, slice.total_exact), expected, "cap {cap}");
         assert!(slice.more);
+        // A page at every depth says the same, those that skip the cap's worth of rows
+        // included (their rows prove the count).
+        for offset in 1..n {
+            let slice = db
+                .tasks
+                .list(
+                    &TaskFilter::default(),
+                    TaskSort::default(),
+                    Window {
+                        offset,
+                        ..window.clone()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                (slice.total, slice.total_exact),
+                expected,
+                "cap {cap}, offset {offset}"
+            );
+            assert_eq!(slice.items.len() as u64, (n - offset).min(2));
+        }
         // A page past the end counts too.
         let slice = db
             .tasks

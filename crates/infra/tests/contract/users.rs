@@ -533,6 +533,20 @@ async fn user_list_is_newest_first_with_id_tie_breaks_and_pages(db: TestDb) {
         .unwrap();
     assert!(beyond.items.is_empty());
     assert_eq!(beyond.total, 7);
+
+    // Capped at 5, every page says "more than 5": those that skip the cap's worth of
+    // rows (their rows prove it) and those past the end (which count alone) included.
+    for offset in 0..9 {
+        let mut window = page(3, offset);
+        window.count_cap = 5;
+        let slice = db.users.list(&UserFilter::default(), window).await.unwrap();
+        assert_eq!(
+            (slice.total, slice.total_exact),
+            (5, false),
+            "offset {offset}"
+        );
+        assert_eq!(slice.items.len() as u64, 7u64.saturating_sub(offset).min(3));
+    }
 }
 
 async fn user_pages_by_position_walk_the_list_exactly_once(db: TestDb) {
