@@ -29,6 +29,7 @@ mod paging;
 pub mod password;
 pub mod password_reset_repository;
 pub mod postgres;
+mod purge;
 pub mod session_repository;
 mod sqlite_hold;
 pub mod task_repository;

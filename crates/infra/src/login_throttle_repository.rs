@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QuerySelect};
 use taskforge_domain::DomainError;
 use taskforge_domain::auth::LoginThrottleRepository;
 use taskforge_domain::auth::throttle::{FAILURE_WINDOW, ThrottleState};
@@ -12,6 +12,7 @@ use taskforge_domain::auth::throttle::{FAILURE_WINDOW, ThrottleState};
 use crate::db::Database;
 use crate::entities::login_throttle;
 use crate::error::db_error;
+use crate::purge;
 
 /// [`LoginThrottleRepository`] on PostgreSQL or SQLite through SeaORM.
 #[derive(Debug, Clone)]
@@ -107,19 +108,17 @@ impl LoginThrottleRepository for SeaLoginThrottle {
         // Stale by the domain's rule: the count has lapsed (at most a window after the
         // last failure) and no wait runs. A row younger than that is kept; the rule
         // decides the rest when it is next read.
-        let result = login_throttle::Entity::delete_many()
-            .filter(
-                Condition::all()
-                    .add(login_throttle::Column::LastFailureAt.lte(now - FAILURE_WINDOW))
-                    .add(
-                        Condition::any()
-                            .add(login_throttle::Column::BlockedUntil.is_null())
-                            .add(login_throttle::Column::BlockedUntil.lte(now)),
-                    ),
-            )
-            .exec(&self.db)
-            .await
-            .map_err(db_error)?;
-        Ok(result.rows_affected)
+        purge::in_batches::<login_throttle::Entity, _>(
+            &self.db,
+            Condition::all()
+                .add(login_throttle::Column::LastFailureAt.lte(now - FAILURE_WINDOW))
+                .add(
+                    Condition::any()
+                        .add(login_throttle::Column::BlockedUntil.is_null())
+                        .add(login_throttle::Column::BlockedUntil.lte(now)),
+                ),
+        )
+        .await
+        .map_err(db_error)
     }
 }

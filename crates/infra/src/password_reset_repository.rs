@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::db::Database;
 use crate::entities::{password_reset, user};
 use crate::error::db_error;
+use crate::purge;
 use crate::session_repository::revoke_all_sessions;
 
 /// [`PasswordResetRepository`] on PostgreSQL or SQLite through SeaORM.
@@ -148,15 +149,13 @@ impl PasswordResetRepository for SeaPasswordResetRepository {
 
     #[tracing::instrument(level = "debug", name = "SeaPasswordResetRepository::purge", skip_all)]
     async fn purge(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
-        let result = password_reset::Entity::delete_many()
-            .filter(
-                Condition::any()
-                    .add(password_reset::Column::ExpiresAt.lte(now))
-                    .add(password_reset::Column::UsedAt.is_not_null()),
-            )
-            .exec(&self.db)
-            .await
-            .map_err(db_error)?;
-        Ok(result.rows_affected)
+        purge::in_batches::<password_reset::Entity, _>(
+            &self.db,
+            Condition::any()
+                .add(password_reset::Column::ExpiresAt.lte(now))
+                .add(password_reset::Column::UsedAt.is_not_null()),
+        )
+        .await
+        .map_err(db_error)
     }
 }

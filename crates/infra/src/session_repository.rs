@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::db::Database;
 use crate::entities::{session, user};
 use crate::error::db_error;
+use crate::purge;
 
 /// [`SessionRepository`] on PostgreSQL or SQLite through SeaORM.
 #[derive(Debug, Clone)]
@@ -237,15 +238,13 @@ impl SessionRepository for SeaSessionRepository {
 
     #[tracing::instrument(level = "debug", name = "SeaSessionRepository::purge", skip_all)]
     async fn purge(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
-        let result = session::Entity::delete_many()
-            .filter(
-                Condition::any()
-                    .add(session::Column::ExpiresAt.lte(now))
-                    .add(session::Column::RevokedAt.is_not_null()),
-            )
-            .exec(&self.db)
-            .await
-            .map_err(db_error)?;
-        Ok(result.rows_affected)
+        purge::in_batches::<session::Entity, _>(
+            &self.db,
+            Condition::any()
+                .add(session::Column::ExpiresAt.lte(now))
+                .add(session::Column::RevokedAt.is_not_null()),
+        )
+        .await
+        .map_err(db_error)
     }
 }

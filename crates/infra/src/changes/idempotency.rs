@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, FromQueryResult};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, FromQueryResult};
 use taskforge_domain::DomainError;
 use taskforge_domain::idempotency::{Claim, IdempotencyKey, IdempotencyRepository};
 use uuid::Uuid;
@@ -12,7 +12,9 @@ use uuid::Uuid;
 use super::log::statement;
 use super::rows::{KEY_DONE, KEY_RUNNING, outcome_from_json};
 use crate::db::Database;
+use crate::entities::idempotency_key;
 use crate::error::db_error;
+use crate::purge;
 
 /// [`IdempotencyRepository`] on PostgreSQL or SQLite through SeaORM.
 #[derive(Debug, Clone)]
@@ -127,16 +129,11 @@ impl IdempotencyRepository for SeaIdempotencyRepository {
 
     #[tracing::instrument(level = "debug", name = "SeaIdempotencyRepository::purge", skip_all)]
     async fn purge(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
-        let backend = self.db.get_database_backend();
-        let done = self
-            .db
-            .execute_raw(statement(
-                backend,
-                "DELETE FROM idempotency_keys WHERE expires_at <= $1",
-                vec![now.into()],
-            ))
-            .await
-            .map_err(db_error)?;
-        Ok(done.rows_affected())
+        purge::in_batches::<idempotency_key::Entity, _>(
+            &self.db,
+            Condition::all().add(idempotency_key::Column::ExpiresAt.lte(now)),
+        )
+        .await
+        .map_err(db_error)
     }
 }

@@ -23,6 +23,7 @@ use super::rows::{KEY_DONE, KEY_RUNNING, outcome_json, position, to_change_row, 
 use crate::db::Database;
 use crate::entities::{idempotency_key, task, task_change};
 use crate::error::db_error;
+use crate::purge;
 use crate::task_repository::to_task;
 
 /// [`TaskChangeLog`] on PostgreSQL or SQLite through SeaORM.
@@ -422,9 +423,6 @@ async fn changes_page(
     })
 }
 
-/// How many of the oldest changes one purge transaction looks at.
-const PURGE_BATCH: u64 = 1000;
-
 #[async_trait]
 impl TaskChangeLog for SeaTaskChangeLog {
     #[tracing::instrument(level = "debug", name = "SeaTaskChangeLog::feed", skip_all)]
@@ -537,7 +535,7 @@ async fn purge_batch(db: &Database, before: DateTime<Utc>) -> Result<(u64, bool)
              ORDER BY txid, seq LIMIT $1",
             below_watermark(backend)
         ),
-        vec![PURGE_BATCH.into()],
+        vec![purge::BATCH.into()],
     ))
     .all(&txn)
     .await?;
@@ -564,6 +562,6 @@ async fn purge_batch(db: &Database, before: DateTime<Utc>) -> Result<(u64, bool)
     ))
     .await?;
     txn.commit().await?;
-    let done = old < oldest.len() || (oldest.len() as u64) < PURGE_BATCH;
+    let done = old < oldest.len() || (oldest.len() as u64) < purge::BATCH;
     Ok((deleted, done))
 }
