@@ -170,6 +170,8 @@ pub struct Adapters {
     reset: ResetSettings,
     login_throttle: bool,
     max_exact_count: u64,
+    /// The longest a task write may still land after its request started.
+    writes_land_within: Duration,
 }
 
 /// Builds the hasher, the token service and the clock from the settings.
@@ -199,6 +201,11 @@ pub fn build_adapters(settings: &Settings) -> Result<Adapters, StartupError> {
         reset: settings.accounts.reset.clone(),
         login_throttle: settings.accounts.login_throttle_enabled,
         max_exact_count: settings.max_exact_count,
+        // The request's deadline, then a statement that was queued for a connection
+        // before it (its wait and run), and the client's bound on the commit.
+        writes_land_within: settings.request_timeout
+            + settings.db_deadlines.acquire
+            + 2 * settings.db_deadlines.statement,
     })
 }
 
@@ -264,6 +271,7 @@ pub fn services_over(adapters: &Adapters, repositories: &Repositories) -> Servic
         reset,
         login_throttle,
         max_exact_count,
+        writes_land_within,
     } = adapters.clone();
     let auth = AuthService::new(
         users.clone(),
@@ -295,7 +303,8 @@ pub fn services_over(adapters: &Adapters, repositories: &Repositories) -> Servic
         ),
         tasks: Arc::new(
             TaskService::new(tasks, users, changes, idempotency, clock, ids)
-                .with_max_exact_count(max_exact_count),
+                .with_max_exact_count(max_exact_count)
+                .with_writes_landing_within(writes_land_within),
         ),
     }
 }

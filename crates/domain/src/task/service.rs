@@ -21,8 +21,12 @@ use crate::user::{User, UserRepository};
 /// How long an idempotency key answers repeats of its request.
 const KEY_LIFETIME: chrono::Duration = chrono::Duration::hours(24);
 /// A key claimed this long ago by a request that never wrote (its server died with it)
-/// may be claimed again.
+/// may be claimed again, unless writes may land later than that
+/// ([`TaskService::with_writes_landing_within`]).
 const CLAIM_STALE_AFTER: chrono::Duration = chrono::Duration::seconds(60);
+/// How much later than the longest write a claim goes stale: room for the clocks of
+/// two instances that disagree.
+const CLAIM_MARGIN: chrono::Duration = chrono::Duration::seconds(10);
 /// The most items a page of the incremental feed holds, and its default.
 pub const MAX_FEED_LIMIT: u64 = 500;
 /// The default size of a page of the incremental feed.
@@ -161,6 +165,7 @@ pub struct TaskService {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
     max_exact_count: u64,
+    claim_stale_after: chrono::Duration,
 }
 
 impl TaskService {
@@ -181,7 +186,22 @@ impl TaskService {
             clock,
             ids,
             max_exact_count: DEFAULT_MAX_EXACT_COUNT,
+            claim_stale_after: CLAIM_STALE_AFTER,
         }
+    }
+
+    /// The longest a write may still land after its request started: the request's
+    /// deadline and storage's own (a queued statement may run after its request has
+    /// answered 503). A key whose request never finished is taken over only once no
+    /// write of that request can land any more, so that a retry never writes beside
+    /// it: `longest` plus a margin for the instances' clocks, and never sooner than
+    /// the default 60 seconds.
+    #[must_use]
+    pub fn with_writes_landing_within(mut self, longest: std::time::Duration) -> Self {
+        let longest = chrono::Duration::from_std(longest).unwrap_or(chrono::Duration::MAX);
+        self.claim_stale_after =
+            CLAIM_STALE_AFTER.max(longest.checked_add(&CLAIM_MARGIN).unwrap_or(longest));
+        self
     }
 
     /// Counts the matches of a list exactly up to `max` (default
@@ -211,7 +231,8 @@ impl TaskService {
                 &once.fingerprint,
                 now,
                 now + KEY_LIFETIME,
-                now - CLAIM_STALE_AFTER,
+                now.checked_sub_signed(self.claim_stale_after)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
             )
             .await?;
         match claim {

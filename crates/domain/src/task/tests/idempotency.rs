@@ -341,6 +341,34 @@ async fn a_key_still_in_progress_is_a_conflict_and_is_neither_written_nor_given_
 }
 
 #[tokio::test]
+async fn a_claim_goes_stale_only_once_no_write_of_its_request_can_land() {
+    // Writes that end within 20 s: the default minute. Within 5 minutes (a long
+    // request deadline): those 5 minutes and the clocks' margin of 10 s.
+    for (longest, stale_after) in [
+        (Duration::seconds(20), Duration::seconds(60)),
+        (Duration::minutes(5), Duration::seconds(310)),
+    ] {
+        let (actor, key) = (member(), key());
+        let stored = task_of(&actor, 3, TaskStatus::Todo);
+        let mut ports = Ports::default();
+        ports
+            .keys
+            .expect_claim()
+            .withf(move |_, _, _, _, _, stale_before| *stale_before == now() - stale_after)
+            .times(1)
+            .returning(|_, _, _, _, _, _| Ok(Claim::InProgress));
+        ports.never_writes();
+        let service = ports
+            .service()
+            .with_writes_landing_within(longest.to_std().unwrap());
+        let result = Write::ALL[0]
+            .run(&service, &actor, &stored, None, Some(&key))
+            .await;
+        assert_conflict(result);
+    }
+}
+
+#[tokio::test]
 async fn a_claim_that_storage_cannot_answer_fails_the_write_before_it_writes() {
     for write in Write::ALL {
         let actor = member();
