@@ -201,8 +201,10 @@ pub fn build_adapters(settings: &Settings) -> Result<Adapters, StartupError> {
         reset: settings.accounts.reset.clone(),
         login_throttle: settings.accounts.login_throttle_enabled,
         max_exact_count: settings.max_exact_count,
-        // The request's deadline, then a statement that was queued for a connection
-        // before it (its wait and run), and the client's bound on the commit.
+        // A write starts only while its request waits (a batch leaves out the keys of
+        // requesters that gave up), so it lands within the request's deadline, then
+        // one statement of a batch that took it just before: a wait for a connection,
+        // and the statement under the client's bound (a little over its deadline).
         writes_land_within: settings.request_timeout
             + settings.db_deadlines.acquire
             + 2 * settings.db_deadlines.statement,

@@ -6,39 +6,57 @@
 //! long delete: it would run into the statement deadline on every try, so the purge
 //! would never finish and the table would grow for good, and on SQLite it would hold
 //! the one connection from every request for that deadline each time. In batches, each
-//! statement deletes at most [`BATCH`] rows and every request waits at most for one.
+//! statement deletes at most a batch of rows ([`batch`]) and every request waits at
+//! most for one.
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    Condition, ConnectionTrait, DbErr, EntityTrait, Iterable, PrimaryKeyToColumn, QueryFilter,
+    Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, Iterable, PrimaryKeyToColumn,
+    QueryFilter,
 };
 
-/// The most rows one purge statement deletes (or, for the change log, looks at).
-pub(crate) const BATCH: u64 = 1000;
+/// The most rows one purge statement deletes (or, for the change log, looks at) on
+/// `backend`. On SQLite every request waits while a batch holds the one connection, so
+/// batches are small (a few milliseconds each). On PostgreSQL nothing waits for a
+/// batch but the purge itself, and a batch that scans the table (a condition no index
+/// serves) passes the rows earlier batches deleted until vacuum removes them, so there
+/// batches are larger: a backlog of n rows costs n / batch such scans.
+pub(crate) fn batch(backend: DbBackend) -> u64 {
+    match backend {
+        DbBackend::Postgres => 10_000,
+        _ => 1_000,
+    }
+}
 
-/// Deletes every row of `E` that `condition` selects, at most [`BATCH`] in each
+/// Deletes every row of `E` that `condition` selects, at most a [`batch`] in each
 /// statement (its own transaction), until a statement finds fewer: how many in all.
+///
+/// Each statement deletes the rows of a batch that still meet `condition` when it
+/// deletes them: a row that a concurrent write changed after the batch was chosen (a
+/// key claimed again, a throttle that counted a new failure) stays.
 pub(crate) async fn in_batches<E, C>(db: &C, condition: Condition) -> Result<u64, DbErr>
 where
     E: EntityTrait,
     C: ConnectionTrait,
 {
+    let size = batch(db.get_database_backend());
     let key = || E::PrimaryKey::iter().map(PrimaryKeyToColumn::into_column);
     let mut purged = 0;
     loop {
-        let batch = Query::select()
+        let chosen = Query::select()
             .columns(key())
             .from(E::default())
             .cond_where(condition.clone())
-            .limit(BATCH)
+            .limit(size)
             .to_owned();
         let deleted = E::delete_many()
-            .filter(Expr::tuple(key().map(Expr::col)).in_subquery(batch))
+            .filter(Expr::tuple(key().map(Expr::col)).in_subquery(chosen))
+            .filter(condition.clone())
             .exec(db)
             .await?
             .rows_affected;
         purged += deleted;
-        if deleted < BATCH {
+        if deleted < size {
             return Ok(purged);
         }
     }
@@ -130,12 +148,13 @@ mod tests {
 
     #[tokio::test]
     async fn every_matching_row_goes_across_batches_and_no_other() {
-        let keys = Keys::new(2 * BATCH + 7, 11).await;
+        let batch = batch(DbBackend::Sqlite);
+        let keys = Keys::new(2 * batch + 7, 11).await;
         let db = keys.open(Duration::from_secs(5)).await;
         let purged = in_batches::<idempotency_key::Entity, _>(&db, expired())
             .await
             .expect("purged");
-        assert_eq!(purged, 2 * BATCH + 7);
+        assert_eq!(purged, 2 * batch + 7);
         assert_eq!(left(&db).await, (11, 0));
         // Nothing left to purge: a second run deletes nothing.
         let again = in_batches::<idempotency_key::Entity, _>(&db, expired())

@@ -535,7 +535,7 @@ async fn purge_batch(db: &Database, before: DateTime<Utc>) -> Result<(u64, bool)
              ORDER BY txid, seq LIMIT $1",
             below_watermark(backend)
         ),
-        vec![purge::BATCH.into()],
+        vec![purge::batch(backend).into()],
     ))
     .all(&txn)
     .await?;
@@ -562,6 +562,6 @@ async fn purge_batch(db: &Database, before: DateTime<Utc>) -> Result<(u64, bool)
     ))
     .await?;
     txn.commit().await?;
-    let done = old < oldest.len() || (oldest.len() as u64) < purge::BATCH;
+    let done = old < oldest.len() || (oldest.len() as u64) < purge::batch(backend);
     Ok((deleted, done))
 }

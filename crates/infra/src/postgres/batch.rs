@@ -110,7 +110,14 @@ where
         // Wait for a turn before taking the queue: keys that arrive meanwhile join
         // this batch. The semaphore is never closed.
         let _turn = self.running.acquire().await;
-        let waiting = std::mem::take(&mut *self.queue());
+        let mut waiting = std::mem::take(&mut *self.queue());
+        // A requester that gave up while its key waited (its deadline passed, or its
+        // client went away) has answered already: its key is not loaded, so a write
+        // it asked for never starts after its request has answered 503.
+        waiting.retain(|queued| !queued.waiter.is_closed());
+        if waiting.is_empty() {
+            return;
+        }
         let mut keys: Vec<K> = waiting.iter().map(|queued| queued.key.clone()).collect();
         dedup(&mut keys);
         let batch = BatchInfo {
@@ -293,7 +300,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_requester_that_gives_up_does_not_cancel_its_batch_for_the_others() {
+    async fn a_requester_that_gives_up_before_its_batch_runs_is_left_out_and_the_others_are_served()
+    {
         let (batcher, batches) = recording(Duration::from_millis(50));
         let blocker = tokio::spawn({
             let batcher = Arc::clone(&batcher);
@@ -311,6 +319,23 @@ mod tests {
         assert!(impatient.await.unwrap().is_err(), "gave up");
         assert_eq!(patient.unwrap(), Some(20));
         assert_eq!(blocker.await.unwrap().unwrap(), Some(0));
-        assert_eq!(*batches.lock().unwrap(), [vec![0], vec![1, 2]]);
+        // Key 1's requester was gone when the batch took the queue: only key 2 ran.
+        assert_eq!(*batches.lock().unwrap(), [vec![0], vec![2]]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_whose_every_requester_gave_up_loads_nothing() {
+        let (batcher, batches) = recording(Duration::from_millis(50));
+        let blocker = tokio::spawn({
+            let batcher = Arc::clone(&batcher);
+            async move { batcher.load(0).await }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let gave_up = tokio::time::timeout(Duration::from_millis(10), batcher.load(1)).await;
+        assert!(gave_up.is_err(), "gave up");
+        assert_eq!(blocker.await.unwrap().unwrap(), Some(0));
+        // The next request is served by a batch of its own.
+        assert_eq!(batcher.load(3).await.unwrap(), Some(30));
+        assert_eq!(*batches.lock().unwrap(), [vec![0], vec![3]]);
     }
 }

@@ -469,6 +469,74 @@ async fn parallel_claims_of_one_key_let_exactly_one_claim_it(db: TestDb) {
     }
 }
 
+/// A purge chooses expired keys, then deletes them; a key that another request claims
+/// again in between (its expiry moved on, committed while the purge waits for its row)
+/// must survive, or that request's write would complete a key that is gone and a
+/// retry would run it a second time.
+async fn a_key_claimed_again_while_a_purge_runs_survives_it(db: TestDb) {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    use sea_orm::{StatementBuilder, TransactionTrait};
+
+    let alice = insert_user(&db, "purged-meanwhile@example.com", Role::User).await;
+    for (k, until) in [("taken-again", 100), ("left-expired", 100)] {
+        let claim = db
+            .idempotency
+            .claim(alice.id, &key(k), REQUEST, at(0), at(until), at(-600))
+            .await
+            .unwrap();
+        assert_eq!(claim, Claim::Claimed);
+    }
+    let Storage::Sql(conn) = &db.storage else {
+        panic!("SQL backends only");
+    };
+    let backend = conn.get_database_backend();
+    let count = |k: &'static str| async move {
+        let select = Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from(Alias::new("idempotency_keys"))
+            .and_where(Expr::col(Alias::new("key")).eq(k))
+            .to_owned();
+        let row = conn
+            .query_one_raw(StatementBuilder::build(&select, &backend))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
+    };
+    // Another request takes "taken-again" over: its row is changed in a transaction
+    // that is still open when the purge starts.
+    let other = conn.begin().await.unwrap();
+    let take_over = Query::update()
+        .table(Alias::new("idempotency_keys"))
+        .value(Alias::new("expires_at"), at(10_000))
+        .and_where(Expr::col(Alias::new("key")).eq("taken-again"))
+        .to_owned();
+    other
+        .execute_raw(StatementBuilder::build(&take_over, &backend))
+        .await
+        .unwrap();
+    let purge = tokio::spawn({
+        let keys = db.idempotency.clone();
+        async move { keys.purge(at(1000)).await }
+    });
+    // The purge waits for the row (PostgreSQL) or for the write lock (SQLite).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    other.commit().await.unwrap();
+    assert_eq!(purge.await.unwrap().unwrap(), 1);
+    assert_eq!(
+        count("taken-again").await,
+        1,
+        "the key claimed again was purged"
+    );
+    assert_eq!(count("left-expired").await, 0);
+}
+
+mod purging {
+    use super::*;
+
+    sql_contract!(a_key_claimed_again_while_a_purge_runs_survives_it);
+}
+
 contract!(
     a_free_key_is_claimed_once_and_then_found_running_or_used_for_another_request,
     a_write_completes_its_key_with_its_outcome_in_its_own_transaction,
