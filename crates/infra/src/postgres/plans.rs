@@ -331,10 +331,15 @@ async fn offset_pages_skip_rows_by_index_alone() {
         };
         let mut reads = Vec::new();
         let mut i = 0;
-        for sort in every_sort() {
+        // With the count cap above the offset the page carries its count; at the
+        // offset it sends none (its rows prove the count).
+        for (sort, cap) in every_sort()
+            .into_iter()
+            .flat_map(|s| [(s, 20_000), (s, 10_000)])
+        {
             for filter in [&TaskFilter::default(), &own] {
                 let page = PageRequest::new(Some(20), Some(10_000)).expect("a page");
-                let window = Window::at(page, 10_000);
+                let window = Window::at(page, cap);
                 let query = PageQuery::new(&scratch.db, filter, sort, &window)
                     .await
                     .expect("a page query");
@@ -349,8 +354,12 @@ async fn offset_pages_skip_rows_by_index_alone() {
                 } else {
                     "admin"
                 };
-                println!("{sort:?}, {who}: {found:?}");
-                reads.extend(found.into_iter().map(|r| format!("{sort:?}, {who}: {r}")));
+                println!("{sort:?}, {who}, cap {cap}: {found:?}");
+                reads.extend(
+                    found
+                        .into_iter()
+                        .map(|r| format!("{sort:?}, {who}, cap {cap}: {r}")),
+                );
             }
         }
         reads

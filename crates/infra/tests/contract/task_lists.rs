@@ -695,6 +695,37 @@ async fn counts_stop_at_the_cap_and_say_so(db: TestDb) {
         );
         assert!(!slice.more);
     }
+    // Past the cap in every order, for the whole list and for one owner's search: the
+    // page holds the rows the whole list has there, and says "more than the cap".
+    let search = TaskFilter {
+        owner_id: Some(tasks[0].owner_id),
+        q: Some("alpha".into()),
+        ..TaskFilter::default()
+    };
+    for filter in [TaskFilter::default(), search] {
+        for key in ["created_at", "updated_at", "due_date", "priority", "title"] {
+            for raw in [key.to_owned(), format!("-{key}")] {
+                let sort = TaskSort::parse(&raw).unwrap();
+                let whole = db.tasks.list(&filter, sort, all()).await.unwrap().items;
+                let skipped = whole.len() as u64 - 2;
+                let mut window = page(5, skipped);
+                window.count_cap = skipped;
+                let slice = db.tasks.list(&filter, sort, window).await.unwrap();
+                assert_eq!(
+                    (slice.total, slice.total_exact),
+                    (skipped, false),
+                    "{raw}, {:?}",
+                    filter.q
+                );
+                assert_eq!(
+                    ids(&slice.items, |t| t.id),
+                    ids(&whole[whole.len() - 2..], |t| t.id),
+                    "{raw}, {:?}",
+                    filter.q
+                );
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
