@@ -265,6 +265,14 @@ async fn totals_stop_at_max_exact_count_and_say_they_are_not_exact() {
         (&json!(5), &json!(false)),
         "{page}"
     );
+    // Past the cap, where the page's own rows prove there are more than five.
+    let deep = list_at(&app, TASKS, &user.access, &[("offset", "5")]).await;
+    assert_eq!(
+        (&deep["total"], &deep["total_exact"]),
+        (&json!(5), &json!(false)),
+        "{deep}"
+    );
+    assert_eq!(deep["items"].as_array().map(Vec::len), Some(2), "{deep}");
     // Past the end too.
     let past = list_at(&app, TASKS, &user.access, &[("offset", "50")]).await;
     assert_eq!(

@@ -204,6 +204,15 @@ mod tests {
     /// The keys of each batch loaded, in order.
     type Loaded = Arc<Mutex<Vec<Vec<u32>>>>;
 
+    /// `batcher.load(key)` on a task of its own.
+    fn spawn_load(
+        batcher: &Arc<Batcher<u32, u32>>,
+        key: u32,
+    ) -> tokio::task::JoinHandle<Result<Option<u32>, DbErr>> {
+        let batcher = Arc::clone(batcher);
+        tokio::spawn(async move { batcher.load(key).await })
+    }
+
     /// A batcher of one batch at a time whose loads take `delay`, answer `key * 10`
     /// for keys below 100 (none for the rest) and record the keys of each batch.
     fn recording(delay: Duration) -> (Arc<Batcher<u32, u32>>, Loaded) {
@@ -226,10 +235,7 @@ mod tests {
     #[tokio::test]
     async fn keys_queued_while_a_batch_runs_are_loaded_together_by_the_next() {
         let (batcher, batches) = recording(Duration::from_millis(50));
-        let first = tokio::spawn({
-            let batcher = Arc::clone(&batcher);
-            async move { batcher.load(1).await }
-        });
+        let first = spawn_load(&batcher, 1);
         tokio::time::sleep(Duration::from_millis(10)).await; // the first batch is running
         let rest: Vec<_> = [2, 3, 3, 150, 4]
             .into_iter()
@@ -278,10 +284,7 @@ mod tests {
         }));
         let failing: Vec<_> = [1, 2]
             .into_iter()
-            .map(|key| {
-                let batcher = Arc::clone(&batcher);
-                tokio::spawn(async move { batcher.load(key).await })
-            })
+            .map(|key| spawn_load(&batcher, key))
             .collect();
         for handle in failing {
             let err = handle.await.unwrap().unwrap_err();
@@ -303,10 +306,7 @@ mod tests {
     async fn a_requester_that_gives_up_before_its_batch_runs_is_left_out_and_the_others_are_served()
     {
         let (batcher, batches) = recording(Duration::from_millis(50));
-        let blocker = tokio::spawn({
-            let batcher = Arc::clone(&batcher);
-            async move { batcher.load(0).await }
-        });
+        let blocker = spawn_load(&batcher, 0);
         tokio::time::sleep(Duration::from_millis(10)).await;
         // Key 1 queues first and starts the next batch, key 2 joins it; the requester
         // of key 1 gives up before that batch runs.
@@ -326,10 +326,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_whose_every_requester_gave_up_loads_nothing() {
         let (batcher, batches) = recording(Duration::from_millis(50));
-        let blocker = tokio::spawn({
-            let batcher = Arc::clone(&batcher);
-            async move { batcher.load(0).await }
-        });
+        let blocker = spawn_load(&batcher, 0);
         tokio::time::sleep(Duration::from_millis(10)).await;
         let gave_up = tokio::time::timeout(Duration::from_millis(10), batcher.load(1)).await;
         assert!(gave_up.is_err(), "gave up");
