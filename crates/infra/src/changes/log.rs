@@ -19,7 +19,9 @@ use taskforge_domain::task::{
 use uuid::Uuid;
 
 use super::cursor::{Cursor, Mark, Position, Seen};
-use super::rows::{KEY_DONE, KEY_RUNNING, outcome_json, position, to_change_row, to_event};
+use super::rows::{
+    KEY_DONE, KEY_RUNNING, NO_FIELDS, outcome_json, position, to_change_row, to_event,
+};
 use crate::db::Database;
 use crate::entities::{idempotency_key, task, task_change};
 use crate::error::db_error;
@@ -219,9 +221,6 @@ pub(crate) async fn delete_owned_tasks(
     at: DateTime<Utc>,
 ) -> Result<(), DomainError> {
     let backend = db.get_database_backend();
-    // A deletion lists no field: the same text `to_change_row` writes for one.
-    let no_changes =
-        serde_json::to_string(&Vec::<FieldChange>::new()).map_err(DomainError::unexpected)?;
     let columns = "task_changes \
          (task_id, owner_id, previous_owner_id, op, version, at, actor_id, changes, task)";
     let logged = "SELECT id, owner_id, NULL, $2, version, $3, $4, $5, NULL";
@@ -231,7 +230,7 @@ pub(crate) async fn delete_owned_tasks(
             ChangeOp::Deleted.as_str().into(),
             at.into(),
             actor_id.into(),
-            no_changes.clone().into(),
+            NO_FIELDS.into(),
         ]
     };
     let run = |sql: String, values| db.execute_raw(statement(backend, &sql, values));

@@ -21,7 +21,11 @@ pub(crate) fn to_change_row(change: &TaskChange) -> Result<task_change::Model, D
         version: change.version,
         at: change.at,
         actor_id: change.actor_id,
-        changes: serde_json::to_string(&change.changes).map_err(DomainError::unexpected)?,
+        changes: if rebuilt_when_read(change) {
+            NO_FIELDS.to_owned()
+        } else {
+            serde_json::to_string(&change.changes).map_err(DomainError::unexpected)?
+        },
         task: change
             .after
             .as_ref()
@@ -29,6 +33,21 @@ pub(crate) fn to_change_row(change: &TaskChange) -> Result<task_change::Model, D
             .transpose()
             .map_err(DomainError::unexpected)?,
     })
+}
+
+/// The stored field list of a change that lists none (a deletion; a creation, see
+/// [`rebuilt_when_read`]).
+pub(crate) const NO_FIELDS: &str = "[]";
+
+/// Whether `change` is a creation whose fields are its task's, each from null, as
+/// [`TaskChange::created`] lists them. Its row then stores the task alone, and
+/// [`to_event`] lists the fields again from it: they would be two thirds of the row,
+/// and so of what every create writes to the log and the write-ahead log.
+fn rebuilt_when_read(change: &TaskChange) -> bool {
+    change.op == ChangeOp::Created
+        && change.after.as_ref().is_some_and(|task| {
+            TaskChange::created(task, change.actor_id).changes == change.changes
+        })
 }
 
 /// The position of a logged change.
@@ -44,7 +63,7 @@ pub(crate) fn to_event(row: task_change::Model) -> Result<ChangeEvent, DomainErr
     let corrupt =
         |err: String| corrupt_row("task_changes", row.task_id, DomainError::unexpected(err));
     let op = ChangeOp::parse(&row.op).ok_or_else(|| corrupt(format!("unknown op {}", row.op)))?;
-    let changes: Vec<FieldChange> =
+    let mut changes: Vec<FieldChange> =
         serde_json::from_str(&row.changes).map_err(|err| corrupt(err.to_string()))?;
     let after = match &row.task {
         Some(json) => {
@@ -54,6 +73,9 @@ pub(crate) fn to_event(row: task_change::Model) -> Result<ChangeEvent, DomainErr
         }
         None => None,
     };
+    if let (ChangeOp::Created, true, Some(task)) = (op, changes.is_empty(), &after) {
+        changes = TaskChange::created(task, row.actor_id).changes;
+    }
     Ok(ChangeEvent {
         seq: row.seq,
         cursor: Cursor::Log(Mark::new(position(&row), None)).encode(),
@@ -123,12 +145,28 @@ mod tests {
             TaskChange::deleted(&after, Uuid::now_v7(), after.updated_at),
         ] {
             let mut row = to_change_row(&change).unwrap();
+            // Only a deletion and a creation (whose fields its task holds) store none.
+            assert_eq!(
+                row.changes == NO_FIELDS,
+                change.op != ChangeOp::Updated,
+                "{change:?}"
+            );
             row.seq = 7;
             row.txid = 3;
             let event = to_event(row).unwrap();
             assert_eq!(event.change, change);
             assert_eq!(event.seq, 7);
         }
+    }
+
+    #[test]
+    fn a_creation_listing_other_fields_than_its_task_is_stored_as_it_is() {
+        let task = TaskBuilder::new(Uuid::now_v7()).build();
+        let mut change = TaskChange::created(&task, Uuid::now_v7());
+        change.changes.truncate(2);
+        let row = to_change_row(&change).unwrap();
+        assert_ne!(row.changes, NO_FIELDS);
+        assert_eq!(to_event(row).unwrap().change, change);
     }
 
     #[test]
