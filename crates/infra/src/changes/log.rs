@@ -14,7 +14,7 @@ use taskforge_domain::DomainError;
 use taskforge_domain::idempotency::Completion;
 use taskforge_domain::page::{Page, PageRequest};
 use taskforge_domain::task::{
-    ChangeEvent, ChangeOp, FeedCursor, FeedItem, FeedPage, FieldChange, TaskChangeLog, WriteLog,
+    ChangeEvent, ChangeOp, FeedCursor, FeedItem, FeedPage, TaskChangeLog, WriteLog,
 };
 use uuid::Uuid;
 
