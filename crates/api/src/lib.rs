@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
 pub mod state;
+pub mod streams;
 
 use actix_cors::Cors;
 use actix_web::body::MessageBody;

@@ -23,7 +23,7 @@ use actix_web::{Error, HttpResponse};
 
 pub use client_ip::ClientIp;
 pub use gcra::Decision;
-pub use shared::{Counters, SharedCounters, SharedCountersError, SharedMetrics};
+pub use shared::{Counters, SharedCounters, SharedCountersError, SharedLink, SharedMetrics};
 
 use crate::error::{ErrorCode, Problem};
 

@@ -99,7 +99,7 @@ pub struct AppState {
     /// Live task events.
     pub events: Arc<TaskEvents>,
     /// The event streams open in this process, and their limits.
-    pub streams: Arc<crate::routes::events::Streams>,
+    pub streams: Arc<crate::streams::Streams>,
     /// Readiness probe and pool statistics.
     pub database: Arc<dyn DatabaseProbe>,
     /// The process's Prometheus metrics, shared by every worker.

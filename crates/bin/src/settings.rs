@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use taskforge_api::routes::events::StreamSettings;
+use taskforge_api::streams::StreamSettings;
 use taskforge_infra::db::Deadlines;
 use taskforge_infra::password::HashingLimits;
 

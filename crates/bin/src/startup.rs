@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
-use taskforge_api::rate_limit::{Counters, RateLimitSettings, RateLimits};
-use taskforge_api::routes::events::Streams;
+use taskforge_api::rate_limit::{Counters, RateLimitSettings, RateLimits, SharedLink};
+use taskforge_api::streams::Streams;
 use taskforge_api::{AppState, DatabaseProbe, HttpSettings, Lifecycle, Metrics, PoolStats};
 use taskforge_domain::auth::{
     AuthService, LoginThrottleRepository, PasswordResetRepository, PasswordResetService,
@@ -77,23 +77,31 @@ pub struct Services {
     pub resets: Arc<PasswordResetService>,
 }
 
-/// The rate limits' counters: in Redis when `REDIS_URL` is set (falling back to this
-/// instance's own while it cannot be reached), else this instance's own.
+/// The limits kept in Redis when `REDIS_URL` is set (rate limits and event streams,
+/// each falling back to this instance's own count while Redis cannot be reached), else
+/// this instance's own.
 ///
 /// # Errors
 /// [`StartupError::Config`] when `REDIS_URL` is not a usable Redis URL.
-fn rate_limit_counters(settings: &Settings, metrics: &Metrics) -> Result<Counters, StartupError> {
+fn shared_limits(
+    settings: &Settings,
+    metrics: &Metrics,
+) -> Result<(Counters, Streams), StartupError> {
     let Some(url) = &settings.redis_url else {
-        return Ok(Counters::local());
+        return Ok((Counters::local(), Streams::new(settings.streams)));
     };
-    let store =
+    let store = Arc::new(
         crate::shared_limits::RedisCounters::new(url.expose_secret(), settings.redis_timeout)
-            .map_err(|e| StartupError::Config(format!("REDIS_URL: {e}")))?;
-    tracing::info!("rate limits: counters shared in Redis");
-    Ok(Counters::shared(
-        Arc::new(store),
+            .map_err(|e| StartupError::Config(format!("REDIS_URL: {e}")))?,
+    );
+    let link = Arc::new(SharedLink::new(
         settings.redis_timeout,
         metrics.rate_limits(),
+    ));
+    tracing::info!("rate limits and event stream limits: shared in Redis");
+    Ok((
+        Counters::shared(store.clone(), link.clone()),
+        Streams::shared(settings.streams, store, link),
     ))
 }
 
@@ -492,7 +500,8 @@ impl Application {
             plain.clone(),
             listen_url,
         ))));
-        let streams = Arc::new(Streams::new(settings.streams));
+        let (counters, streams) = shared_limits(&settings, &metrics)?;
+        let streams = Arc::new(streams);
         // Reset requests worked on after their answer, at most this many at once.
         let reset_jobs = Arc::new(tokio::sync::Semaphore::new(RESET_JOBS));
         // Callers' traces are continued only when spans are exported.
@@ -537,7 +546,7 @@ impl Application {
                     reset_per_min: settings.accounts.rate_limit_reset_per_min,
                     trusted_proxies: settings.trusted_proxies.clone(),
                 },
-                rate_limit_counters(&settings, &metrics)?,
+                counters,
             ),
             request_timeout: settings.request_timeout,
         };

@@ -1,8 +1,9 @@
-//! The rate limits' Redis counters against a real `redis-server` the test starts on a
-//! free port, stops and starts again: the script's window is the one of
+//! The limits kept in Redis against a real `redis-server` the test starts on a free
+//! port, stops and starts again: the rate limits' script counts the window of
 //! `gcra::decide`, keys expire with their window, and an outage — a Redis gone, or one
 //! that accepts connections and never answers — costs at most one deadline, falls back
-//! to per-instance counters, and ends without a restart.
+//! to per-instance counters, and ends without a restart; event stream leases hold the
+//! limit for every instance, and run out unless renewed.
 //!
 //! Needs `redis-server` (a failure when missing, unless `TASKFORGE_SKIP_CLUSTER` is set).
 
@@ -13,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use taskforge::shared_limits::RedisCounters;
 use taskforge_api::rate_limit::gcra::{self, Decision};
-use taskforge_api::rate_limit::{Counters, SharedCounters, SharedMetrics};
+use taskforge_api::rate_limit::{Counters, SharedCounters, SharedLink, SharedMetrics};
+use taskforge_api::streams::SharedStreams;
+use uuid::Uuid;
 
 /// The gauge and counter a [`Counters`] updates, from a registry of their own.
 fn metrics() -> SharedMetrics {
@@ -23,6 +26,11 @@ fn metrics() -> SharedMetrics {
 }
 
 const TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Counters in `store`, each call bounded by [`TIMEOUT`], shown by `metrics`.
+fn shared(store: Arc<RedisCounters>, metrics: SharedMetrics) -> Counters {
+    Counters::shared(store, Arc::new(SharedLink::new(TIMEOUT, metrics)))
+}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -144,7 +152,7 @@ async fn redis_stopped_falls_back_within_the_deadline_and_restarted_is_shared_ag
     };
     let m = metrics();
     let store = Arc::new(RedisCounters::new(&redis.url(), TIMEOUT).expect("a Redis URL"));
-    let counters = Counters::shared(store, TIMEOUT, m.clone());
+    let counters = shared(store, m.clone());
     let ip = IpAddr::from([192, 0, 2, 1]);
     assert!(allowed(counters.hit("login", ip, 3).await));
     assert_eq!(m.shared.get(), 1);
@@ -204,7 +212,7 @@ async fn a_redis_that_never_answers_costs_one_deadline() {
     let store = Arc::new(
         RedisCounters::new(&format!("redis://127.0.0.1:{port}/0"), TIMEOUT).expect("a Redis URL"),
     );
-    let counters = Counters::shared(store, TIMEOUT, m.clone());
+    let counters = shared(store, m.clone());
     let ip = IpAddr::from([192, 0, 2, 3]);
     let started = Instant::now();
     for _ in 0..5 {
@@ -217,4 +225,91 @@ async fn a_redis_that_never_answers_costs_one_deadline() {
     );
     assert_eq!(m.shared.get(), 0);
     silent.abort();
+}
+
+#[tokio::test]
+async fn stream_leases_hold_the_limit_and_run_out_unless_renewed() {
+    let Some(redis) = Redis::start(free_port()).await else {
+        return;
+    };
+    // Two instances' stores on one Redis.
+    let one = RedisCounters::new(&redis.url(), TIMEOUT).expect("a Redis URL");
+    let two = RedisCounters::new(&redis.url(), TIMEOUT).expect("a Redis URL");
+    let (user, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let long = Duration::from_secs(60);
+    let leases: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    assert!(one.open(user, leases[0], 2, long).await.expect("an answer"));
+    assert!(two.open(user, leases[1], 2, long).await.expect("an answer"));
+    assert!(
+        !one.open(user, leases[2], 2, long).await.expect("an answer"),
+        "a third lease over a limit of 2"
+    );
+    assert!(
+        two.open(other, Uuid::new_v4(), 2, long)
+            .await
+            .expect("an answer"),
+        "another user has places of their own"
+    );
+    two.close(user, leases[0]).await.expect("closed");
+    assert!(
+        one.open(user, leases[2], 2, long).await.expect("an answer"),
+        "a closed lease frees its place, whichever instance closes it"
+    );
+
+    // Short leases: one renewed keeps its place, one not renewed frees it.
+    let (kept, lapsed) = (Uuid::new_v4(), Uuid::new_v4());
+    let short = Duration::from_secs(1);
+    let third = Uuid::new_v4();
+    assert!(one.open(third, kept, 2, short).await.expect("an answer"));
+    assert!(one.open(third, lapsed, 2, short).await.expect("an answer"));
+    assert!(
+        !one.open(third, Uuid::new_v4(), 2, short)
+            .await
+            .expect("an answer")
+    );
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        one.renew(third, kept, short).await.expect("renewed");
+    }
+    assert!(
+        one.open(third, Uuid::new_v4(), 2, short)
+            .await
+            .expect("an answer"),
+        "the lapsed lease ran out"
+    );
+    assert!(
+        !one.open(third, Uuid::new_v4(), 2, short)
+            .await
+            .expect("an answer"),
+        "the renewed one still counts"
+    );
+
+    // A lease that ran out is taken again by its renewal: its stream is still open.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    one.renew(third, lapsed, long).await.expect("renewed");
+    assert!(
+        one.open(third, Uuid::new_v4(), 2, long)
+            .await
+            .expect("an answer")
+    );
+    assert!(
+        !one.open(third, Uuid::new_v4(), 2, long)
+            .await
+            .expect("an answer")
+    );
+
+    let client = redis::Client::open(redis.url()).expect("a client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("a connection");
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("taskforge:streams:{third}"))
+        .query_async(&mut conn)
+        .await
+        .expect("PTTL");
+    assert!(
+        (59_000..=60_000).contains(&ttl),
+        "the key lives as long as its newest lease: {ttl} ms"
+    );
 }

@@ -49,9 +49,10 @@ pub struct SharedMetrics {
     pub fallbacks: IntCounter,
 }
 
-/// The shared counters with their deadline and outage bookkeeping.
-struct Link {
-    store: Arc<dyn SharedCounters>,
+/// Calls to the shared store (Redis) with their deadline and outage bookkeeping, one
+/// for every limit kept there: the rate limits' counters and the event streams'
+/// leases (`crate::streams`).
+pub struct SharedLink {
     timeout: Duration,
     state: AtomicU8,
     /// Microseconds since `epoch` before which the store is not tried again.
@@ -60,10 +61,75 @@ struct Link {
     metrics: SharedMetrics,
 }
 
+impl SharedLink {
+    /// A link whose every call is bounded by `timeout`; `metrics` shows its state.
+    pub fn new(timeout: Duration, metrics: SharedMetrics) -> Self {
+        metrics.shared.set(0);
+        Self {
+            timeout,
+            state: AtomicU8::new(UNKNOWN),
+            retry_at: AtomicU64::new(0),
+            epoch: Instant::now(),
+            metrics,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// What `call` answers, or `None` when the store is resting after a failure or
+    /// fails now: the caller then decides on this instance's own.
+    pub(crate) async fn call<T>(
+        &self,
+        call: impl Future<Output = Result<T, SharedCountersError>>,
+    ) -> Option<T> {
+        if self.state.load(Ordering::Relaxed) == DOWN
+            && self.now() < self.retry_at.load(Ordering::Relaxed)
+        {
+            return None;
+        }
+        let outcome = match tokio::time::timeout(self.timeout, call).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(SharedCountersError(format!(
+                "no answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        };
+        match outcome {
+            Ok(answer) => {
+                if self.state.swap(UP, Ordering::Relaxed) != UP {
+                    tracing::info!(
+                        "rate limits: shared counters answer; limits hold across every instance"
+                    );
+                }
+                self.metrics.shared.set(1);
+                Some(answer)
+            }
+            Err(error) => {
+                let retry_at =
+                    self.now() + u64::try_from(RETRY_INTERVAL.as_micros()).unwrap_or(u64::MAX);
+                self.retry_at.store(retry_at, Ordering::Relaxed);
+                // One warning per outage: only the call that finds them down says so.
+                if self.state.swap(DOWN, Ordering::Relaxed) != DOWN {
+                    tracing::warn!(%error, "rate limits: shared counters unreachable; each instance counts on its own until they answer");
+                }
+                self.metrics.shared.set(0);
+                None
+            }
+        }
+    }
+
+    /// Counts one decision this instance made alone because the store did not answer.
+    pub(crate) fn fell_back(&self) {
+        self.metrics.fallbacks.inc();
+    }
+}
+
 /// Every limited request's counters: shared when configured and reachable, else local.
 pub struct Counters {
     local: LocalCounters,
-    shared: Option<Link>,
+    shared: Option<(Arc<dyn SharedCounters>, Arc<SharedLink>)>,
 }
 
 impl Counters {
@@ -75,82 +141,25 @@ impl Counters {
         }
     }
 
-    /// Counters in `store`, each call bounded by `timeout`, falling back to this
-    /// instance's own counters while `store` fails.
-    pub fn shared(
-        store: Arc<dyn SharedCounters>,
-        timeout: Duration,
-        metrics: SharedMetrics,
-    ) -> Self {
-        metrics.shared.set(0);
+    /// Counters in `store`, called through `link`, falling back to this instance's own
+    /// counters while `store` fails.
+    pub fn shared(store: Arc<dyn SharedCounters>, link: Arc<SharedLink>) -> Self {
         Self {
             local: LocalCounters::default(),
-            shared: Some(Link {
-                store,
-                timeout,
-                state: AtomicU8::new(UNKNOWN),
-                retry_at: AtomicU64::new(0),
-                epoch: Instant::now(),
-                metrics,
-            }),
+            shared: Some((store, link)),
         }
     }
 
     /// Counts one request of `client` in `group` against `limit` per minute.
     pub async fn hit(&self, group: &'static str, client: IpAddr, limit: u32) -> Decision {
-        if let Some(link) = &self.shared {
-            if let Some(decision) = link.hit(group, client, limit).await {
+        if let Some((store, link)) = &self.shared {
+            let key = format!("taskforge:rate:{group}:{client}");
+            if let Some(decision) = link.call(store.hit(&key, limit)).await {
                 return decision;
             }
-            link.metrics.fallbacks.inc();
+            link.fell_back();
         }
         self.local.hit(group, client, limit)
-    }
-}
-
-impl Link {
-    fn now(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
-    }
-
-    /// The shared decision, or `None` when the store is resting after a failure or
-    /// fails now.
-    async fn hit(&self, group: &'static str, client: IpAddr, limit: u32) -> Option<Decision> {
-        if self.state.load(Ordering::Relaxed) == DOWN
-            && self.now() < self.retry_at.load(Ordering::Relaxed)
-        {
-            return None;
-        }
-        let key = format!("taskforge:rate:{group}:{client}");
-        let outcome = match tokio::time::timeout(self.timeout, self.store.hit(&key, limit)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(SharedCountersError(format!(
-                "no answer within {} ms",
-                self.timeout.as_millis()
-            ))),
-        };
-        match outcome {
-            Ok(decision) => {
-                if self.state.swap(UP, Ordering::Relaxed) != UP {
-                    tracing::info!(
-                        "rate limits: shared counters answer; limits hold across every instance"
-                    );
-                }
-                self.metrics.shared.set(1);
-                Some(decision)
-            }
-            Err(error) => {
-                let retry_at =
-                    self.now() + u64::try_from(RETRY_INTERVAL.as_micros()).unwrap_or(u64::MAX);
-                self.retry_at.store(retry_at, Ordering::Relaxed);
-                // One warning per outage: only the request that finds them down says so.
-                if self.state.swap(DOWN, Ordering::Relaxed) != DOWN {
-                    tracing::warn!(%error, "rate limits: shared counters unreachable; each instance counts on its own until they answer");
-                }
-                self.metrics.shared.set(0);
-                None
-            }
-        }
     }
 }
 
@@ -196,11 +205,15 @@ mod tests {
         }
     }
 
+    fn link(metrics: SharedMetrics) -> Arc<SharedLink> {
+        Arc::new(SharedLink::new(Duration::from_millis(50), metrics))
+    }
+
     #[tokio::test]
     async fn an_outage_falls_back_locally_rests_and_recovers_without_a_restart() {
         let store = Arc::new(FlakyStore::default());
         let m = metrics();
-        let counters = Counters::shared(store.clone(), Duration::from_millis(50), m.clone());
+        let counters = Counters::shared(store.clone(), link(m.clone()));
         let ip = IpAddr::from([10, 0, 0, 1]);
         assert_eq!(counters.hit("login", ip, 2).await.remaining, 99);
         assert_eq!(m.shared.get(), 1);
@@ -233,7 +246,7 @@ mod tests {
     async fn a_store_that_never_answers_costs_one_deadline() {
         let store = Arc::new(FlakyStore::default());
         *store.hang.lock().unwrap() = true;
-        let counters = Counters::shared(store.clone(), Duration::from_millis(50), metrics());
+        let counters = Counters::shared(store.clone(), link(metrics()));
         let ip = IpAddr::from([10, 0, 0, 1]);
         let started = Instant::now();
         assert!(counters.hit("login", ip, 5).await.allowed);

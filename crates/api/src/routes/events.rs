@@ -8,10 +8,9 @@
 //! caller's session again: a revoked session, a deactivated user or an expired access
 //! token ends the stream (the client reconnects with a fresh token and its
 //! `Last-Event-ID`). Streams end when the server drains, so a restart loses nothing
-//! either. Each user has a few streams at most, per instance.
+//! either. Each user has a few streams at most ([`crate::streams`]).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -21,14 +20,14 @@ use futures_util::{StreamExt, stream};
 use taskforge_domain::DomainError;
 use taskforge_domain::task::{ChangeEvent, ChangeOp, FeedCursor};
 use taskforge_domain::user::User;
-use uuid::Uuid;
 
 use crate::dto::change::Tombstone;
 use crate::dto::task::TaskResponse;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 use crate::extract::Authenticated;
 use crate::extract::auth::bearer_token;
 use crate::state::AppState;
+use crate::streams::StreamPermit;
 
 /// The header a reconnecting client names its last event with.
 pub const LAST_EVENT_ID: &str = "Last-Event-ID";
@@ -39,97 +38,6 @@ const BATCH: u64 = 100;
 const RETRY_READ_AFTER: Duration = Duration::from_secs(1);
 /// What a client is told to wait before reconnecting (the SSE `retry:` field), in ms.
 const RECONNECT_MS: u32 = 1000;
-/// What a client over its stream limit is told to wait, in seconds.
-const RETRY_STREAM_AFTER_SECS: u32 = 5;
-
-/// Stream settings (`EVENTS_HEARTBEAT_SECS`, `EVENTS_MAX_STREAMS_PER_USER`).
-#[derive(Debug, Clone, Copy)]
-pub struct StreamSettings {
-    /// How often a quiet stream sends a comment line and checks the session again.
-    pub heartbeat: Duration,
-    /// The most streams one user may have open on this instance.
-    pub max_per_user: usize,
-}
-
-impl Default for StreamSettings {
-    fn default() -> Self {
-        Self {
-            heartbeat: Duration::from_secs(15),
-            max_per_user: 5,
-        }
-    }
-}
-
-/// The streams open in this process, per user.
-#[derive(Debug, Default)]
-pub struct Streams {
-    settings: StreamSettings,
-    open: Mutex<HashMap<Uuid, usize>>,
-}
-
-impl Streams {
-    /// No stream open yet.
-    pub fn new(settings: StreamSettings) -> Self {
-        Self {
-            settings,
-            open: Mutex::default(),
-        }
-    }
-
-    /// How many streams are open.
-    pub fn open(&self) -> usize {
-        self.open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .sum()
-    }
-
-    /// A place for one more stream of `user`, or 429.
-    fn admit(self: &Arc<Self>, user: Uuid) -> Result<StreamPermit, ApiError> {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(user).or_default();
-        if *count >= self.settings.max_per_user {
-            return Err(ApiError::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "at most {} event streams per user; close one first",
-                    self.settings.max_per_user
-                ),
-            )
-            .with_header(header::RETRY_AFTER, &RETRY_STREAM_AFTER_SECS.to_string()));
-        }
-        *count += 1;
-        Ok(StreamPermit {
-            streams: Arc::clone(self),
-            user,
-        })
-    }
-}
-
-/// One open stream; closing it (dropping this) frees its place.
-#[derive(Debug)]
-struct StreamPermit {
-    streams: Arc<Streams>,
-    user: Uuid,
-}
-
-impl Drop for StreamPermit {
-    fn drop(&mut self) {
-        let mut open = self
-            .streams
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.user) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.user);
-            }
-        }
-    }
-}
-
 /// The `Last-Event-ID` a client sent, if any (422 when it is not text).
 fn last_event_id(req: &HttpRequest) -> Result<Option<FeedCursor>, ApiError> {
     match req.headers().get(LAST_EVENT_ID) {
@@ -180,7 +88,7 @@ struct Follower {
     cursor: FeedCursor,
     pending: VecDeque<ChangeEvent>,
     next_heartbeat: tokio::time::Instant,
-    _permit: StreamPermit,
+    permit: StreamPermit,
 }
 
 /// What ends or continues a stream.
@@ -201,10 +109,11 @@ impl Follower {
                 biased;
                 () = self.state.lifecycle.drained() => return Step::End,
                 () = heartbeat => {
-                    self.next_heartbeat += self.state.streams.settings.heartbeat;
+                    self.next_heartbeat += self.state.streams.settings().heartbeat;
                     match self.state.auth.authenticate(&self.token).await {
                         // Storage unavailable says nothing about the session: go on.
                         Ok(_) | Err(DomainError::Unavailable(_)) => {
+                            self.permit.renew().await;
                             return Step::Frame(Bytes::from_static(b": keep-alive\n\n"));
                         }
                         Err(_) => return Step::End,
@@ -235,7 +144,7 @@ impl Follower {
             content_type = "text/event-stream", body = String),
         (status = 410, description = "`Last-Event-ID` is older than the change log's retention: sync with `/api/v1/tasks/changes`"),
         (status = 422, description = "`Last-Event-ID` is not a cursor of this server"),
-        (status = 429, description = "Too many open streams for this user (5 per instance)",
+        (status = 429, description = "Too many open streams for this user (5 by default, on every instance together when Redis is configured)",
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn task_events(
@@ -245,7 +154,7 @@ pub async fn task_events(
 ) -> Result<HttpResponse, ApiError> {
     let resume = last_event_id(&req)?;
     let token = bearer_token(&req).unwrap_or_default();
-    let permit = state.streams.admit(me.id)?;
+    let permit = state.streams.admit(me.id).await?;
     // A resumed stream starts with what the client missed (which also proves the
     // cursor is good before the response starts); a new one at the end of the log.
     let (cursor, pending) = match resume {
@@ -256,7 +165,7 @@ pub async fn task_events(
         }
         None => (state.tasks.changes_end().await?, VecDeque::new()),
     };
-    let heartbeat = state.streams.settings.heartbeat;
+    let heartbeat = state.streams.settings().heartbeat;
     let follower = Follower {
         state: state.clone(),
         me,
@@ -264,7 +173,7 @@ pub async fn task_events(
         cursor,
         pending,
         next_heartbeat: tokio::time::Instant::now() + heartbeat,
-        _permit: permit,
+        permit,
     };
     let opening = Bytes::from(format!("retry: {RECONNECT_MS}\n\n"));
     let frames = stream::once(async move { Ok::<_, actix_web::Error>(opening) }).chain(

@@ -104,6 +104,8 @@ impl Cluster {
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "warn")
         .env("REDIS_TIMEOUT_MS", "200")
+        // A closed event stream is noticed, and gives its lease back, within a second.
+        .env("EVENTS_HEARTBEAT_SECS", "1")
         .env("DB_MAX_CONNECTIONS", "5")
         .env("RATE_LIMIT_ENABLED", "true")
         .env("RATE_LIMIT_LOGIN_PER_MIN", "5")

@@ -1,7 +1,7 @@
 //! The contract on a cluster: three instances of the real binary behind HAProxy
 //! (`deploy/cluster/run.sh`), one PostgreSQL, one Redis — and the facts only a cluster
 //! can break: consecutive requests on different instances, revocation seen everywhere
-//! within a second, limits that hold across instances (and per instance while Redis is
+//! within a second, limits (requests and event streams) that hold across instances (and per instance while Redis is
 //! away, never a 5xx), refresh-token reuse and idempotency replays across instances,
 //! live events from a write on another instance, and an instance SIGKILLed under load.
 //!
@@ -56,6 +56,7 @@ async fn a_cluster_behind_a_balancer_keeps_the_contract() {
     scenarios::refresh_token_reuse_on_another_instance_revokes_the_family(&cluster).await;
     scenarios::an_idempotency_key_repeat_on_another_instance_is_replayed(&cluster).await;
     scenarios::a_subscriber_hears_a_write_made_on_another_instance(&cluster).await;
+    scenarios::six_event_streams_spread_over_every_instance_make_a_429(&cluster).await;
     scenarios::without_redis_limits_hold_per_instance_and_come_back_shared(&mut cluster).await;
     scenarios::a_sigkilled_instance_costs_only_its_requests_in_flight(&cluster).await;
     record_run();

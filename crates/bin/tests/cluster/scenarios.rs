@@ -360,6 +360,64 @@ pub async fn a_subscriber_hears_a_write_made_on_another_instance(cluster: &Clust
     assert!(heard.is_ok(), "the event arrives within 5 s");
 }
 
+/// A user's event streams count on every instance together: five spread over the
+/// instances, a sixth on any of them is 429; one closed frees a place everywhere.
+pub async fn six_event_streams_spread_over_every_instance_make_a_429(cluster: &Cluster) {
+    let (ip, email) = (fresh_ip(), fresh_email("streams"));
+    cluster.register(&email, &ip).await;
+    let token = cluster.login(&cluster.balancer, &email, &ip).await["access_token"]
+        .as_str()
+        .expect("access")
+        .to_owned();
+    let open = |n: usize| {
+        let request = cluster
+            .http
+            .get(format!("{}/api/v1/tasks/events", cluster.instances[n % 3]))
+            .bearer_auth(&token)
+            .timeout(Duration::from_secs(60));
+        async move { request.send().await.expect("subscribe") }
+    };
+    let mut streams = Vec::new();
+    for n in 0..5 {
+        let stream = open(n).await;
+        assert_eq!(
+            stream.status(),
+            200,
+            "stream {} on instance {}",
+            n + 1,
+            n % 3
+        );
+        streams.push(stream);
+    }
+    for n in 0..3 {
+        let refused = open(n).await;
+        assert_eq!(refused.status(), 429, "a sixth stream on instance {n}");
+        assert!(refused.headers().contains_key("retry-after"));
+    }
+
+    // The stream closed was on instance 0; the place it frees is taken on instance 2.
+    drop(streams.remove(0));
+    let started = Instant::now();
+    loop {
+        let stream = open(2).await;
+        if stream.status() == 200 {
+            streams.push(stream);
+            break;
+        }
+        assert_eq!(stream.status(), 429);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "a closed stream's place is free within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "a closed stream's place was free on another instance after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(open(1).await.status(), 429, "still five at most");
+}
+
 /// Redis stopped: limits hold per instance (the same client gets 5 a minute from each),
 /// nothing answers 5xx, one warning per instance; Redis back: shared again.
 pub async fn without_redis_limits_hold_per_instance_and_come_back_shared(cluster: &mut Cluster) {
