@@ -193,7 +193,7 @@ impl TaskRepository for SeaTaskRepository {
         sort: TaskSort,
         window: Window<TaskPosition>,
     ) -> Result<Slice<Task>, DomainError> {
-        let rows = pages::page_rows(&self.db, filter, sort, &window)
+        let rows = pages::page_rows(&self.db, filter, sort, &window, pages::Counting::Count)
             .await
             .map_err(db_error)?;
         rows.into_slice(&window)

@@ -4,9 +4,17 @@
 //! pages cost what they cost alone. Each page gets its own result: one failing page
 //! fails only the requests for it. A search page (`q`) is planned for its values
 //! ([`super::literal`]); every other page keeps its connection's generic plan.
+//!
+//! A page's count (up to the cap: 10 001 index entries for a large list, most of the
+//! page's cost) is kept per filter and cap, with the snapshot it was taken in, and
+//! the next page of that filter takes it unless a task the filter's scope sees has
+//! changed since ([`KnownCount`]); the check reads the change log from that snapshot
+//! on, in the page's own statement. So paging through a list, or a list polled while
+//! its tasks stay as they are, counts once; a page after a change counts again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use sea_orm::{ConnectionTrait, DbErr, sqlx};
@@ -15,7 +23,7 @@ use taskforge_domain::task::{TaskFilter, TaskPosition, TaskSort};
 
 use super::batch::Batcher;
 use crate::db::Database;
-use crate::task_repository::pages::{PageQuery, PageRows, page_rows};
+use crate::task_repository::pages::{Counting, KnownCount, PageQuery, PageRows, page_rows};
 
 /// What a page is: filter, order and window (offset or position, and count cap).
 pub(crate) type PageKey = (TaskFilter, TaskSort, Window<TaskPosition>);
@@ -23,23 +31,65 @@ pub(crate) type PageKey = (TaskFilter, TaskSort, Window<TaskPosition>);
 /// The pages of one pool, each with its own outcome.
 pub(crate) type Pages = Batcher<PageKey, Result<PageRows, DbErr>>;
 
-/// The page batcher of `db`.
-pub(crate) fn batcher(db: &Database) -> Arc<Pages> {
-    super::batcher(
-        "pages",
-        super::CONCURRENT_BATCHES,
-        db,
-        |db, keys| async move { Ok(load(&db, keys).await) },
-    )
+/// How many filters' counts a pool keeps (the least used go first).
+const KEPT_COUNTS: usize = 4096;
+
+/// A kept count is counted again this long after it was taken, whatever the log says:
+/// a bound on how long a write that bypassed the server (and so its change log) could
+/// go unseen.
+const RECOUNT_AFTER: Duration = Duration::from_secs(60);
+
+/// A count kept, and when it was taken.
+#[derive(Debug, Clone)]
+struct Kept {
+    count: KnownCount,
+    taken: Instant,
 }
 
-async fn load(db: &Database, keys: Vec<PageKey>) -> HashMap<PageKey, Result<PageRows, DbErr>> {
+/// The counts a pool keeps, per filter and cap.
+type KeptCounts = quick_cache::sync::Cache<(TaskFilter, u64), Kept>;
+
+/// The page batcher of `db`.
+pub(crate) fn batcher(db: &Database) -> Arc<Pages> {
+    let kept = Arc::new(KeptCounts::new(KEPT_COUNTS));
+    super::batcher("pages", super::CONCURRENT_BATCHES, db, move |db, keys| {
+        let kept = Arc::clone(&kept);
+        async move { Ok(load(&db, &kept, keys).await) }
+    })
+}
+
+async fn load(
+    db: &Database,
+    kept: &KeptCounts,
+    keys: Vec<PageKey>,
+) -> HashMap<PageKey, Result<PageRows, DbErr>> {
     join_all(keys.into_iter().map(|key| async move {
+        let counted = (key.0.clone(), key.2.count_cap);
+        let known = kept
+            .get(&counted)
+            .filter(|known| known.taken.elapsed() < RECOUNT_AFTER);
+        let counting = known
+            .as_ref()
+            .map_or(Counting::Keep, |known| Counting::Known(&known.count));
         let rows = if key.0.q.is_some() {
-            search_page(db, &key).await
+            search_page(db, &key, counting).await
         } else {
-            page_rows(db, &key.0, key.1, &key.2).await
+            page_rows(db, &key.0, key.1, &key.2, counting).await
         };
+        if let Ok(PageRows {
+            counted: Some(count),
+            ..
+        }) = &rows
+        {
+            let taken = Instant::now();
+            kept.insert(
+                counted,
+                Kept {
+                    count: count.clone(),
+                    taken,
+                },
+            );
+        }
         (key, rows)
     }))
     .await
@@ -49,8 +99,12 @@ async fn load(db: &Database, keys: Vec<PageKey>) -> HashMap<PageKey, Result<Page
 
 /// A search page, sent with its values in its text: an unnamed statement, planned for
 /// them and not kept (each search is a statement of its own).
-async fn search_page(db: &Database, (filter, sort, window): &PageKey) -> Result<PageRows, DbErr> {
-    let PageQuery { rows, count } = PageQuery::new(db, filter, *sort, window).await?;
+async fn search_page(
+    db: &Database,
+    (filter, sort, window): &PageKey,
+    counting: Counting<'_>,
+) -> Result<PageRows, DbErr> {
+    let PageQuery { rows, count } = PageQuery::new(db, filter, *sort, window, counting).await?;
     let found = match super::literal::inlined(&rows) {
         Some(sql) => {
             // Its values are literals that `literal` escaped.

@@ -229,6 +229,64 @@ async fn statements_by_key_read_by_key_when_planned_over_empty_tables() {
     .await;
 }
 
+/// A page that was given a kept count checks the change log for the filter's scope by
+/// index, from the count's snapshot on: planned over empty tables, no scan of
+/// `task_changes` walks it whole, for the owner's list and for the admin's.
+#[tokio::test]
+async fn a_kept_count_is_checked_against_the_log_by_index() {
+    use taskforge_domain::page::{PageRequest, Window};
+    use taskforge_domain::task::{TaskFilter, TaskStatus};
+
+    use crate::task_repository::pages::{Counting, KnownCount, PageQuery};
+
+    check("the kept count plan test", async |scratch| {
+        scratch.plan_as_the_fast_path().await;
+        let known = KnownCount {
+            matching: 7,
+            snapshot: "1000:1010:1002".into(),
+        };
+        let mut unkeyed = Vec::new();
+        let owner = TaskFilter {
+            owner_id: Some(Uuid::now_v7()),
+            ..TaskFilter::default()
+        };
+        let done = TaskFilter {
+            status: Some(TaskStatus::Done),
+            ..TaskFilter::default()
+        };
+        let mut n = 0;
+        for filter in &[owner, done] {
+            let page = PageRequest::new(Some(20), None).expect("a page");
+            let window = Window::at(page, 10_000);
+            for sort in every_sort() {
+                n += 1;
+                let query =
+                    PageQuery::new(&scratch.db, filter, sort, &window, Counting::Known(&known))
+                        .await
+                        .expect("a page query");
+                assert!(
+                    query.rows.sql.contains("task_changes"),
+                    "{}",
+                    query.rows.sql
+                );
+                let plan = scratch
+                    .generic_plan(&format!("k{n}"), &query.rows.sql)
+                    .await;
+                let mut found = Vec::new();
+                unkeyed_scans(&plan, &mut found);
+                unkeyed.extend(
+                    found
+                        .into_iter()
+                        .filter(|scan| scan.contains("task_changes"))
+                        .map(|scan| format!("{filter:?} {sort:?}: {scan}")),
+                );
+            }
+        }
+        unkeyed
+    })
+    .await;
+}
+
 /// Every search page (`q`), in every sort and direction, with every filter and a
 /// cursor, is sent with its values in its text ([`super::literal`]), and that text runs.
 #[tokio::test]
@@ -237,7 +295,7 @@ async fn search_pages_are_written_with_their_values_and_run() {
     use taskforge_domain::task::{Priority, TaskFilter, TaskPosition, TaskStatus};
     use taskforge_domain::testing::TaskBuilder;
 
-    use crate::task_repository::pages::PageQuery;
+    use crate::task_repository::pages::{Counting, KnownCount, PageQuery};
 
     check("the search page test", async |scratch| {
         let db = &scratch.db;
@@ -257,15 +315,22 @@ async fn search_pages_are_written_with_their_values_and_run() {
             .due(at)
             .build();
         let undated = TaskBuilder::new(owner).build();
+        let known = KnownCount {
+            matching: 7,
+            snapshot: "1000:1010:1002,1005".into(),
+        };
         let mut unwritten = Vec::new();
-        for sort in every_sort() {
+        for (sort, counting) in every_sort()
+            .into_iter()
+            .flat_map(|sort| [Counting::Keep, Counting::Known(&known)].map(|c| (sort, c)))
+        {
             for after in [None, Some(&dated), Some(&undated)] {
                 let page = PageRequest::new(Some(20), None).expect("a page");
                 let mut window = Window::at(page, 10_000);
                 if let Some(task) = after {
                     window = window.after(TaskPosition::of(task, sort.key));
                 }
-                let query = PageQuery::new(db, &filter, sort, &window)
+                let query = PageQuery::new(db, &filter, sort, &window, counting)
                     .await
                     .expect("a page query");
                 let Some(sql) = super::literal::inlined(&query.rows) else {
@@ -320,7 +385,7 @@ async fn offset_pages_skip_rows_by_index_alone() {
     use taskforge_domain::page::{PageRequest, Window};
     use taskforge_domain::task::TaskFilter;
 
-    use crate::task_repository::pages::PageQuery;
+    use crate::task_repository::pages::{Counting, PageQuery};
 
     check("the offset page test", async |scratch| {
         scratch.populate().await;
@@ -340,7 +405,7 @@ async fn offset_pages_skip_rows_by_index_alone() {
             for filter in [&TaskFilter::default(), &own] {
                 let page = PageRequest::new(Some(20), Some(10_000)).expect("a page");
                 let window = Window::at(page, cap);
-                let query = PageQuery::new(&scratch.db, filter, sort, &window)
+                let query = PageQuery::new(&scratch.db, filter, sort, &window, Counting::Count)
                     .await
                     .expect("a page query");
                 i += 1;

@@ -37,6 +37,61 @@ const SKIPPED_ID: &str = "skipped_id";
 pub(crate) struct PageRows {
     rows: Vec<task::Model>,
     matching: u64,
+    /// The count as of the statement's snapshot, when it counted and was asked to
+    /// report its snapshot ([`Counting::Keep`], [`Counting::Known`]).
+    pub(crate) counted: Option<KnownCount>,
+}
+
+/// A page's count of matches (up to one past its cap) as of a PostgreSQL snapshot
+/// (`pg_current_snapshot()` as text). A later page of the same filter and cap may take
+/// it instead of counting again while no task its scope sees has changed since: every
+/// task write appends its change to `task_changes` in its own transaction, under the
+/// task's owner (and its previous owner, when it moved), so a change the snapshot did
+/// not see is a row of that log the snapshot does not see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KnownCount {
+    pub(crate) matching: u64,
+    pub(crate) snapshot: String,
+}
+
+/// How a page's statement gets its count.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Counting<'a> {
+    /// It counts.
+    Count,
+    /// PostgreSQL: it counts, and reports its snapshot so that the count can be kept.
+    Keep,
+    /// PostgreSQL: it takes this count, or counts (and reports its snapshot) when a
+    /// task of the filter's scope changed since the count's snapshot.
+    Known(&'a KnownCount),
+}
+
+/// What a page's count column holds when the count it was given still holds.
+const UNCHANGED: i64 = -1;
+
+/// Whether a task that `owner` (`None`: anyone) sees, or saw, changed after `snapshot`:
+/// a change logged by a transaction the snapshot does not see, which the statement's
+/// own snapshot does. The log is read from the snapshot's `xmin` on, by the owner's
+/// index (and the previous owner's, for tasks that moved away) or by position.
+fn changed_since(owner: Option<uuid::Uuid>, snapshot: &str) -> Expr {
+    const UNSEEN: &str = "txid >= pg_snapshot_xmin($2::pg_snapshot)::text::bigint \
+         AND NOT pg_visible_in_snapshot(txid::text::xid8, $2::pg_snapshot)";
+    match owner {
+        Some(owner) => Expr::cust_with_values(
+            format!(
+                "(EXISTS (SELECT 1 FROM task_changes WHERE owner_id = $1 AND {UNSEEN}) \
+                 OR EXISTS (SELECT 1 FROM task_changes WHERE previous_owner_id = $1 AND {UNSEEN}))"
+            ),
+            [sea_orm::Value::from(owner), snapshot.into()],
+        ),
+        None => Expr::cust_with_values(
+            format!(
+                "EXISTS (SELECT 1 FROM task_changes WHERE {})",
+                UNSEEN.replace("$2", "$1")
+            ),
+            [snapshot],
+        ),
+    }
 }
 
 impl PageRows {
@@ -274,8 +329,9 @@ pub(crate) async fn page_rows<C: ConnectionTrait>(
     filter: &TaskFilter,
     sort: TaskSort,
     window: &Window<TaskPosition>,
+    counting: Counting<'_>,
 ) -> Result<PageRows, DbErr> {
-    let PageQuery { rows, count } = PageQuery::new(db, filter, sort, window).await?;
+    let PageQuery { rows, count } = PageQuery::new(db, filter, sort, window, counting).await?;
     let found = db.query_all_raw(rows).await?;
     count.finish(db, &found).await
 }
@@ -295,6 +351,10 @@ pub(crate) struct PageCount {
     /// What a row proves of a page that skips the cap; its rows carry no count.
     proved: Option<u64>,
     may_count_alone: bool,
+    /// The count the statement was given, which its rows say [`UNCHANGED`] for.
+    known: Option<u64>,
+    /// Whether the rows report their snapshot (`counted_at`).
+    reported: bool,
 }
 
 impl PageQuery {
@@ -304,6 +364,7 @@ impl PageQuery {
         filter: &TaskFilter,
         sort: TaskSort,
         window: &Window<TaskPosition>,
+        counting: Counting<'_>,
     ) -> Result<Self, DbErr> {
         let backend = db.get_database_backend();
         let mut counted = filter_condition(filter, backend, sort, Read::Count);
@@ -364,8 +425,30 @@ impl PageQuery {
                 .order_by(Expr::col((task::Entity, task::Column::Id)), order)
         };
         let proved = paging::past_the_cap(window);
-        let rows = if proved.is_none() {
-            rows.column_as(Expr::from(count.clone()), "total_matching")
+        let counting = match counting {
+            Counting::Count => Counting::Count,
+            _ if backend != DbBackend::Postgres || proved.is_some() => Counting::Count,
+            kept => kept,
+        };
+        let rows = match counting {
+            _ if proved.is_some() => rows,
+            Counting::Count | Counting::Keep => {
+                rows.column_as(Expr::from(count.clone()), "total_matching")
+            }
+            Counting::Known(known) => rows.column_as(
+                Expr::cust_with_exprs(
+                    format!("CASE WHEN $1 THEN $2 ELSE {UNCHANGED} END"),
+                    [
+                        changed_since(filter.owner_id, &known.snapshot),
+                        Expr::from(count.clone()),
+                    ],
+                ),
+                "total_matching",
+            ),
+        };
+        let reported = !matches!(counting, Counting::Count);
+        let rows = if reported {
+            rows.column_as(Expr::cust("pg_current_snapshot()::text"), "counted_at")
         } else {
             rows
         };
@@ -375,6 +458,11 @@ impl PageQuery {
                 alone: count,
                 proved,
                 may_count_alone: window.offset > 0 || window.after.is_some(),
+                known: match counting {
+                    Counting::Known(known) => Some(known.matching),
+                    _ => None,
+                },
+                reported,
             },
         })
     }
@@ -387,6 +475,7 @@ impl PageCount {
         db: &C,
         rows: &[QueryResult],
     ) -> Result<PageRows, DbErr> {
+        let mut counted_now = None;
         let (tasks, known) = match self.proved {
             Some(proved) => {
                 let tasks = rows
@@ -401,9 +490,20 @@ impl PageCount {
                     .iter()
                     .map(|row| CountedTask::from_query_result(row, ""))
                     .collect::<Result<Vec<_>, DbErr>>()?;
-                let known = counted
-                    .first()
-                    .map(|row| u64::try_from(row.total_matching).unwrap_or_default());
+                let known = match counted.first().map(|row| row.total_matching) {
+                    Some(UNCHANGED) => self.known,
+                    Some(total) => {
+                        let total = u64::try_from(total).unwrap_or_default();
+                        if let (true, Some(row)) = (self.reported, rows.first()) {
+                            counted_now = Some(KnownCount {
+                                matching: total,
+                                snapshot: row.try_get("", "counted_at")?,
+                            });
+                        }
+                        Some(total)
+                    }
+                    None => None,
+                };
                 (counted.into_iter().map(|row| row.task).collect(), known)
             }
         };
@@ -418,6 +518,7 @@ impl PageCount {
         Ok(PageRows {
             rows: tasks,
             matching,
+            counted: counted_now,
         })
     }
 }

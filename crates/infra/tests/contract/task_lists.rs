@@ -716,6 +716,109 @@ async fn counts_stop_at_the_cap_and_say_so(db: TestDb) {
 
 // ---------------------------------------------------------------------------------------
 
+/// A second writer on the same storage, as another instance of the server: the plain
+/// adapter on a pool of its own (SQL backends), the same store (in memory).
+fn another_writer(db: &TestDb) -> Arc<dyn TaskRepository> {
+    match &db.live {
+        Some((pool, _)) => Arc::new(SeaTaskRepository::new(pool.clone())),
+        None => db.tasks.clone(),
+    }
+}
+
+/// Whether `task` is in the list of `filter` (the filters this file's count test uses).
+fn listed_by(filter: &TaskFilter, task: &Task) -> bool {
+    filter.owner_id.is_none_or(|owner| task.owner_id == owner)
+        && filter.status.is_none_or(|status| task.status == status)
+        && filter.q.as_ref().is_none_or(|q| {
+            task.title.as_str().to_lowercase().contains(&q.to_lowercase())
+        })
+}
+
+/// Every list's total is what its tasks are after each write, however often the same
+/// list was read before (the fast path keeps counts between pages), and whichever
+/// writer made the change: this repository or another on the same storage. Creations,
+/// status and title changes, a task given to another owner, deletions.
+async fn a_list_total_follows_every_change_of_its_tasks(db: TestDb) {
+    let alice = insert_user(&db, "ta@example.com", Role::User).await.id;
+    let bob = insert_user(&db, "tb@example.com", Role::User).await.id;
+    let writers = [db.tasks.clone(), another_writer(&db)];
+    let filters = [
+        TaskFilter::default(),
+        TaskFilter {
+            owner_id: Some(alice),
+            ..TaskFilter::default()
+        },
+        TaskFilter {
+            owner_id: Some(alice),
+            status: Some(TaskStatus::Done),
+            ..TaskFilter::default()
+        },
+        TaskFilter {
+            owner_id: Some(bob),
+            ..TaskFilter::default()
+        },
+        TaskFilter {
+            q: Some("needle".into()),
+            ..TaskFilter::default()
+        },
+    ];
+    let check = async |tasks: &[Task], step: &str| {
+        for filter in &filters {
+            let expected = tasks.iter().filter(|t| listed_by(filter, t)).count() as u64;
+            for read in ["first", "again"] {
+                let page = db
+                    .tasks
+                    .list(filter, TaskSort::default(), page(1, 0))
+                    .await
+                    .unwrap();
+                assert_eq!(page.total, expected, "{step}, {read} read of {filter:?}");
+            }
+        }
+    };
+    let mut tasks: Vec<Task> = Vec::new();
+    check(&tasks, "no task").await;
+
+    for (n, (owner, title)) in [(alice, "A needle"), (alice, "Plain"), (bob, "Hay")]
+        .into_iter()
+        .enumerate()
+    {
+        let task = new_task(owner, title);
+        writers[n % 2].insert(&task, &log_created(&task)).await.unwrap();
+        tasks.push(task);
+        check(&tasks, &format!("created {title}")).await;
+    }
+
+    // Changes, each by the other writer than the last.
+    let changes: [(&str, &dyn Fn(&mut Task)); 3] = [
+        ("done", &|t: &mut Task| t.set_status(TaskStatus::Done, now())),
+        ("given to bob", &|t: &mut Task| t.owner_id = bob),
+        ("retitled", &|t: &mut Task| {
+            t.title = Title::parse("Hay and a NEEDLE").unwrap();
+        }),
+    ];
+    for (n, (what, change)) in changes.into_iter().enumerate() {
+        let before = tasks[n].clone();
+        let after = &mut tasks[n];
+        change(after);
+        after.version += 1;
+        after.updated_at = now();
+        writers[(n + 1) % 2]
+            .update(after, before.version, &log_updated(&before, after))
+            .await
+            .unwrap();
+        check(&tasks, what).await;
+    }
+
+    for n in 0..2 {
+        let task = tasks.remove(0);
+        writers[n % 2]
+            .delete(task.id, Some(task.version), &log_deleted(&task))
+            .await
+            .unwrap();
+        check(&tasks, &format!("deleted {}", task.title.as_str())).await;
+    }
+}
+
 contract!(
     task_list_filters_each_narrow_items_and_total,
     task_search_treats_percent_underscore_and_backslash_literally,
@@ -729,4 +832,5 @@ contract!(
     pages_by_position_walk_every_sort_exactly_once,
     the_updated_at_order_follows_updates_reassignments_and_deletes,
     counts_stop_at_the_cap_and_say_so,
+    a_list_total_follows_every_change_of_its_tasks,
 );
