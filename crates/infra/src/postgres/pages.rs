@@ -39,14 +39,16 @@ const KEPT_COUNTS: usize = 4096;
 /// go unseen.
 const RECOUNT_AFTER: Duration = Duration::from_secs(60);
 
-/// A count kept, and when it was taken.
+/// What a pool knows of a filter's count.
 #[derive(Debug, Clone)]
-struct Kept {
-    count: KnownCount,
-    taken: Instant,
+enum Kept {
+    /// Under [`super::KEEP_COUNTS_FROM`] when last counted: its pages count.
+    Small,
+    /// A count, and when it was taken.
+    Count { count: KnownCount, taken: Instant },
 }
 
-/// The counts a pool keeps, per filter and cap.
+/// What pools know of counts, per filter and cap.
 type KeptCounts = quick_cache::sync::Cache<(TaskFilter, u64), Kept>;
 
 /// The page batcher of `db`.
@@ -64,31 +66,36 @@ async fn load(
     keys: Vec<PageKey>,
 ) -> HashMap<PageKey, Result<PageRows, DbErr>> {
     join_all(keys.into_iter().map(|key| async move {
-        let counted = (key.0.clone(), key.2.count_cap);
-        let known = kept
-            .get(&counted)
-            .filter(|known| known.taken.elapsed() < RECOUNT_AFTER);
-        let counting = known
-            .as_ref()
-            .map_or(Counting::Keep, |known| Counting::Known(&known.count));
+        let filter = (key.0.clone(), key.2.count_cap);
+        let known = kept.get(&filter);
+        let counting = match &known {
+            Some(Kept::Small) => Counting::Count,
+            Some(Kept::Count { count, taken }) if taken.elapsed() < RECOUNT_AFTER => {
+                Counting::Known(count)
+            }
+            _ => Counting::Keep,
+        };
         let rows = if key.0.q.is_some() {
             search_page(db, &key, counting).await
         } else {
             page_rows(db, &key.0, key.1, &key.2, counting).await
         };
-        if let Ok(PageRows {
-            counted: Some(count),
-            ..
-        }) = &rows
-        {
-            let taken = Instant::now();
-            kept.insert(
-                counted,
-                Kept {
-                    count: count.clone(),
-                    taken,
-                },
-            );
+        if let Ok(rows) = &rows {
+            match &rows.counted {
+                Some(count) if count.matching >= super::KEEP_COUNTS_FROM => {
+                    let taken = Instant::now();
+                    let count = count.clone();
+                    kept.insert(filter, Kept::Count { count, taken });
+                }
+                Some(_) => kept.insert(filter, Kept::Small),
+                // A small filter grown large: kept from its next page on.
+                None if matches!(counting, Counting::Count)
+                    && rows.matching() >= super::KEEP_COUNTS_FROM =>
+                {
+                    kept.remove(&filter);
+                }
+                None => {}
+            }
         }
         (key, rows)
     }))

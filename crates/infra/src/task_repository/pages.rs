@@ -95,6 +95,11 @@ fn changed_since(owner: Option<uuid::Uuid>, snapshot: &str) -> Expr {
 }
 
 impl PageRows {
+    /// The matches counted, up to one past the cap.
+    pub(crate) fn matching(&self) -> u64 {
+        self.matching
+    }
+
     /// The domain slice of these rows.
     pub(crate) fn into_slice(
         self,
