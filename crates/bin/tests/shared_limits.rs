@@ -77,6 +77,20 @@ impl Redis {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
+    /// How many milliseconds `key` has left to live.
+    async fn pttl(&self, key: &str) -> i64 {
+        let client = redis::Client::open(self.url()).expect("a client");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("a connection");
+        redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .expect("PTTL")
+    }
+
     fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -124,16 +138,7 @@ async fn the_script_counts_the_same_window_as_one_instance_and_keys_expire() {
             .allowed
     );
 
-    let client = redis::Client::open(redis.url()).expect("a client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("a connection");
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg("taskforge:rate:test:a")
-        .query_async(&mut conn)
-        .await
-        .expect("PTTL");
+    let ttl = redis.pttl("taskforge:rate:test:a").await;
     assert!(
         (59_000..=60_000).contains(&ttl),
         "the key lives as long as its window: {ttl} ms"
@@ -298,16 +303,7 @@ async fn stream_leases_hold_the_limit_and_run_out_unless_renewed() {
             .expect("an answer")
     );
 
-    let client = redis::Client::open(redis.url()).expect("a client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("a connection");
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(format!("taskforge:streams:{third}"))
-        .query_async(&mut conn)
-        .await
-        .expect("PTTL");
+    let ttl = redis.pttl(&format!("taskforge:streams:{third}")).await;
     assert!(
         (59_000..=60_000).contains(&ttl),
         "the key lives as long as its newest lease: {ttl} ms"
