@@ -51,13 +51,6 @@ pub use tasks::PgTaskRepository;
 /// one round trip; more would only make the batches smaller.
 const CONCURRENT_BATCHES: usize = 2;
 
-/// The smallest count of a list's matches that the fast path keeps for the next page of
-/// the same filter (`pages`). Below it, counting costs less than checking the change
-/// log (about 85 ns an index entry, against two index probes and a longer statement:
-/// keeping every count made the 100-task list of `bench/ab.sh` 8 % slower), so such a
-/// filter's pages count, with the statement they had before.
-pub const KEEP_COUNTS_FROM: u64 = 1_000;
-
 /// Planner settings of the fast path's connections. Every statement here finds rows by
 /// key or by index, and its plan is cached per connection for as long as the
 /// connection lives:

@@ -1,5 +1,7 @@
 //! Tasks in SQL, as the domain's [`TaskRepository`] port.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sea_orm::ActiveValue::NotSet;
 use sea_orm::{
@@ -19,19 +21,27 @@ use crate::db::Database;
 use crate::entities::task;
 use crate::error::{corrupt_row, db_error};
 
+pub(crate) mod kept_counts;
 pub(crate) mod pages;
 mod search;
 
+pub use kept_counts::KEEP_COUNTS_FROM;
+
 /// [`TaskRepository`] on PostgreSQL or SQLite through SeaORM: one statement per call.
+/// Large lists' counts are kept between pages ([`kept_counts`]).
 #[derive(Debug, Clone)]
 pub struct SeaTaskRepository {
     db: Database,
+    kept: Arc<kept_counts::KeptCounts>,
 }
 
 impl SeaTaskRepository {
     /// A repository on `db` (a pool from [`crate::db::connect`], migrated).
     pub fn new(db: impl Into<Database>) -> Self {
-        Self { db: db.into() }
+        Self {
+            db: db.into(),
+            kept: Arc::default(),
+        }
     }
 }
 
@@ -193,9 +203,12 @@ impl TaskRepository for SeaTaskRepository {
         sort: TaskSort,
         window: Window<TaskPosition>,
     ) -> Result<Slice<Task>, DomainError> {
-        let rows = pages::page_rows(&self.db, filter, sort, &window, pages::Counting::Count)
+        let known = self.kept.get(filter, window.count_cap);
+        let counting = kept_counts::Kept::counting(known.as_ref());
+        let rows = pages::page_rows(&self.db, filter, sort, &window, counting)
             .await
             .map_err(db_error)?;
+        self.kept.learn(filter, window.count_cap, counting, &rows);
         rows.into_slice(&window)
     }
 

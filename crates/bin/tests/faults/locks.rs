@@ -29,7 +29,10 @@ async fn held_row_delays_only_its_requests(max_connections: &str) {
     }
     let held = tasks[0].clone();
 
-    // An outside transaction holds the first task's row for 4 seconds.
+    // An outside transaction holds the first task's row until every write of it that
+    // the load below starts (for 3 s) has met the lock deadline, with a second to
+    // spare: a write started just before the load ends must still find the row held.
+    let load = Duration::from_secs(3);
     let outside = cluster.connect("taskforge").await;
     let txn = outside.begin().await.unwrap();
     txn.execute_unprepared(&format!(
@@ -38,11 +41,11 @@ async fn held_row_delays_only_its_requests(max_connections: &str) {
     .await
     .unwrap();
     let release = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(4)).await;
+        tokio::time::sleep(load + lock_deadline + Duration::from_secs(1)).await;
         txn.rollback().await.unwrap();
     });
 
-    let until = Instant::now() + Duration::from_secs(3);
+    let until = Instant::now() + load;
     let (tasks, token) = (Arc::new(tasks), Arc::new(token));
     let (server_, tasks_, token_) = (Arc::clone(&server), Arc::clone(&tasks), Arc::clone(&token));
     // Sixteen bystanders change, read and list the other tasks, batched with the

@@ -5,16 +5,11 @@
 //! fails only the requests for it. A search page (`q`) is planned for its values
 //! ([`super::literal`]); every other page keeps its connection's generic plan.
 //!
-//! A page's count (up to the cap: 10 001 index entries for a large list, most of the
-//! page's cost) is kept per filter and cap, with the snapshot it was taken in, and
-//! the next page of that filter takes it unless a task the filter's scope sees has
-//! changed since ([`KnownCount`]); the check reads the change log from that snapshot
-//! on, in the page's own statement. So paging through a list, or a list polled while
-//! its tasks stay as they are, counts once; a page after a change counts again.
+//! Each pool keeps its pages' counts for the next page of the same filter
+//! ([`crate::task_repository::kept_counts`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use sea_orm::{ConnectionTrait, DbErr, sqlx};
@@ -23,7 +18,8 @@ use taskforge_domain::task::{TaskFilter, TaskPosition, TaskSort};
 
 use super::batch::Batcher;
 use crate::db::Database;
-use crate::task_repository::pages::{Counting, KnownCount, PageQuery, PageRows, page_rows};
+use crate::task_repository::kept_counts::{Kept, KeptCounts};
+use crate::task_repository::pages::{Counting, PageQuery, PageRows, page_rows};
 
 /// What a page is: filter, order and window (offset or position, and count cap).
 pub(crate) type PageKey = (TaskFilter, TaskSort, Window<TaskPosition>);
@@ -31,29 +27,9 @@ pub(crate) type PageKey = (TaskFilter, TaskSort, Window<TaskPosition>);
 /// The pages of one pool, each with its own outcome.
 pub(crate) type Pages = Batcher<PageKey, Result<PageRows, DbErr>>;
 
-/// How many filters' counts a pool keeps (the least used go first).
-const KEPT_COUNTS: usize = 4096;
-
-/// A kept count is counted again this long after it was taken, whatever the log says:
-/// a bound on how long a write that bypassed the server (and so its change log) could
-/// go unseen.
-const RECOUNT_AFTER: Duration = Duration::from_secs(60);
-
-/// What a pool knows of a filter's count.
-#[derive(Debug, Clone)]
-enum Kept {
-    /// Under [`super::KEEP_COUNTS_FROM`] when last counted: its pages count.
-    Small,
-    /// A count, and when it was taken.
-    Count { count: KnownCount, taken: Instant },
-}
-
-/// What pools know of counts, per filter and cap.
-type KeptCounts = quick_cache::sync::Cache<(TaskFilter, u64), Kept>;
-
 /// The page batcher of `db`.
 pub(crate) fn batcher(db: &Database) -> Arc<Pages> {
-    let kept = Arc::new(KeptCounts::new(KEPT_COUNTS));
+    let kept = Arc::new(KeptCounts::default());
     super::batcher("pages", super::CONCURRENT_BATCHES, db, move |db, keys| {
         let kept = Arc::clone(&kept);
         async move { Ok(load(&db, &kept, keys).await) }
@@ -66,36 +42,16 @@ async fn load(
     keys: Vec<PageKey>,
 ) -> HashMap<PageKey, Result<PageRows, DbErr>> {
     join_all(keys.into_iter().map(|key| async move {
-        let filter = (key.0.clone(), key.2.count_cap);
-        let known = kept.get(&filter);
-        let counting = match &known {
-            Some(Kept::Small) => Counting::Count,
-            Some(Kept::Count { count, taken }) if taken.elapsed() < RECOUNT_AFTER => {
-                Counting::Known(count)
-            }
-            _ => Counting::Keep,
-        };
-        let rows = if key.0.q.is_some() {
+        let (filter, sort, window) = &key;
+        let known = kept.get(filter, window.count_cap);
+        let counting = Kept::counting(known.as_ref());
+        let rows = if filter.q.is_some() {
             search_page(db, &key, counting).await
         } else {
-            page_rows(db, &key.0, key.1, &key.2, counting).await
+            page_rows(db, filter, *sort, window, counting).await
         };
         if let Ok(rows) = &rows {
-            match &rows.counted {
-                Some(count) if count.matching >= super::KEEP_COUNTS_FROM => {
-                    let taken = Instant::now();
-                    let count = count.clone();
-                    kept.insert(filter, Kept::Count { count, taken });
-                }
-                Some(_) => kept.insert(filter, Kept::Small),
-                // A small filter grown large: kept from its next page on.
-                None if matches!(counting, Counting::Count)
-                    && rows.matching() >= super::KEEP_COUNTS_FROM =>
-                {
-                    kept.remove(&filter);
-                }
-                None => {}
-            }
+            kept.learn(filter, window.count_cap, counting, rows);
         }
         (key, rows)
     }))

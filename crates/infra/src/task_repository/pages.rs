@@ -42,12 +42,12 @@ pub(crate) struct PageRows {
     pub(crate) counted: Option<KnownCount>,
 }
 
-/// A page's count of matches (up to one past its cap) as of a PostgreSQL snapshot
-/// (`pg_current_snapshot()` as text). A later page of the same filter and cap may take
-/// it instead of counting again while no task its scope sees has changed since: every
-/// task write appends its change to `task_changes` in its own transaction, under the
-/// task's owner (and its previous owner, when it moved), so a change the snapshot did
-/// not see is a row of that log the snapshot does not see.
+/// A page's count of matches (up to one past its cap) as of a snapshot ([`counted_at`]).
+/// A later page of the same filter and cap may take it instead of counting again while
+/// no task its scope sees has changed since: every task write appends its change to
+/// `task_changes` in its own transaction, under the task's owner (and its previous
+/// owner, when it moved), so a change the snapshot did not see is a row of that log the
+/// snapshot does not see ([`changed_since`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct KnownCount {
     pub(crate) matching: u64,
@@ -59,10 +59,10 @@ pub(crate) struct KnownCount {
 pub(crate) enum Counting<'a> {
     /// It counts.
     Count,
-    /// PostgreSQL: it counts, and reports its snapshot so that the count can be kept.
+    /// It counts, and reports its snapshot so that the count can be kept.
     Keep,
-    /// PostgreSQL: it takes this count, or counts (and reports its snapshot) when a
-    /// task of the filter's scope changed since the count's snapshot.
+    /// It takes this count, or counts (and reports its snapshot) when a task of the
+    /// filter's scope changed since the count's snapshot.
     Known(&'a KnownCount),
 }
 
@@ -70,28 +70,62 @@ pub(crate) enum Counting<'a> {
 const UNCHANGED: i64 = -1;
 
 /// Whether a task that `owner` (`None`: anyone) sees, or saw, changed after `snapshot`:
-/// a change logged by a transaction the snapshot does not see, which the statement's
-/// own snapshot does. The log is read from the snapshot's `xmin` on, by the owner's
-/// index (and the previous owner's, for tasks that moved away) or by position.
-fn changed_since(owner: Option<uuid::Uuid>, snapshot: &str) -> Expr {
-    const UNSEEN: &str = "txid >= pg_snapshot_xmin($2::pg_snapshot)::text::bigint \
-         AND NOT pg_visible_in_snapshot(txid::text::xid8, $2::pg_snapshot)";
+/// a change logged by a transaction the snapshot did not see, which the statement's own
+/// snapshot does. The log is read by the owner's index (and the previous owner's, for
+/// tasks that moved away) or by position, from the snapshot's position on: on
+/// PostgreSQL its `xmin` (changes commit out of position order there), on SQLite its
+/// last `seq` (one writer at a time: positions are commit order, `txid` always 0).
+fn changed_since(backend: DbBackend, owner: Option<uuid::Uuid>, snapshot: &str) -> Expr {
+    if backend == DbBackend::Postgres {
+        const UNSEEN: &str = "txid >= pg_snapshot_xmin($2::pg_snapshot)::text::bigint \
+             AND NOT pg_visible_in_snapshot(txid::text::xid8, $2::pg_snapshot)";
+        return match owner {
+            Some(owner) => Expr::cust_with_values(
+                format!(
+                    "(EXISTS (SELECT 1 FROM task_changes WHERE owner_id = $1 AND {UNSEEN}) \
+                     OR EXISTS (SELECT 1 FROM task_changes \
+                     WHERE previous_owner_id = $1 AND {UNSEEN}))"
+                ),
+                [sea_orm::Value::from(owner), snapshot.into()],
+            ),
+            None => Expr::cust_with_values(
+                format!(
+                    "EXISTS (SELECT 1 FROM task_changes WHERE {})",
+                    UNSEEN.replace("$2", "$1")
+                ),
+                [snapshot],
+            ),
+        };
+    }
     match owner {
         Some(owner) => Expr::cust_with_values(
-            format!(
-                "(EXISTS (SELECT 1 FROM task_changes WHERE owner_id = $1 AND {UNSEEN}) \
-                 OR EXISTS (SELECT 1 FROM task_changes WHERE previous_owner_id = $1 AND {UNSEEN}))"
-            ),
-            [sea_orm::Value::from(owner), snapshot.into()],
+            "(EXISTS (SELECT 1 FROM task_changes \
+             WHERE owner_id = ? AND txid = 0 AND seq > CAST(? AS INTEGER)) \
+             OR EXISTS (SELECT 1 FROM task_changes \
+             WHERE previous_owner_id = ? AND txid = 0 AND seq > CAST(? AS INTEGER)))",
+            [
+                sea_orm::Value::from(owner),
+                snapshot.into(),
+                owner.into(),
+                snapshot.into(),
+            ],
         ),
         None => Expr::cust_with_values(
-            format!(
-                "EXISTS (SELECT 1 FROM task_changes WHERE {})",
-                UNSEEN.replace("$2", "$1")
-            ),
+            "EXISTS (SELECT 1 FROM task_changes WHERE seq > CAST(? AS INTEGER))",
             [snapshot],
         ),
     }
+}
+
+/// The position a page's count is taken at, as text: PostgreSQL's snapshot, SQLite's
+/// last logged position (the last purged one when the log is empty).
+fn counted_at(backend: DbBackend) -> Expr {
+    Expr::cust(if backend == DbBackend::Postgres {
+        "pg_current_snapshot()::text"
+    } else {
+        "CAST(COALESCE((SELECT MAX(seq) FROM task_changes), \
+         (SELECT seq FROM task_change_horizon WHERE id = 1)) AS TEXT)"
+    })
 }
 
 impl PageRows {
@@ -430,10 +464,11 @@ impl PageQuery {
                 .order_by(Expr::col((task::Entity, task::Column::Id)), order)
         };
         let proved = paging::past_the_cap(window);
-        let counting = match counting {
-            Counting::Count => Counting::Count,
-            _ if backend != DbBackend::Postgres || proved.is_some() => Counting::Count,
-            kept => kept,
+        // A page whose rows prove its count counts nothing.
+        let counting = if proved.is_some() {
+            Counting::Count
+        } else {
+            counting
         };
         let rows = match counting {
             _ if proved.is_some() => rows,
@@ -441,19 +476,19 @@ impl PageQuery {
                 rows.column_as(Expr::from(count.clone()), "total_matching")
             }
             Counting::Known(known) => rows.column_as(
-                Expr::cust_with_exprs(
-                    format!("CASE WHEN $1 THEN $2 ELSE {UNCHANGED} END"),
-                    [
-                        changed_since(filter.owner_id, &known.snapshot),
+                Expr::Case(Box::new(
+                    Expr::case(
+                        changed_since(backend, filter.owner_id, &known.snapshot),
                         Expr::from(count.clone()),
-                    ],
-                ),
+                    )
+                    .finally(Expr::val(UNCHANGED)),
+                )),
                 "total_matching",
             ),
         };
         let reported = !matches!(counting, Counting::Count);
         let rows = if reported {
-            rows.column_as(Expr::cust("pg_current_snapshot()::text"), "counted_at")
+            rows.column_as(counted_at(backend), "counted_at")
         } else {
             rows
         };

@@ -745,9 +745,9 @@ async fn a_list_total_follows_every_change_of_its_tasks(db: TestDb) {
     let alice = insert_user(&db, "ta@example.com", Role::User).await.id;
     let bob = insert_user(&db, "tb@example.com", Role::User).await.id;
     let writers = [db.tasks.clone(), another_writer(&db)];
-    // Enough done needles of alice's for the fast path to keep the counts of every
+    // Enough done needles of alice's for the SQL adapters to keep the counts of every
     // filter below but bob's.
-    let mut tasks: Vec<Task> = (0..taskforge_infra::postgres::KEEP_COUNTS_FROM)
+    let mut tasks: Vec<Task> = (0..taskforge_infra::task_repository::KEEP_COUNTS_FROM)
         .map(|i| {
             let mut task = new_task(alice, &format!("Needle {i}"));
             task.set_status(TaskStatus::Done, now());
