@@ -203,7 +203,7 @@ impl TaskRepository for SeaTaskRepository {
         sort: TaskSort,
         window: Window<TaskPosition>,
     ) -> Result<Slice<Task>, DomainError> {
-        let known = self.kept.get(filter, window.count_cap);
+        let (known, _turn) = self.kept.known(filter, window.count_cap).await;
         let counting = kept_counts::Kept::counting(known.as_ref());
         let rows = pages::page_rows(&self.db, filter, sort, &window, counting)
             .await

@@ -43,7 +43,7 @@ async fn load(
 ) -> HashMap<PageKey, Result<PageRows, DbErr>> {
     join_all(keys.into_iter().map(|key| async move {
         let (filter, sort, window) = &key;
-        let known = kept.get(filter, window.count_cap);
+        let (known, _turn) = kept.known(filter, window.count_cap).await;
         let counting = Kept::counting(known.as_ref());
         let rows = if filter.q.is_some() {
             search_page(db, &key, counting).await

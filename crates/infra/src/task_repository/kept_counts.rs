@@ -5,6 +5,7 @@
 //! paging through a list, or a list polled while its tasks stay as they are, counts
 //! once; the first page after a change counts again.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use taskforge_domain::task::TaskFilter;
@@ -48,27 +49,64 @@ impl Kept {
     }
 }
 
-/// The counts kept, per filter and count cap.
-pub(crate) struct KeptCounts(quick_cache::sync::Cache<(TaskFilter, u64), Kept>);
+/// A filter and its count cap.
+type Key = (TaskFilter, u64);
+
+/// The counts kept, per filter and count cap, and whose turn it is to take one.
+pub(crate) struct KeptCounts {
+    counts: quick_cache::sync::Cache<Key, Kept>,
+    turns: quick_cache::sync::Cache<Key, Arc<tokio::sync::Mutex<()>>>,
+}
 
 impl std::fmt::Debug for KeptCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeptCounts")
-            .field("filters", &self.0.len())
-            .finish()
+            .field("filters", &self.counts.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl Default for KeptCounts {
     fn default() -> Self {
-        Self(quick_cache::sync::Cache::new(KEPT_COUNTS))
+        Self {
+            counts: quick_cache::sync::Cache::new(KEPT_COUNTS),
+            turns: quick_cache::sync::Cache::new(KEPT_COUNTS),
+        }
     }
 }
 
+/// The right to take a filter's count while other pages of it wait (see
+/// [`KeptCounts::known`]).
+pub(crate) type Turn = tokio::sync::OwnedMutexGuard<()>;
+
 impl KeptCounts {
-    /// What is known of the count of `filter` up to `cap`.
-    pub(crate) fn get(&self, filter: &TaskFilter, cap: u64) -> Option<Kept> {
-        self.0.get(&(filter.clone(), cap))
+    /// What is known of the count of `filter` up to `cap`, and, when a page of it must
+    /// take the count, the turn to do so. Pages of a filter that arrive together while
+    /// its count is unknown take turns, so that the first one counts and the others
+    /// take its count (a burst of 16 such pages of a frequent word on SQLite's one
+    /// connection counted 16 times, 6 s in all); a turn is only waited for while no
+    /// count is known, and each wait is bounded by its request's deadline.
+    pub(crate) async fn known(
+        &self,
+        filter: &TaskFilter,
+        cap: u64,
+    ) -> (Option<Kept>, Option<Turn>) {
+        let key = (filter.clone(), cap);
+        let known = self.counts.get(&key);
+        if !matches!(Kept::counting(known.as_ref()), Counting::Keep) {
+            return (known, None);
+        }
+        let turn = self
+            .turns
+            .get_or_insert_with(&key, || Ok::<_, std::convert::Infallible>(Arc::default()))
+            .unwrap_or_else(|never| match never {});
+        let turn = turn.lock_owned().await;
+        // The page that had the turn before may have taken the count.
+        let known = self.counts.get(&key);
+        match Kept::counting(known.as_ref()) {
+            Counting::Keep => (known, Some(turn)),
+            _ => (known, None),
+        }
     }
 
     /// Learns from a page of `filter` up to `cap` that got its count by `counting`.
@@ -84,14 +122,105 @@ impl KeptCounts {
             Some(count) if count.matching >= KEEP_COUNTS_FROM => {
                 let count = count.clone();
                 let taken = Instant::now();
-                self.0.insert(key, Kept::Count { count, taken });
+                self.counts.insert(key, Kept::Count { count, taken });
             }
-            Some(_) => self.0.insert(key, Kept::Small),
+            Some(_) => self.counts.insert(key, Kept::Small),
             // A small filter grown large: kept from its next page on.
             None if matches!(counting, Counting::Count) && rows.matching() >= KEEP_COUNTS_FROM => {
-                self.0.remove(&key);
+                self.counts.remove(&key);
             }
             None => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counted(matching: u64) -> Kept {
+        Kept::Count {
+            count: KnownCount {
+                matching,
+                snapshot: "7".into(),
+            },
+            taken: Instant::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn pages_of_an_unknown_count_take_turns_and_the_later_ones_take_the_count() {
+        let kept = Arc::new(KeptCounts::default());
+        let filter = TaskFilter::default();
+        let (known, first) = kept.known(&filter, 10).await;
+        assert!(known.is_none() && first.is_some(), "the first page counts");
+        let waiting = tokio::spawn({
+            let (kept, filter) = (Arc::clone(&kept), filter.clone());
+            async move { kept.known(&filter, 10).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the second waits for the first's count"
+        );
+        // Another filter, or another cap, waits for nobody.
+        let other = TaskFilter {
+            q: Some("x".into()),
+            ..TaskFilter::default()
+        };
+        for (filter, cap) in [(&other, 10), (&filter, 20)] {
+            let (_, turn) = tokio::time::timeout(Duration::from_secs(1), kept.known(filter, cap))
+                .await
+                .expect("no wait");
+            assert!(turn.is_some());
+        }
+
+        kept.counts.insert((filter.clone(), 10), counted(5_000));
+        drop(first);
+        let (known, turn) = waiting.await.unwrap();
+        assert!(matches!(known, Some(Kept::Count { .. })), "{known:?}");
+        assert!(turn.is_none(), "a known count needs no turn");
+    }
+
+    #[tokio::test]
+    async fn a_page_that_took_no_count_passes_the_turn_on() {
+        let kept = Arc::new(KeptCounts::default());
+        let filter = TaskFilter::default();
+        let (_, first) = kept.known(&filter, 10).await;
+        let waiting = tokio::spawn({
+            let (kept, filter) = (Arc::clone(&kept), filter.clone());
+            async move { kept.known(&filter, 10).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The first page failed: it learned nothing.
+        drop(first);
+        let (known, turn) = waiting.await.unwrap();
+        assert!(known.is_none());
+        assert!(turn.is_some(), "the next page counts");
+    }
+
+    #[tokio::test]
+    async fn a_small_or_fresh_count_is_taken_without_a_turn_and_an_old_one_is_not() {
+        let kept = KeptCounts::default();
+        let filter = TaskFilter::default();
+        let key = (filter.clone(), 10);
+        kept.counts.insert(key.clone(), Kept::Small);
+        let (known, turn) = kept.known(&filter, 10).await;
+        assert!(matches!(Kept::counting(known.as_ref()), Counting::Count));
+        assert!(turn.is_none());
+        kept.counts.insert(key.clone(), counted(5_000));
+        let (known, turn) = kept.known(&filter, 10).await;
+        assert!(matches!(Kept::counting(known.as_ref()), Counting::Known(_)));
+        assert!(turn.is_none());
+        let Some(Kept::Count { count, .. }) = known else {
+            panic!("a count")
+        };
+        let taken = Instant::now()
+            .checked_sub(RECOUNT_AFTER)
+            .expect("a clock that has run a minute");
+        kept.counts.insert(key, Kept::Count { count, taken });
+        let (known, turn) = kept.known(&filter, 10).await;
+        assert!(matches!(Kept::counting(known.as_ref()), Counting::Keep));
+        assert!(turn.is_some(), "counted again after a minute");
     }
 }
