@@ -777,6 +777,10 @@ async fn a_list_total_follows_every_change_of_its_tasks(db: TestDb) {
             ..TaskFilter::default()
         },
     ];
+    // Each list read twice with the default cap, and twice with a cap that alice's
+    // lists exceed (a kept count past the cap still says so).
+    let keep_from = taskforge_infra::task_repository::KEEP_COUNTS_FROM;
+    let capped = Window::at(PageRequest::new(Some(1), None).unwrap(), keep_from);
     let check = async |tasks: &[Task], step: &str| {
         for filter in &filters {
             let expected = tasks.iter().filter(|t| listed_by(filter, t)).count() as u64;
@@ -787,6 +791,16 @@ async fn a_list_total_follows_every_change_of_its_tasks(db: TestDb) {
                     .await
                     .unwrap();
                 assert_eq!(page.total, expected, "{step}, {read} read of {filter:?}");
+                let page = db
+                    .tasks
+                    .list(filter, TaskSort::default(), capped.clone())
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    (page.total, page.total_exact),
+                    (expected.min(keep_from), expected <= keep_from),
+                    "{step}, {read} capped read of {filter:?}"
+                );
             }
         }
     };
