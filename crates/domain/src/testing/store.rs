@@ -703,10 +703,16 @@ impl SessionRepository for InMemorySessionRepository {
 }
 
 impl State {
-    fn gone_if_purged(&self, seq: i64) -> Result<(), DomainError> {
+    /// Refuses a position the log cannot continue from: before the last purge, or past
+    /// the last change (a cursor of another store).
+    fn gone_unless_held(&self, seq: i64) -> Result<(), DomainError> {
         if seq < self.purged_through {
             Err(DomainError::Gone(
                 "this cursor is older than the change log's retention; sync from scratch".into(),
+            ))
+        } else if seq > self.last_seq {
+            Err(DomainError::Gone(
+                "this cursor is past the end of the change log; sync from scratch".into(),
             ))
         } else {
             Ok(())
@@ -741,7 +747,7 @@ impl TaskChangeLog for InMemoryTaskChangeLog {
         };
         match cursor {
             MemoryCursor::Snapshot { horizon, after } => {
-                state.gone_if_purged(horizon)?;
+                state.gone_unless_held(horizon)?;
                 let mut tasks: Vec<&Task> = state
                     .tasks
                     .values()
@@ -768,7 +774,7 @@ impl TaskChangeLog for InMemoryTaskChangeLog {
                 })
             }
             MemoryCursor::Changes(from) => {
-                state.gone_if_purged(from)?;
+                state.gone_unless_held(from)?;
                 // Each task once, at its latest change, in the order of those.
                 let mut latest: HashMap<Uuid, i64> = HashMap::new();
                 for (seq, change) in &state.changes {
@@ -813,7 +819,7 @@ impl TaskChangeLog for InMemoryTaskChangeLog {
             MemoryCursor::Changes(seq) => seq,
             MemoryCursor::Snapshot { horizon, .. } => horizon,
         };
-        state.gone_if_purged(from)?;
+        state.gone_unless_held(from)?;
         Ok(state
             .changes
             .iter()

@@ -110,28 +110,72 @@ pub(crate) async fn changes_after(
         .await
 }
 
-/// The oldest position a reader may still continue from: the last one purged.
-pub(crate) async fn horizon(db: &impl ConnectionTrait) -> Result<Position, DbErr> {
+/// How far back and how far on a reader may continue: after the last position purged,
+/// and not past where the log has come to.
+struct Reach {
+    /// The last position purged.
+    horizon: Position,
+    /// PostgreSQL: the first transaction id not yet handed out (the current
+    /// snapshot's `xmax`). SQLite: the last position ever handed out.
+    end: i64,
+}
+
+impl Reach {
+    /// Whether the log ends before `mark`: a cursor another database made (or this one
+    /// before it was restored from a backup). Continuing from it would skip every
+    /// change until the log got there. (A snapshot taken while no transaction ran marks
+    /// its `xmax` itself, so that is not past the end.)
+    fn ends_before(&self, backend: DbBackend, mark: &Mark) -> bool {
+        match backend {
+            DbBackend::Postgres => {
+                mark.position.txid > self.end
+                    || mark.seen.as_ref().is_some_and(|seen| seen.xmax > self.end)
+            }
+            // One writer at a time, positions in commit order: no transaction ids.
+            _ => mark.position.txid != 0 || mark.seen.is_some() || mark.position.seq > self.end,
+        }
+    }
+}
+
+/// The log's [`Reach`] now, in one statement.
+async fn reach(db: &impl ConnectionTrait) -> Result<Reach, DbErr> {
     let backend = db.get_database_backend();
+    let end = match backend {
+        DbBackend::Postgres => "pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
+        // `AUTOINCREMENT` keeps the last position handed out, purged or not.
+        _ => "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'task_changes'), 0)",
+    };
     let row = db
         .query_one_raw(statement(
             backend,
-            "SELECT txid, seq FROM task_change_horizon WHERE id = 1",
+            &format!("SELECT txid, seq, {end} AS end_at FROM task_change_horizon WHERE id = 1"),
             Vec::new(),
         ))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("task_change_horizon".to_owned()))?;
-    Ok(Position {
-        txid: row.try_get("", "txid")?,
-        seq: row.try_get("", "seq")?,
+    Ok(Reach {
+        horizon: Position {
+            txid: row.try_get("", "txid")?,
+            seq: row.try_get("", "seq")?,
+        },
+        end: row.try_get("", "end_at")?,
     })
 }
 
-/// Refuses a cursor from before the horizon: changes after it were purged unread.
+/// Refuses a cursor the log cannot continue from: one from before the horizon
+/// (changes after it were purged unread), or one from past the log's end.
 pub(crate) async fn check_retention(db: &Database, from: &Mark) -> Result<(), DomainError> {
-    if from.position < horizon(db).await.map_err(db_error)? {
+    let reach = reach(db).await.map_err(db_error)?;
+    if from.position < reach.horizon {
         return Err(DomainError::Gone(
             "this cursor is older than the change log's retention; sync again from scratch"
+                .to_owned(),
+        ));
+    }
+    if reach.ends_before(db.get_database_backend(), from) {
+        return Err(DomainError::Gone(
+            "this cursor is past the end of the change log (it was made by another or a \
+             restored database); sync again from scratch"
                 .to_owned(),
         ));
     }

@@ -616,6 +616,57 @@ async fn a_cursor_the_log_did_not_make_is_a_validation_error(db: TestDb) {
     }
 }
 
+/// `cursor` with every number in it moved far on: a cursor of a log that has come much
+/// further than this one (another database's, or this one's before a restore).
+fn far_ahead(cursor: &FeedCursor) -> FeedCursor {
+    let mut out = String::new();
+    let mut digits = String::new();
+    for c in cursor.0.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if !digits.is_empty() {
+            let n: i64 = digits.parse().expect("a number of the cursor");
+            out.push_str(&(n + 9_000_000_000).to_string());
+            digits.clear();
+        }
+        out.push(c);
+    }
+    out.pop();
+    FeedCursor(out)
+}
+
+async fn a_cursor_past_the_end_of_the_log_is_gone(db: TestDb) {
+    let owner = insert_user(&db, "ahead@example.com", Role::User).await;
+    insert_task(&db, &new_task(owner.id, "one")).await;
+    let end = end_now(&db).await;
+    let ahead = far_ahead(&end);
+    assert_ne!(ahead, end);
+    // Continuing from it would skip every change until the log got that far.
+    assert_gone(db.changes.feed(Some(owner.id), Some(&ahead), 10).await);
+    assert_gone(db.changes.feed(None, Some(&ahead), 10).await);
+    assert_gone(db.changes.events_after(None, &ahead, 10).await);
+    // The end itself is not past it, nor a first sync's cursor, before and after the
+    // next change.
+    assert_eq!(events(&db, None, &end).await, []);
+    let first = db.changes.feed(Some(owner.id), None, 10).await.unwrap();
+    assert_eq!(first.items.len(), 1);
+    let second = new_task(owner.id, "two");
+    insert_task(&db, &second).await;
+    settled(&db).await;
+    assert_eq!(
+        changes_of(&events(&db, None, &end).await),
+        [log_created(&second).change]
+    );
+    let page = db
+        .changes
+        .feed(Some(owner.id), Some(&first.next), 10)
+        .await
+        .unwrap();
+    assert_eq!(tasks_by_id(&page.items), [second]);
+}
+
 // History
 // ---------------------------------------------------------------------------------------
 
@@ -771,6 +822,7 @@ contract!(
     the_feed_lists_every_visible_task_then_each_changed_task_once,
     a_replica_fed_page_by_page_while_tasks_change_ends_equal_to_the_tasks,
     a_cursor_the_log_did_not_make_is_a_validation_error,
+    a_cursor_past_the_end_of_the_log_is_gone,
     history_is_oldest_first_with_totals_and_pages_and_outlives_its_task,
     purge_forgets_old_changes_and_cursors_from_before_it_are_gone,
 );
