@@ -23,7 +23,8 @@ start() { # BIN DB PORT PIDFILE
 }
 start "$a" rust_bench 8080 /tmp/ab-a.pid
 start "$b" rust_bench_b 8081 /tmp/ab-b.pid
-trap 'kill -TERM $(cat /tmp/ab-a.pid) $(cat /tmp/ab-b.pid) 2>/dev/null || true' EXIT
+# Waits for both to exit, so that a run right after this one finds its ports free.
+trap 'kill -TERM $(cat /tmp/ab-a.pid) $(cat /tmp/ab-b.pid) 2>/dev/null; wait || true' EXIT
 for port in 8080 8081; do
   for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 1; done
 done

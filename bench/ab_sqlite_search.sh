@@ -18,7 +18,7 @@ sqlite3 /tmp/ab-sqlite-ab-a.db "select count(*) from sqlite_master where name li
 sqlite3 /tmp/ab-sqlite-ab-b.db "select count(*) from sqlite_master where name like 'task_search%'"
 AUTO_MIGRATE=false DATABASE_URL="sqlite:///tmp/ab-sqlite-ab-a.db?mode=rwc" PORT=8171 "$bin" serve > /tmp/ab-sqlite-ab-a.log 2>&1 & a=$!
 AUTO_MIGRATE=false DATABASE_URL="sqlite:///tmp/ab-sqlite-ab-b.db?mode=rwc" PORT=8172 "$bin" serve > /tmp/ab-sqlite-ab-b.log 2>&1 & b=$!
-trap 'kill -TERM $a $b 2>/dev/null || true' EXIT
+trap 'kill -TERM $a $b 2>/dev/null; wait || true' EXIT
 for port in 8171 8172; do
   for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 1; done
 done

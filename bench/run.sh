@@ -26,7 +26,7 @@ DATABASE_URL="$pg/rust_bench" PORT=8080 RATE_LIMIT_ENABLED=false DB_MAX_CONNECTI
   JWT_SECRET_KEY=bench-secret-bench-secret-bench-secret LOG_FORMAT=json \
   "$CARGO_TARGET_DIR/release/taskforge" > /tmp/rust.log 2>&1 &
 echo $! > /tmp/rust.pid
-trap 'kill -TERM $(cat /tmp/peer.pid) $(cat /tmp/rust.pid) 2>/dev/null || true' EXIT
+trap 'kill -TERM $(cat /tmp/peer.pid) $(cat /tmp/rust.pid) 2>/dev/null; wait || true' EXIT
 for url in http://127.0.0.1:8001/health http://127.0.0.1:8080/health; do
   for _ in $(seq 1 60); do curl -fsS "$url" >/dev/null 2>&1 && break; sleep 1; done
 done

@@ -21,7 +21,7 @@ DATABASE_URL="$pg/rust_bench" PORT=$port RATE_LIMIT_ENABLED=false DB_MAX_CONNECT
   JWT_SECRET_KEY=soak-secret-soak-secret-soak-secret LOG_FORMAT=json RUST_LOG=warn \
   "$bin" > /tmp/soak-server.log 2>&1 &
 pid=$!
-trap 'kill -TERM $pid 2>/dev/null || true' EXIT
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 1; done
 
 # A user, a token and 100 tasks to read and update.

@@ -16,6 +16,7 @@ ulimit -n 8192
 DATABASE_URL="$pg" PORT=8080 RATE_LIMIT_ENABLED=false BCRYPT_COST=4 LOG_FORMAT=json RUST_LOG=warn \
   JWT_SECRET_KEY=bench-secret-bench-secret-bench-secret "$bin" > /tmp/streams-server.log 2>&1 &
 pid=$!
-trap 'kill -TERM $pid 2>/dev/null || true' EXIT
+# Waits for the server to exit, so that a run right after this one finds the port free.
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 60); do curl -fsS http://127.0.0.1:8080/health >/dev/null 2>&1 && break; sleep 1; done
 python3 bench/streams.py --base-url http://127.0.0.1:8080 --pid "$pid" --streams "$streams"
