@@ -31,7 +31,7 @@ pub struct ChangeFeedParams {
     params(ChangeFeedParams),
     responses(
         (status = 200, description = "Each task you see that changed after `since`, once, as it is now or as a tombstone `{id, deleted: true}`, in change order", body = ChangeFeedResponse),
-        (status = 410, description = "`since` is older than the change log's retention (`CHANGE_LOG_RETENTION_DAYS`): sync again without it"),
+        (status = 410, description = "`since` is older than the change log's retention (`CHANGE_LOG_RETENTION_DAYS`), or past its end (made by another or a restored database): sync again without it"),
     ), security(("bearer" = []), ("oauth2" = [])))]
 pub async fn task_changes(
     state: web::Data<AppState>,

@@ -142,7 +142,7 @@ impl Follower {
     responses(
         (status = 200, description = "`text/event-stream`: one event per change you see — `event: task.created`, `task.updated` or `task.deleted` (also when a task was given to someone else), `id:` the change's cursor, `data:` the task right after the change or the tombstone `{id, deleted: true}`. A comment line every 15 s; the stream ends when the session is revoked, the user deactivated, the access token expires or the server restarts: reconnect with `Last-Event-ID`",
             content_type = "text/event-stream", body = String),
-        (status = 410, description = "`Last-Event-ID` is older than the change log's retention: sync with `/api/v1/tasks/changes`"),
+        (status = 410, description = "`Last-Event-ID` is older than the change log's retention, or past its end (made by another or a restored database): sync with `/api/v1/tasks/changes`"),
         (status = 422, description = "`Last-Event-ID` is not a cursor of this server"),
         (status = 429, description = "Too many open streams for this user (5 by default, on every instance together when Redis is configured)",
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
