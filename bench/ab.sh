@@ -7,6 +7,9 @@
 #   e.g. bash bench/ab.sh /tmp/bins/before /tmp/bins/after 2 5 read,list,create,update
 # Needs the one-time setup of bench/README.md and a second database:
 #   su postgres -c "psql -c 'CREATE DATABASE rust_bench_b OWNER bench'"
+# A_SQL / B_SQL (optional): a file of SQL run on A's / B's database once its server has
+# migrated it, before the load (e.g. bench/attribution/*.sql to take a feature's
+# indexes away and measure what they cost).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 a=$1 b=$2 rounds=${3:-2} duration=${4:-5} workloads=${5:-health,read,list,create,update}
@@ -28,6 +31,8 @@ trap 'kill -TERM $(cat /tmp/ab-a.pid) $(cat /tmp/ab-b.pid) 2>/dev/null; wait || 
 for port in 8080 8081; do
   for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 1; done
 done
+if [ -n "${A_SQL:-}" ]; then psql "$pg/rust_bench" -v ON_ERROR_STOP=1 -qf "$A_SQL"; fi
+if [ -n "${B_SQL:-}" ]; then psql "$pg/rust_bench_b" -v ON_ERROR_STOP=1 -qf "$B_SQL"; fi
 python3 ../shared/bench/loadtest.py \
   --base-url http://127.0.0.1:8080 --label A --server-pid "$(cat /tmp/ab-a.pid)" \
   --base-url http://127.0.0.1:8081 --label B --server-pid "$(cat /tmp/ab-b.pid)" \
