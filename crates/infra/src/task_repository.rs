@@ -203,12 +203,11 @@ impl TaskRepository for SeaTaskRepository {
         sort: TaskSort,
         window: Window<TaskPosition>,
     ) -> Result<Slice<Task>, DomainError> {
-        let (known, _turn) = self.kept.known(filter, window.count_cap).await;
-        let counting = kept_counts::Kept::counting(known.as_ref());
-        let rows = pages::page_rows(&self.db, filter, sort, &window, counting)
+        let ticket = self.kept.ticket(filter, window.count_cap).await;
+        let rows = pages::page_rows(&self.db, filter, sort, &window, ticket.counting())
             .await
             .map_err(db_error)?;
-        self.kept.learn(filter, window.count_cap, counting, &rows);
+        ticket.learn(&rows);
         rows.into_slice(&window)
     }
 

@@ -110,13 +110,18 @@ pub(crate) async fn changes_after(
         .await
 }
 
+/// SQLite: the log's last position, or the last one purged while it holds none. One
+/// writer commits at a time, so every position up to it is final.
+pub(crate) const SQLITE_LAST_POSITION: &str = "MAX(COALESCE((SELECT MAX(seq) FROM task_changes), 0), \
+     (SELECT seq FROM task_change_horizon WHERE id = 1))";
+
 /// How far back and how far on a reader may continue: after the last position purged,
 /// and not past where the log has come to.
 struct Reach {
     /// The last position purged.
     horizon: Position,
     /// PostgreSQL: the first transaction id not yet handed out (the current
-    /// snapshot's `xmax`). SQLite: the last position ever handed out.
+    /// snapshot's `xmax`). SQLite: the log's last position.
     end: i64,
 }
 
@@ -142,8 +147,7 @@ async fn reach(db: &impl ConnectionTrait) -> Result<Reach, DbErr> {
     let backend = db.get_database_backend();
     let end = match backend {
         DbBackend::Postgres => "pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
-        // `AUTOINCREMENT` keeps the last position handed out, purged or not.
-        _ => "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'task_changes'), 0)",
+        _ => SQLITE_LAST_POSITION,
     };
     let row = db
         .query_one_raw(statement(
@@ -204,8 +208,7 @@ pub(crate) async fn end_position(db: &impl ConnectionTrait) -> Result<Mark, DbEr
     let row = db
         .query_one_raw(statement(
             backend,
-            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM task_changes), 0), \
-             (SELECT seq FROM task_change_horizon WHERE id = 1)) AS seq",
+            &format!("SELECT {SQLITE_LAST_POSITION} AS seq"),
             Vec::new(),
         ))
         .await?

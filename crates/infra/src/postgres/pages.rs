@@ -18,7 +18,7 @@ use taskforge_domain::task::{TaskFilter, TaskPosition, TaskSort};
 
 use super::batch::Batcher;
 use crate::db::Database;
-use crate::task_repository::kept_counts::{Kept, KeptCounts};
+use crate::task_repository::kept_counts::KeptCounts;
 use crate::task_repository::pages::{Counting, PageQuery, PageRows, page_rows};
 
 /// What a page is: filter, order and window (offset or position, and count cap).
@@ -43,15 +43,14 @@ async fn load(
 ) -> HashMap<PageKey, Result<PageRows, DbErr>> {
     join_all(keys.into_iter().map(|key| async move {
         let (filter, sort, window) = &key;
-        let (known, _turn) = kept.known(filter, window.count_cap).await;
-        let counting = Kept::counting(known.as_ref());
+        let ticket = kept.ticket(filter, window.count_cap).await;
         let rows = if filter.q.is_some() {
-            search_page(db, &key, counting).await
+            search_page(db, &key, ticket.counting()).await
         } else {
-            page_rows(db, filter, *sort, window, counting).await
+            page_rows(db, filter, *sort, window, ticket.counting()).await
         };
         if let Ok(rows) = &rows {
-            kept.learn(filter, window.count_cap, counting, rows);
+            ticket.learn(rows);
         }
         (key, rows)
     }))

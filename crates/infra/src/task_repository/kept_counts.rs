@@ -77,47 +77,72 @@ impl Default for KeptCounts {
 
 /// The right to take a filter's count while other pages of it wait (see
 /// [`KeptCounts::known`]).
-pub(crate) type Turn = tokio::sync::OwnedMutexGuard<()>;
+type Turn = tokio::sync::OwnedMutexGuard<()>;
+
+/// One page's use of the kept counts: what is known of its filter's count, and the
+/// turn to take it when nothing is. The turn passes on when this is dropped, after
+/// [`Ticket::learn`] or without it (a failed page learns nothing).
+pub(crate) struct Ticket<'a> {
+    kept: &'a KeptCounts,
+    key: Key,
+    known: Option<Kept>,
+    _turn: Option<Turn>,
+}
+
+impl Ticket<'_> {
+    /// How the page gets its count.
+    pub(crate) fn counting(&self) -> Counting<'_> {
+        Kept::counting(self.known.as_ref())
+    }
+
+    /// Learns from the page's rows.
+    pub(crate) fn learn(self, rows: &PageRows) {
+        let Ticket {
+            kept, key, known, ..
+        } = self;
+        kept.learn(key, Kept::counting(known.as_ref()), rows);
+    }
+}
 
 impl KeptCounts {
-    /// What is known of the count of `filter` up to `cap`, and, when a page of it must
-    /// take the count, the turn to do so. Pages of a filter that arrive together while
-    /// its count is unknown take turns, so that the first one counts and the others
-    /// take its count (a burst of 16 such pages of a frequent word on SQLite's one
-    /// connection counted 16 times, 6 s in all); a turn is only waited for while no
-    /// count is known, and each wait is bounded by its request's deadline.
-    pub(crate) async fn known(
-        &self,
-        filter: &TaskFilter,
-        cap: u64,
-    ) -> (Option<Kept>, Option<Turn>) {
+    /// The ticket of a page of `filter` up to `cap`.
+    pub(crate) async fn ticket(&self, filter: &TaskFilter, cap: u64) -> Ticket<'_> {
         let key = (filter.clone(), cap);
-        let known = self.counts.get(&key);
+        let (known, turn) = self.known(&key).await;
+        Ticket {
+            kept: self,
+            key,
+            known,
+            _turn: turn,
+        }
+    }
+
+    /// What is known of the count of `key`, and, when a page of it must take the
+    /// count, the turn to do so. Pages of a filter that arrive together while its count
+    /// is unknown take turns, so that the first one counts and the others take its
+    /// count (a burst of 16 such pages of a frequent word on SQLite's one connection
+    /// counted 16 times, 6 s in all); a turn is only waited for while no count is
+    /// known, and each wait is bounded by its request's deadline.
+    async fn known(&self, key: &Key) -> (Option<Kept>, Option<Turn>) {
+        let known = self.counts.get(key);
         if !matches!(Kept::counting(known.as_ref()), Counting::Keep) {
             return (known, None);
         }
         let turn = self
             .turns
-            .get_or_insert_with(&key, || Ok::<_, std::convert::Infallible>(Arc::default()))
+            .get_or_insert_with(key, || Ok::<_, std::convert::Infallible>(Arc::default()))
             .unwrap_or_else(|never| match never {});
         let turn = turn.lock_owned().await;
         // The page that had the turn before may have taken the count.
-        let known = self.counts.get(&key);
+        let known = self.counts.get(key);
         match Kept::counting(known.as_ref()) {
             Counting::Keep => (known, Some(turn)),
             _ => (known, None),
         }
     }
 
-    /// Learns from a page of `filter` up to `cap` that got its count by `counting`.
-    pub(crate) fn learn(
-        &self,
-        filter: &TaskFilter,
-        cap: u64,
-        counting: Counting<'_>,
-        rows: &PageRows,
-    ) {
-        let key = (filter.clone(), cap);
+    /// Learns from a page of `key` that got its count by `counting`.
+    fn learn(&self, key: Key, counting: Counting<'_>, rows: &PageRows) {
         match &rows.counted {
             Some(count) if count.matching >= KEEP_COUNTS_FROM => {
                 let count = count.clone();
@@ -152,11 +177,11 @@ mod tests {
     async fn pages_of_an_unknown_count_take_turns_and_the_later_ones_take_the_count() {
         let kept = Arc::new(KeptCounts::default());
         let filter = TaskFilter::default();
-        let (known, first) = kept.known(&filter, 10).await;
+        let (known, first) = kept.known(&(filter.clone(), 10)).await;
         assert!(known.is_none() && first.is_some(), "the first page counts");
         let waiting = tokio::spawn({
             let (kept, filter) = (Arc::clone(&kept), filter.clone());
-            async move { kept.known(&filter, 10).await }
+            async move { kept.known(&(filter.clone(), 10)).await }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(
@@ -169,9 +194,10 @@ mod tests {
             ..TaskFilter::default()
         };
         for (filter, cap) in [(&other, 10), (&filter, 20)] {
-            let (_, turn) = tokio::time::timeout(Duration::from_secs(1), kept.known(filter, cap))
-                .await
-                .expect("no wait");
+            let (_, turn) =
+                tokio::time::timeout(Duration::from_secs(1), kept.known(&(filter.clone(), cap)))
+                    .await
+                    .expect("no wait");
             assert!(turn.is_some());
         }
 
@@ -186,10 +212,10 @@ mod tests {
     async fn a_page_that_took_no_count_passes_the_turn_on() {
         let kept = Arc::new(KeptCounts::default());
         let filter = TaskFilter::default();
-        let (_, first) = kept.known(&filter, 10).await;
+        let (_, first) = kept.known(&(filter.clone(), 10)).await;
         let waiting = tokio::spawn({
             let (kept, filter) = (Arc::clone(&kept), filter.clone());
-            async move { kept.known(&filter, 10).await }
+            async move { kept.known(&(filter.clone(), 10)).await }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         // The first page failed: it learned nothing.
@@ -205,11 +231,11 @@ mod tests {
         let filter = TaskFilter::default();
         let key = (filter.clone(), 10);
         kept.counts.insert(key.clone(), Kept::Small);
-        let (known, turn) = kept.known(&filter, 10).await;
+        let (known, turn) = kept.known(&(filter.clone(), 10)).await;
         assert!(matches!(Kept::counting(known.as_ref()), Counting::Count));
         assert!(turn.is_none());
         kept.counts.insert(key.clone(), counted(5_000));
-        let (known, turn) = kept.known(&filter, 10).await;
+        let (known, turn) = kept.known(&(filter.clone(), 10)).await;
         assert!(matches!(Kept::counting(known.as_ref()), Counting::Known(_)));
         assert!(turn.is_none());
         let Some(Kept::Count { count, .. }) = known else {
@@ -219,7 +245,7 @@ mod tests {
             .checked_sub(RECOUNT_AFTER)
             .expect("a clock that has run a minute");
         kept.counts.insert(key, Kept::Count { count, taken });
-        let (known, turn) = kept.known(&filter, 10).await;
+        let (known, turn) = kept.known(&(filter.clone(), 10)).await;
         assert!(matches!(Kept::counting(known.as_ref()), Counting::Keep));
         assert!(turn.is_some(), "counted again after a minute");
     }

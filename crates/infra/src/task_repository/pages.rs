@@ -24,6 +24,7 @@ use taskforge_domain::task::{
 };
 
 use super::{search, to_task};
+use crate::changes::log::SQLITE_LAST_POSITION;
 use crate::entities::{task, task_recency};
 use crate::{like, paging};
 
@@ -121,10 +122,9 @@ fn changed_since(backend: DbBackend, owner: Option<uuid::Uuid>, snapshot: &str) 
 /// last logged position (the last purged one when the log is empty).
 fn counted_at(backend: DbBackend) -> Expr {
     Expr::cust(if backend == DbBackend::Postgres {
-        "pg_current_snapshot()::text"
+        "pg_current_snapshot()::text".to_owned()
     } else {
-        "CAST(COALESCE((SELECT MAX(seq) FROM task_changes), \
-         (SELECT seq FROM task_change_horizon WHERE id = 1)) AS TEXT)"
+        format!("CAST({SQLITE_LAST_POSITION} AS TEXT)")
     })
 }
 
