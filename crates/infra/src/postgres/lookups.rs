@@ -13,13 +13,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, QueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Iterable, QueryResult, Statement, Value};
 use uuid::Uuid;
 
 use super::batch::Batcher;
 use super::rows;
 use crate::db::Database;
-use crate::entities::{task, user};
+use crate::entities::{model_at, task, user};
 
 /// One thing a request looks up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,13 +90,16 @@ async fn load(db: &Database, keys: Vec<Lookup>) -> Result<HashMap<Lookup, Found>
         .collect()
 }
 
+/// A row of [`LOOKUPS_SQL`], read by position: the key, whether it is a session's,
+/// then the user's columns and the task's.
 fn found(row: &QueryResult) -> Result<(Lookup, Found), DbErr> {
-    let id: Uuid = row.try_get("", "k_id")?;
-    if row.try_get::<bool>("", "k_is_session")? {
-        let user = user::Model::from_query_result(row, "u_")?;
+    const USER: usize = 2;
+    let id: Uuid = row.try_get_by_index(0)?;
+    if row.try_get_by_index::<bool>(1)? {
+        let user = model_at::<user::Entity>(row, USER)?;
         Ok((Lookup::SessionUser(id), Found::User(Box::new(user))))
     } else {
-        let task = task::Model::from_query_result(row, "t_")?;
+        let task = model_at::<task::Entity>(row, USER + user::Column::iter().count())?;
         Ok((Lookup::Task(id), Found::Task(Box::new(task))))
     }
 }

@@ -13,9 +13,9 @@
 use sea_orm::sea_query::SelectStatement;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
-    JoinType, Order, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, RelationTrait,
-    Select, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, JoinType, Order,
+    QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, RelationTrait, Select,
+    Statement,
 };
 use taskforge_domain::DomainError;
 use taskforge_domain::page::{Slice, Window};
@@ -25,7 +25,7 @@ use taskforge_domain::task::{
 
 use super::{search, to_task};
 use crate::changes::log::SQLITE_LAST_POSITION;
-use crate::entities::{task, task_recency};
+use crate::entities::{model_at, task, task_recency};
 use crate::{like, paging};
 
 /// The subquery of the ids a page by offset skips, and its one column.
@@ -516,25 +516,20 @@ impl PageCount {
         rows: &[QueryResult],
     ) -> Result<PageRows, DbErr> {
         let mut counted_now = None;
-        let (tasks, known) = match self.proved {
-            Some(proved) => {
-                let tasks = rows
-                    .iter()
-                    .map(|row| task::Model::from_query_result(row, ""))
-                    .collect::<Result<Vec<_>, DbErr>>()?;
-                let known = (!tasks.is_empty()).then_some(proved);
-                (tasks, known)
-            }
-            None => {
-                let counted = rows
-                    .iter()
-                    .map(|row| CountedTask::from_query_result(row, ""))
-                    .collect::<Result<Vec<_>, DbErr>>()?;
-                let known = match counted.first().map(|row| row.total_matching) {
-                    Some(UNCHANGED) => self.known,
-                    Some(total) => {
+        // The task's columns lead each row (`task::Entity::find()`), the count after them.
+        let tasks = rows
+            .iter()
+            .map(|row| model_at::<task::Entity>(row, 0))
+            .collect::<Result<Vec<_>, DbErr>>()?;
+        let known = match self.proved {
+            Some(proved) => (!tasks.is_empty()).then_some(proved),
+            None => match rows.first() {
+                None => None,
+                Some(row) => match row.try_get::<i64>("", "total_matching")? {
+                    UNCHANGED => self.known,
+                    total => {
                         let total = u64::try_from(total).unwrap_or_default();
-                        if let (true, Some(row)) = (self.reported, rows.first()) {
+                        if self.reported {
                             counted_now = Some(KnownCount {
                                 matching: total,
                                 snapshot: row.try_get("", "counted_at")?,
@@ -542,10 +537,8 @@ impl PageCount {
                         }
                         Some(total)
                     }
-                    None => None,
-                };
-                (counted.into_iter().map(|row| row.task).collect(), known)
-            }
+                },
+            },
         };
         let matching = match known {
             Some(matching) => matching,
@@ -561,12 +554,4 @@ impl PageCount {
             counted: counted_now,
         })
     }
-}
-
-/// A task row of a page, with how many rows match the whole query (capped).
-#[derive(Debug, FromQueryResult)]
-struct CountedTask {
-    #[sea_orm(nested)]
-    task: task::Model,
-    total_matching: i64,
 }
