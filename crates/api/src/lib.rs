@@ -112,12 +112,14 @@ pub fn build_app(
         .app_data(middleware::deadline::RequestTimeout(
             settings.request_timeout,
         ))
+        // The router tries each path in turn: the task routes, which take most of the
+        // traffic, first (no path of one group matches another's).
+        .configure(routes::tasks::configure)
         .configure(routes::health::configure)
         .configure(routes::docs::configure)
         .configure(routes::metrics::configure)
         .configure(routes::auth::configure(&settings.rate_limits))
         .configure(routes::users::configure)
-        .configure(routes::tasks::configure)
         // Innermost first: trailing slashes are trimmed in place (never redirected)
         // before routing; errors of everything inside are rendered as problem+json;
         // the request context wraps it all so every log line has the request id. (The

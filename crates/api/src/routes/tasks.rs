@@ -304,10 +304,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(bounded(
             web::resource("/api/v1/tasks/events").route(web::get().to(events::task_events)),
         ))
+        .service(item("/api/v1/tasks/{id}"))
         .service(bounded(
             web::resource("/api/v1/tasks/{id}/history").route(web::get().to(changes::task_history)),
         ))
-        .service(item("/api/v1/tasks/{id}"))
         .service(toggle("/api/v1/tasks/{id}/complete"))
         .service(collection("/api/v1/users/{user_id}/tasks"))
         .service(item("/api/v1/users/{user_id}/tasks/{id}"))
