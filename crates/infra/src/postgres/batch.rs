@@ -107,6 +107,13 @@ where
     }
 
     async fn run_batch(self: Arc<Self>) {
+        // Let the tasks already woken on this thread run first: the requests a batch
+        // just answered ask for their next key now (a read's task after its session
+        // check), and join this batch rather than the next. Without it a read took
+        // three times the statements it did when session and task were one lookup
+        // (0.116 against 0.041 a read; 0.084-0.094 with it), and PostgreSQL's CPU a
+        // read rose by a third.
+        tokio::task::yield_now().await;
         // Wait for a turn before taking the queue: keys that arrive meanwhile join
         // this batch. The semaphore is never closed.
         let _turn = self.running.acquire().await;
