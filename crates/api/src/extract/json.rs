@@ -124,7 +124,6 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// The message for text holding a NUL character.
 /// The common case in one pass: an object with no NUL character in it (JSON can only
 /// spell one `\u0000`) that is well-formed and of the right shape. Anything else is
 /// `None`, and [`parse_json`] reads it again through a `Value` to say what is wrong,
@@ -141,6 +140,7 @@ fn parse_plain_object<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
     Some(parsed)
 }
 
+/// The message for text holding a NUL character.
 pub(crate) const NUL_MESSAGE: &str = "must not contain NUL characters";
 
 /// Every string (value or key) of `value` holding a NUL character, named by its path
