@@ -45,7 +45,20 @@ fn python_with_aiosmtpd() -> String {
 }
 
 impl SmtpSink {
+    /// An aiosmtpd on a free port. The port is free when picked but may be taken
+    /// before aiosmtpd binds it (other tests start servers on free ports all the
+    /// while): a sink is only taken once its own SMTP greeting answers on the port,
+    /// else it is tried again on another.
     fn start() -> Self {
+        for _ in 0..5 {
+            if let Some(sink) = Self::try_start() {
+                return sink;
+            }
+        }
+        panic!("aiosmtpd did not start listening on any of five free ports");
+    }
+
+    fn try_start() -> Option<Self> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -74,18 +87,35 @@ impl SmtpSink {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "aiosmtpd did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
+        let mut sink = Self {
             child,
             port,
             received,
+        };
+        while !sink.greets() {
+            let exited = matches!(sink.child.try_wait(), Ok(Some(_)));
+            if exited || Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
+        Some(sink)
+    }
+
+    /// Whether the port answers with an SMTP greeting (`220 …`): aiosmtpd, not a
+    /// server of another test that took the port first.
+    fn greets(&self) -> bool {
+        let Ok(stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        if stream
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .is_err()
+        {
+            return false;
+        }
+        let mut greeting = String::new();
+        BufReader::new(stream).read_line(&mut greeting).is_ok() && greeting.starts_with("220")
     }
 
     /// Waits (up to 15 s) for a whole message to arrive and returns what was printed.
