@@ -181,7 +181,7 @@ mod tests {
         assert!(known.is_none() && first.is_some(), "the first page counts");
         let waiting = tokio::spawn({
             let (kept, filter) = (Arc::clone(&kept), filter.clone());
-            async move { kept.known(&(filter.clone(), 10)).await }
+            async move { kept.known(&(filter, 10)).await }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(
@@ -215,7 +215,7 @@ mod tests {
         let (_, first) = kept.known(&(filter.clone(), 10)).await;
         let waiting = tokio::spawn({
             let (kept, filter) = (Arc::clone(&kept), filter.clone());
-            async move { kept.known(&(filter.clone(), 10)).await }
+            async move { kept.known(&(filter, 10)).await }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         // The first page failed: it learned nothing.
@@ -231,11 +231,11 @@ mod tests {
         let filter = TaskFilter::default();
         let key = (filter.clone(), 10);
         kept.counts.insert(key.clone(), Kept::Small);
-        let (known, turn) = kept.known(&(filter.clone(), 10)).await;
+        let (known, turn) = kept.known(&key).await;
         assert!(matches!(Kept::counting(known.as_ref()), Counting::Count));
         assert!(turn.is_none());
         kept.counts.insert(key.clone(), counted(5_000));
-        let (known, turn) = kept.known(&(filter.clone(), 10)).await;
+        let (known, turn) = kept.known(&key).await;
         assert!(matches!(Kept::counting(known.as_ref()), Counting::Known(_)));
         assert!(turn.is_none());
         let Some(Kept::Count { count, .. }) = known else {
@@ -244,8 +244,9 @@ mod tests {
         let taken = Instant::now()
             .checked_sub(RECOUNT_AFTER)
             .expect("a clock that has run a minute");
-        kept.counts.insert(key, Kept::Count { count, taken });
-        let (known, turn) = kept.known(&(filter.clone(), 10)).await;
+        kept.counts
+            .insert(key.clone(), Kept::Count { count, taken });
+        let (known, turn) = kept.known(&key).await;
         assert!(matches!(Kept::counting(known.as_ref()), Counting::Keep));
         assert!(turn.is_some(), "counted again after a minute");
     }
