@@ -16,7 +16,7 @@ use futures_util::future::join_all;
 use sea_orm::{DbErr, sqlx};
 
 use super::batch::{Batcher, Ticketed};
-use super::logged::{self, LogArrays, LogRows};
+use super::logged::{self, Forms, LogArrays, LogRows};
 use super::rows::{self, TaskArrays};
 use crate::db::Database;
 use crate::entities::task;
@@ -67,13 +67,15 @@ async fn insert_batch(db: &Database, rows: Vec<NewTask>) -> HashMap<NewTask, Res
 
 /// `INSERT INTO tasks (…) SELECT * FROM unnest(…)`: the rows of [`TaskArrays`], after
 /// their log ([`logged::ctes`]).
-pub(super) static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH {log} INSERT INTO tasks ({columns}) SELECT * FROM unnest({arrays})",
-        log = logged::ctes(rows::column_count() + 1, None),
-        columns = rows::columns("", false),
-        arrays = rows::array_parameters(),
-    )
+pub(super) static INSERT_SQL: LazyLock<Forms> = LazyLock::new(|| {
+    Forms::new(|keys| {
+        format!(
+            "WITH {log} INSERT INTO tasks ({columns}) SELECT * FROM unnest({arrays})",
+            log = logged::ctes(rows::column_count() + 1, None, keys),
+            columns = rows::columns("", false),
+            arrays = rows::array_parameters(),
+        )
+    })
 });
 
 /// All rows, with their log, by one `INSERT`.
@@ -82,7 +84,7 @@ async fn insert_all(db: &Database, rows: &[NewTask]) -> Result<(), DbErr> {
     let logs: Vec<&LogRows> = rows.iter().map(|row| &row.value.1).collect();
     let arrays = TaskArrays::of(&models)?;
     let log = LogArrays::of(&logs)?;
-    db.execute_sqlx(|| log.bind(arrays.bind(sqlx::query(INSERT_SQL.as_str()))))
+    db.execute_sqlx(|| log.bind(arrays.bind(sqlx::query(INSERT_SQL.for_log(&log)))))
         .await?;
     crate::changes::signal::committed();
     Ok(())
@@ -94,10 +96,13 @@ mod tests {
 
     #[test]
     fn the_insert_writes_every_column_and_its_log() {
-        assert!(INSERT_SQL.contains(&rows::columns("", false)));
-        assert!(INSERT_SQL.contains(&rows::array_parameters()));
-        assert!(INSERT_SQL.contains("INSERT INTO task_changes"));
+        let [with_keys, without_keys] = INSERT_SQL.both();
+        for sql in [with_keys, without_keys] {
+            assert!(sql.contains(&rows::columns("", false)));
+            assert!(sql.contains(&rows::array_parameters()));
+            assert!(sql.contains("INSERT INTO task_changes"));
+        }
         let last = rows::column_count() + logged::parameter_count();
-        assert!(INSERT_SQL.contains(&format!("${last}::")));
+        assert!(with_keys.contains(&format!("${last}::")));
     }
 }

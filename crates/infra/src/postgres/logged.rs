@@ -44,19 +44,19 @@ fn change_columns() -> Vec<task_change::Column> {
         .collect()
 }
 
-/// How many parameters [`LogArrays`] binds.
+/// How many parameters [`LogArrays`] binds into the form with `k`.
 #[cfg(test)]
 pub(crate) fn parameter_count() -> usize {
     change_columns().len() + 4
 }
 
-/// `c` (the changes) and `k` (the completed keys) as CTEs, their parameters numbered
-/// from `first`; `only_of` names a CTE returning the `id`s of the tasks written, when
-/// not every row of the statement is (a conditional update or delete).
-pub(crate) fn ctes(first: usize, only_of: Option<&str>) -> String {
+/// `c` (the changes) and, with `keys`, `k` (the completed keys) as CTEs, their
+/// parameters numbered from `first`; `only_of` names a CTE returning the `id`s of the
+/// tasks written, when not every row of the statement is (a conditional update or
+/// delete).
+pub(crate) fn ctes(first: usize, only_of: Option<&str>, keys: bool) -> String {
     let columns = change_columns();
     let names = rows::names::<task_change::Entity>(&columns);
-    let keys = first + columns.len();
     let (change_filter, key_filter) = match only_of {
         Some(cte) => (
             format!(" WHERE c.task_id IN (SELECT id FROM {cte})"),
@@ -64,23 +64,65 @@ pub(crate) fn ctes(first: usize, only_of: Option<&str>) -> String {
         ),
         None => (String::new(), String::new()),
     };
-    format!(
+    let changes = format!(
         "c AS (\
            INSERT INTO task_changes ({names}) \
            SELECT * FROM unnest({arrays}) AS c({names}){change_filter}\
-         ), k AS (\
+         )",
+        arrays = rows::typed_parameters::<task_change::Entity>(&columns, first),
+    );
+    if !keys {
+        return changes;
+    }
+    let k = first + columns.len();
+    format!(
+        "{changes}, k AS (\
            UPDATE idempotency_keys SET state = '{KEY_DONE}', outcome = u.outcome \
            FROM unnest(${k1}::uuid[], ${k2}::text[], ${k3}::text[], ${k4}::uuid[]) \
              AS u(user_id, key, outcome, task_id) \
            WHERE idempotency_keys.user_id = u.user_id AND idempotency_keys.key = u.key \
              AND idempotency_keys.state = '{KEY_RUNNING}'{key_filter}\
          )",
-        arrays = rows::typed_parameters::<task_change::Entity>(&columns, first),
-        k1 = keys,
-        k2 = keys + 1,
-        k3 = keys + 2,
-        k4 = keys + 3,
+        k1 = k,
+        k2 = k + 1,
+        k3 = k + 2,
+        k4 = k + 3,
     )
+}
+
+/// A write statement in its two forms: with the `k` CTE, for a batch in which some
+/// write completes an idempotency key, and without it. Most writes carry no key, and
+/// the `UPDATE` of `k` costs even with no rows: PostgreSQL opens and locks
+/// `idempotency_keys` and its indexes at each execution (measured with pgbench on a
+/// single-row update: 15 µs of PostgreSQL's CPU in about 190, see bench/README).
+pub(crate) struct Forms {
+    with_keys: String,
+    without_keys: String,
+}
+
+impl Forms {
+    /// The statement `build` writes for each form (its argument: whether with `k`).
+    pub(crate) fn new(build: impl Fn(bool) -> String) -> Self {
+        Self {
+            with_keys: build(true),
+            without_keys: build(false),
+        }
+    }
+
+    /// The form that `log` binds.
+    pub(crate) fn for_log(&self, log: &LogArrays) -> &str {
+        if log.completes_keys() {
+            &self.with_keys
+        } else {
+            &self.without_keys
+        }
+    }
+
+    /// Both forms, with `k` first.
+    #[cfg(test)]
+    pub(crate) fn both(&self) -> [&str; 2] {
+        [&self.with_keys, &self.without_keys]
+    }
 }
 
 /// The parameters of [`ctes`] for some writes.
@@ -114,10 +156,19 @@ impl LogArrays {
         Ok(arrays)
     }
 
-    /// Binds the parameters, in [`ctes`]' order, as the next ones of `query`.
+    /// Whether some write completes an idempotency key: then the statement needs `k`.
+    fn completes_keys(&self) -> bool {
+        !self.users.is_empty()
+    }
+
+    /// Binds the parameters, in [`ctes`]' order, as the next ones of `query`: those of
+    /// `k` only when the statement has it ([`Forms::for_log`]).
     pub(crate) fn bind<'q>(&self, query: SqlxQuery<'q>) -> SqlxQuery<'q> {
-        self.changes
-            .bind(query)
+        let query = self.changes.bind(query);
+        if !self.completes_keys() {
+            return query;
+        }
+        query
             .bind(self.users.clone())
             .bind(self.keys.clone())
             .bind(self.outcomes.clone())
@@ -147,13 +198,33 @@ mod tests {
 
     #[test]
     fn the_ctes_number_their_parameters_from_the_first_and_bind_as_many() {
-        let sql = &ctes(14, Some("updated"));
-        let last = 14 + parameter_count() - 1;
-        assert!(sql.contains("$14::uuid[]"), "{sql}");
-        assert!(sql.contains(&format!("${last}::uuid[]")), "{sql}");
-        assert!(!sql.contains(&format!("${}", last + 1)), "{sql}");
-        assert!(!sql.contains("unknown"), "{sql}");
-        assert!(!sql.contains(" seq") && !sql.contains("txid"), "{sql}");
+        let keyed = &ctes(14, Some("updated"), true);
+        let plain = &ctes(14, Some("updated"), false);
+        let with_k = 14 + parameter_count() - 1;
+        let without_k = with_k - 4;
+        for (sql, last) in [(keyed, with_k), (plain, without_k)] {
+            assert!(sql.contains("$14::uuid[]"), "{sql}");
+            assert!(sql.contains(&format!("${last}::")), "{sql}");
+            assert!(!sql.contains(&format!("${}", last + 1)), "{sql}");
+            assert!(!sql.contains("unknown"), "{sql}");
+            assert!(!sql.contains(" seq") && !sql.contains("txid"), "{sql}");
+        }
+        assert!(keyed.contains("UPDATE idempotency_keys"), "{keyed}");
+        assert!(!plain.contains("idempotency_keys"), "{plain}");
+    }
+
+    #[test]
+    fn a_log_binds_the_keys_only_when_a_write_completes_one() {
+        let plain = LogRows::sample(Uuid::now_v7());
+        let mut keyed = plain.clone();
+        keyed.completion = Some((Uuid::now_v7(), "key-1".into(), "{}".into()));
+        let forms = Forms::new(|keys| ctes(1, None, keys));
+        let [with_k, without_k] = forms.both();
+        let only_plain = LogArrays::of(&[&plain, &plain]).expect("arrays");
+        assert_eq!(forms.for_log(&only_plain), without_k);
+        let mixed = LogArrays::of(&[&plain, &keyed]).expect("arrays");
+        assert_eq!(forms.for_log(&mixed), with_k);
+        assert_eq!(mixed.keys, ["key-1"]);
     }
 
     #[test]

@@ -22,14 +22,18 @@ use uuid::Uuid;
 
 use super::PLANNER_SETTINGS;
 
-/// The statements, by name.
-fn keyed_statements() -> [(&'static str, &'static str); 4] {
-    [
-        ("lookups", super::lookups::LOOKUPS_SQL.as_str()),
-        ("inserts", super::inserts::INSERT_SQL.as_str()),
-        ("updates", super::updates::UPDATE_SQL.as_str()),
-        ("delete", super::tasks::DELETE_SQL.as_str()),
-    ]
+/// The statements, by name; each write in both its forms (with the completed keys'
+/// CTE, then without).
+fn keyed_statements() -> Vec<(&'static str, &'static str)> {
+    let mut statements = vec![("lookups", super::lookups::LOOKUPS_SQL.as_str())];
+    for (name, forms) in [
+        ("inserts", &*super::inserts::INSERT_SQL),
+        ("updates", &*super::updates::UPDATE_SQL),
+        ("delete", &*super::tasks::DELETE_SQL),
+    ] {
+        statements.extend(forms.both().map(|sql| (name, sql)));
+    }
+    statements
 }
 
 /// The highest `$n` of `sql`.

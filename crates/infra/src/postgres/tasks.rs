@@ -14,7 +14,7 @@ use taskforge_domain::task::{Task, TaskFilter, TaskPosition, TaskRepository, Tas
 use uuid::Uuid;
 
 use super::inserts::{self, NewTask, TaskInserts};
-use super::logged::{self, LogArrays, LogRows};
+use super::logged::{self, Forms, LogArrays, LogRows};
 use super::lookups::{Found, Lookup, Lookups};
 use super::pages::{self, Pages};
 use super::updates::{self, Change, TaskUpdate, TaskUpdates, UpdateOutcome};
@@ -99,7 +99,7 @@ fn lost(what: &str) -> DomainError {
 /// Deletes a task only while it is not held by another transaction (`NOWAIT`), only
 /// while its version is `$2` when one is given, with its log (from `$3`) if it was
 /// deleted; the version it had, and whether it was deleted. No row: the task is gone.
-pub(super) static DELETE_SQL: LazyLock<String> = LazyLock::new(|| {
+fn delete_sql(keys: bool) -> String {
     format!(
         "WITH locked AS MATERIALIZED (\
            SELECT id, version FROM tasks WHERE id = $1 FOR UPDATE NOWAIT\
@@ -110,9 +110,11 @@ pub(super) static DELETE_SQL: LazyLock<String> = LazyLock::new(|| {
          ), {log} \
          SELECT locked.version AS current_version, deleted.id IS NOT NULL AS deleted \
          FROM locked LEFT JOIN deleted ON deleted.id = locked.id",
-        log = logged::ctes(3, Some("deleted")),
+        log = logged::ctes(3, Some("deleted"), keys),
     )
-});
+}
+
+pub(super) static DELETE_SQL: LazyLock<Forms> = LazyLock::new(|| Forms::new(delete_sql));
 
 /// One delete attempt: `None` while another transaction holds the row.
 async fn delete_once(
@@ -122,7 +124,7 @@ async fn delete_once(
     log: &LogArrays,
 ) -> Result<Option<WriteOutcome>, DbErr> {
     let rows = db
-        .query_all_sqlx(|| log.bind(sqlx::query(DELETE_SQL.as_str()).bind(id).bind(expected)))
+        .query_all_sqlx(|| log.bind(sqlx::query(DELETE_SQL.for_log(log)).bind(id).bind(expected)))
         .await;
     match rows.as_deref() {
         Ok([]) => Ok(Some(WriteOutcome::Gone)),
