@@ -8,8 +8,9 @@
 #   e.g. bash bench/callgrind.sh /tmp/bins/head rust_bench 8090 /tmp/cg/head
 # Needs valgrind, wrk and the one-time setup of bench/README.md. Starts BIN on DB
 # (emptied first) under callgrind, creates a user with 100 tasks (bench/bench_user.py),
-# then counts three phases of DURATION seconds (default 15) of 8 connections each:
-# GET /tasks/{id}, POST /tasks, PATCH /tasks/{id}. Prints instructions per request;
+# then counts four phases of DURATION seconds (default 15) of 8 connections each:
+# GET /tasks/{id}, GET /tasks/?limit=20 (its 100 tasks), POST /tasks, PATCH
+# /tasks/{id}. Prints instructions per request;
 # OUTDIR keeps the profiles (callgrind_annotate OUTDIR/cg.*.1 for reads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,5 +35,6 @@ phase() { # NAME METHOD PATH BODY
   echo "$1: $requests requests, $((instructions / requests)) instructions a request"
 }
 phase read GET "/api/v1/tasks/{id}" ""
+phase list GET "/api/v1/tasks/?limit=20" ""
 phase create POST "/api/v1/tasks" '{"title":"bench task 999","description":"created by loadtest.py","status":"todo"}'
 phase update PATCH "/api/v1/tasks/{id}" '{"status":"in_progress"}'

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# PostgreSQL's own cost of the fast path's statements, without the server: pgbench runs
+# each script of bench/pgbench/ given (4 clients, 2 threads, synchronous_commit off so
+# that the disk does not set the pace) on a database the server migrated, with the
+# bench user's 100 tasks; the scripts alternate, ROUNDS times. Prints each run's
+# transactions/s and PostgreSQL's CPU a transaction (all its processes, /proc).
+#
+# Usage (from the project root): bash bench/pgbench.sh BIN DB ROUNDS SECONDS SCRIPT...
+#   e.g. bash bench/pgbench.sh /tmp/bins/head rust_bench 3 8 bench/pgbench/update-with-keys-cte.sql bench/pgbench/update.sql
+# Needs pgbench and the one-time setup of bench/README.md; empties DB first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$1 db=$2 rounds=$3 seconds=$4
+shift 4
+source bench/server.sh
+start_server "$db" 8095 /tmp/pgbench-server.log "$bin"
+kill -TERM "$server_pid"
+wait "$server_pid" || true
+psql "$pg/$db" -qc "CREATE TABLE bench_ids AS SELECT row_number() OVER (ORDER BY id) AS n, id FROM tasks" \
+  -c "VACUUM ANALYZE tasks" -c "VACUUM ANALYZE task_recency"
+postgres_cpu() { # clock ticks of the postmaster, its live children and the reaped ones
+  python3 - <<'PY'
+import glob
+def fields(pid):
+    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+pm = int(open(glob.glob("/var/run/postgresql/*.pid")[0]).readline())
+total = sum(int(x) for x in fields(pm)[11:15])
+for path in glob.glob("/proc/[0-9]*"):
+    try:
+        f = fields(path[6:])
+    except OSError:
+        continue
+    if int(f[1]) == pm:
+        total += int(f[11]) + int(f[12])
+print(total)
+PY
+}
+ticks=$(getconf CLK_TCK)
+for round in $(seq 1 "$rounds"); do
+  for script in "$@"; do
+    psql "postgres://postgres@127.0.0.1:5432/$db" -qc "CHECKPOINT"
+    before=$(postgres_cpu)
+    report=$(PGOPTIONS="-c synchronous_commit=off" pgbench "$pg/$db" -n -M prepared -c 4 -j 2 -T "$seconds" -f "$script" 2>&1)
+    sleep 0.3
+    after=$(postgres_cpu)
+    done_=$(grep -oP 'processed: \K[0-9]+' <<<"$report")
+    tps=$(grep -oP 'tps = \K[0-9]+' <<<"$report")
+    python3 -c "print('round $round  $(basename "$script")  %s tx/s  %.0f µs of PostgreSQL CPU a transaction' % ($tps, ($after - $before) / $ticks * 1e6 / $done_))"
+  done
+done
