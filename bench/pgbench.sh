@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PostgreSQL's own cost of the fast path's statements, without the server: pgbench runs
 # each script of bench/pgbench/ given (4 clients, 2 threads, synchronous_commit off so
-# that the disk does not set the pace) on a database the server migrated, with the
+# that the disk does not set the pace, and the fast path's planner settings: one generic
+# plan a statement, as its kept connections have) on a database the server migrated, with the
 # bench user's 100 tasks; the scripts alternate, ROUNDS times. Prints each run's
 # transactions/s and PostgreSQL's CPU a transaction (all its processes, /proc).
 #
@@ -36,11 +37,14 @@ print(total)
 PY
 }
 ticks=$(getconf CLK_TCK)
+# crates/infra/src/postgres.rs, PLANNER_SETTINGS
+settings="-c synchronous_commit=off -c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off \
+  -c plan_cache_mode=force_generic_plan -c random_page_cost=1.1 -c max_parallel_workers_per_gather=0 -c jit=off"
 for round in $(seq 1 "$rounds"); do
   for script in "$@"; do
     psql "postgres://postgres@127.0.0.1:5432/$db" -qc "CHECKPOINT"
     before=$(postgres_cpu)
-    report=$(PGOPTIONS="-c synchronous_commit=off" pgbench "$pg/$db" -n -M prepared -c 4 -j 2 -T "$seconds" -f "$script" 2>&1)
+    report=$(PGOPTIONS="$settings" pgbench "$pg/$db" -n -M prepared -c 4 -j 2 -T "$seconds" -f "$script" 2>&1)
     sleep 0.3
     after=$(postgres_cpu)
     done_=$(grep -oP 'processed: \K[0-9]+' <<<"$report")

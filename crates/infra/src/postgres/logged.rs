@@ -94,7 +94,7 @@ pub(crate) fn ctes(first: usize, only_of: Option<&str>, keys: bool) -> String {
 /// write completes an idempotency key, and without it. Most writes carry no key, and
 /// the `UPDATE` of `k` costs even with no rows: PostgreSQL opens and locks
 /// `idempotency_keys` and its indexes at each execution (`bench/pgbench.sh`, a
-/// one-row update: about 11 µs of PostgreSQL's CPU in 330).
+/// one-row update: about 18 µs of PostgreSQL's CPU in 290).
 pub(crate) struct Forms {
     with_keys: String,
     without_keys: String,
