@@ -27,6 +27,12 @@ const KEPT_COUNTS: usize = 4096;
 /// go unseen.
 const RECOUNT_AFTER: Duration = Duration::from_secs(60);
 
+/// How long a page waits for the turn of a filter whose count another page is taking,
+/// before it counts on its own. A count held up until its statement's deadline would
+/// otherwise hold every page queued behind it, each of which might then take as long
+/// in its turn: one slow count must not fail the pages that wait for it.
+const TURN_WAIT: Duration = Duration::from_secs(1);
+
 /// What is known of a filter's count.
 #[derive(Debug, Clone)]
 pub(crate) enum Kept {
@@ -56,6 +62,8 @@ type Key = (TaskFilter, u64);
 pub(crate) struct KeptCounts {
     counts: quick_cache::sync::Cache<Key, Kept>,
     turns: quick_cache::sync::Cache<Key, Arc<tokio::sync::Mutex<()>>>,
+    /// [`TURN_WAIT`], shorter in tests.
+    turn_wait: Duration,
 }
 
 impl std::fmt::Debug for KeptCounts {
@@ -71,6 +79,7 @@ impl Default for KeptCounts {
         Self {
             counts: quick_cache::sync::Cache::new(KEPT_COUNTS),
             turns: quick_cache::sync::Cache::new(KEPT_COUNTS),
+            turn_wait: TURN_WAIT,
         }
     }
 }
@@ -122,7 +131,7 @@ impl KeptCounts {
     /// is unknown take turns, so that the first one counts and the others take its
     /// count (a burst of 16 such pages of a frequent word on SQLite's one connection
     /// counted 16 times, 6 s in all); a turn is only waited for while no count is
-    /// known, and each wait is bounded by its request's deadline.
+    /// known, and for [`TURN_WAIT`] at most: then the page counts without it.
     async fn known(&self, key: &Key) -> (Option<Kept>, Option<Turn>) {
         let known = self.counts.get(key);
         if !matches!(Kept::counting(known.as_ref()), Counting::Keep) {
@@ -132,7 +141,9 @@ impl KeptCounts {
             .turns
             .get_or_insert_with(key, || Ok::<_, std::convert::Infallible>(Arc::default()))
             .unwrap_or_else(|never| match never {});
-        let turn = turn.lock_owned().await;
+        let Ok(turn) = tokio::time::timeout(self.turn_wait, turn.lock_owned()).await else {
+            return (self.counts.get(key), None);
+        };
         // The page that had the turn before may have taken the count.
         let known = self.counts.get(key);
         match Kept::counting(known.as_ref()) {
@@ -206,6 +217,28 @@ mod tests {
         let (known, turn) = waiting.await.unwrap();
         assert!(matches!(known, Some(Kept::Count { .. })), "{known:?}");
         assert!(turn.is_none(), "a known count needs no turn");
+    }
+
+    #[tokio::test]
+    async fn a_page_waits_for_a_slow_count_no_longer_than_the_turn_wait_then_counts() {
+        let kept = KeptCounts {
+            turn_wait: Duration::from_millis(100),
+            ..KeptCounts::default()
+        };
+        let key = (TaskFilter::default(), 10);
+        let (_, first) = kept.known(&key).await;
+        assert!(first.is_some(), "the first page counts, and holds on");
+        let started = Instant::now();
+        let (known, turn) = tokio::time::timeout(Duration::from_secs(5), kept.known(&key))
+            .await
+            .expect("the wait ends");
+        assert!(started.elapsed() >= Duration::from_millis(100), "it waited");
+        assert!(known.is_none() && turn.is_none());
+        assert!(
+            matches!(Kept::counting(known.as_ref()), Counting::Keep),
+            "it counts (and keeps its count) on its own"
+        );
+        drop(first);
     }
 
     #[tokio::test]
