@@ -16,6 +16,7 @@ mod m20261206_000007_list_indexes;
 mod m20261206_000008_sqlite_task_search;
 mod m20261206_000009_task_recency;
 mod m20261206_000010_covering_due_indexes;
+mod m20261207_000011_drop_old_due_indexes;
 
 /// Runs Taskforge's migrations in order (`Migrator::up(&db, None)` applies all pending).
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000008_sqlite_task_search::Migration),
             Box::new(m20261206_000009_task_recency::Migration),
             Box::new(m20261206_000010_covering_due_indexes::Migration),
+            Box::new(m20261207_000011_drop_old_due_indexes::Migration),
         ]
     }
 }

@@ -108,6 +108,18 @@ async fn covering_due_indexes(db: &DatabaseConnection) -> (i64, i64) {
     )
 }
 
+/// How many of the due-date indexes from before the list indexes `tasks` has.
+async fn old_due_indexes(db: &DatabaseConnection) -> usize {
+    let schema = SchemaManager::new(db);
+    let mut present = 0;
+    for index in ["idx_tasks_owner_id_due_date", "idx_tasks_due_date"] {
+        if schema.has_index("tasks", index).await.expect("has_index") {
+            present += 1;
+        }
+    }
+    present
+}
+
 #[tokio::test]
 async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up() {
     let db = memory_db().await;
@@ -126,7 +138,12 @@ async fn each_migration_goes_down_in_reverse_order_and_everything_comes_back_up(
     assert_eq!(updated_at_indexes(&db).await, 0, "HOT-friendly tasks");
     assert!(list_indexes(&db).await, "every list form has its index");
     assert!(search_index(&db).await, "SQLite searches tasks by an index");
+    assert_eq!(old_due_indexes(&db).await, 2, "SQLite keeps them");
 
+    Migrator::down(&db, Some(1))
+        .await
+        .expect("down old due indexes (nothing on SQLite)");
+    assert_eq!(old_due_indexes(&db).await, 2);
     Migrator::down(&db, Some(1))
         .await
         .expect("down covering due indexes (nothing on SQLite)");
@@ -191,6 +208,7 @@ fn migrations_are_named_by_date_verb_and_noun_in_order() {
             "m20261206_000008_sqlite_task_search",
             "m20261206_000009_task_recency",
             "m20261206_000010_covering_due_indexes",
+            "m20261207_000011_drop_old_due_indexes",
         ]
     );
 }
@@ -223,6 +241,13 @@ async fn on_postgresql_everything_goes_down_and_comes_back_up() {
         .expect("connect");
     Migrator::up(&db, None).await.expect("up");
     assert!(session_columns(&db).await);
+    // The due-date list indexes serve the due-date ranges; one step down, the two
+    // older indexes are back.
+    assert_eq!(old_due_indexes(&db).await, 0);
+    Migrator::down(&db, Some(1))
+        .await
+        .expect("down old due indexes");
+    assert_eq!(old_due_indexes(&db).await, 2);
     // The four due-date list indexes carry the due date; one step down, no longer.
     assert_eq!(covering_due_indexes(&db).await, (4, 4));
     Migrator::down(&db, Some(1))
@@ -245,6 +270,7 @@ async fn on_postgresql_everything_goes_down_and_comes_back_up() {
     Migrator::up(&db, None).await.expect("up again");
     assert!(session_columns(&db).await);
     assert_eq!(covering_due_indexes(&db).await, (4, 4));
+    assert_eq!(old_due_indexes(&db).await, 0);
     db.close().await.expect("close");
     admin
         .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))

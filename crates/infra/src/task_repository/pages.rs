@@ -233,11 +233,32 @@ fn filter_condition(
     }
     if let Some(before) = filter.due_before {
         condition = condition.add(task::Column::DueDate.lt(before));
+        if backend == DbBackend::Postgres {
+            condition = condition.add(due_key(backend, false).lt(before));
+        }
     }
     if let Some(after) = filter.due_after {
         condition = condition.add(task::Column::DueDate.gt(after));
+        if backend == DbBackend::Postgres {
+            condition = condition.add(due_key(backend, true).gt(after));
+        }
     }
     condition
+}
+
+/// The due-date sort's expression in one direction (see [`sort_expr`]). On PostgreSQL
+/// a due-date filter also tests it, which says the same of any date (a missing one is
+/// past every date in the direction whose filter it fails), so that the range is read
+/// from that direction's list index, which includes the date
+/// (`m20261207_000011_drop_old_due_indexes`).
+fn due_key(backend: DbBackend, descending: bool) -> Expr {
+    sort_expr(
+        backend,
+        TaskSort {
+            key: TaskSortKey::DueDate,
+            descending,
+        },
+    )
 }
 
 /// Whether the list is read in `task_recency`'s order: PostgreSQL's `updated_at` sort.
