@@ -44,7 +44,11 @@ fn rebuild(extra: &str) -> Vec<String> {
     statements
 }
 
-async fn run(manager: &SchemaManager<'_>, statements: Vec<String>) -> Result<(), DbErr> {
+/// Runs `statements` in order on PostgreSQL; nothing on SQLite.
+pub(crate) async fn run_on_postgres(
+    manager: &SchemaManager<'_>,
+    statements: Vec<String>,
+) -> Result<(), DbErr> {
     if manager.get_database_backend() != DbBackend::Postgres {
         return Ok(());
     }
@@ -63,10 +67,10 @@ impl MigrationTrait for Migration {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, rebuild(INCLUDED)).await
+        run_on_postgres(manager, rebuild(INCLUDED)).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, rebuild("")).await
+        run_on_postgres(manager, rebuild("")).await
     }
 }

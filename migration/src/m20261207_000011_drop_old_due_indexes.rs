@@ -12,9 +12,10 @@
 //! meanwhile, and every step is safe to repeat.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::m20261206_000007_list_indexes::{create, drop_index};
+use crate::m20261206_000010_covering_due_indexes::run_on_postgres;
 
 /// Drops the old due-date indexes (PostgreSQL).
 #[derive(DeriveMigrationName)]
@@ -25,17 +26,6 @@ const DROPPED: [(&str, &str); 2] = [
     ("idx_tasks_owner_id_due_date", "(owner_id, due_date)"),
     ("idx_tasks_due_date", "(due_date)"),
 ];
-
-async fn run(manager: &SchemaManager<'_>, statements: Vec<String>) -> Result<(), DbErr> {
-    if manager.get_database_backend() != DbBackend::Postgres {
-        return Ok(());
-    }
-    let db = manager.get_connection();
-    for statement in statements {
-        db.execute_unprepared(&statement).await?;
-    }
-    Ok(())
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -48,7 +38,7 @@ impl MigrationTrait for Migration {
             .iter()
             .map(|(name, _)| drop_index(DbBackend::Postgres, name))
             .collect();
-        run(manager, statements).await
+        run_on_postgres(manager, statements).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -56,6 +46,6 @@ impl MigrationTrait for Migration {
             .iter()
             .flat_map(|(name, columns)| create(DbBackend::Postgres, name, columns))
             .collect();
-        run(manager, statements).await
+        run_on_postgres(manager, statements).await
     }
 }
