@@ -436,6 +436,72 @@ async fn offset_pages_skip_rows_by_index_alone() {
     .await;
 }
 
+/// Every index scan in `plan` whose index condition tests the due-date list index's
+/// expression: `index (condition)`.
+fn due_ranges(plan: &Value, found: &mut Vec<String>) {
+    let index = plan["Index Name"].as_str().unwrap_or_default();
+    let condition = plan["Index Cond"].as_str().unwrap_or_default();
+    if index.contains("_due_") && condition.contains("COALESCE(due_date") {
+        found.push(format!("{index} ({condition})"));
+    }
+    for child in plan["Plans"].as_array().into_iter().flatten() {
+        due_ranges(child, found);
+    }
+}
+
+/// A list filtered by due date, in the owner's list and the admin's, counts its matches
+/// from a range of the due-date list index, in its generic plan over a populated table
+/// (`m20261207_000011_drop_old_due_indexes` dropped the plain due-date indexes that
+/// served it; without the range, the count walks a whole index).
+#[tokio::test]
+async fn due_date_filters_count_a_range_of_the_due_date_list_index() {
+    use taskforge_domain::page::{PageRequest, Window};
+    use taskforge_domain::task::{TaskFilter, TaskSort};
+
+    use crate::task_repository::pages::{Counting, PageQuery};
+
+    check("the due-date filter test", async |scratch| {
+        scratch.populate().await;
+        scratch.plan_as_the_fast_path().await;
+        let owner = scratch.an_owner().await;
+        let at = chrono::Utc::now();
+        let mut missing = Vec::new();
+        let mut i = 0;
+        for owner_id in [Some(owner), None] {
+            for (before, after) in [(Some(at), None), (None, Some(at))] {
+                let filter = TaskFilter {
+                    owner_id,
+                    due_before: before,
+                    due_after: after,
+                    ..TaskFilter::default()
+                };
+                let page = PageRequest::new(Some(20), None).expect("a page");
+                let query = PageQuery::new(
+                    &scratch.db,
+                    &filter,
+                    TaskSort::default(),
+                    &Window::at(page, 10_000),
+                    Counting::Count,
+                )
+                .await
+                .expect("a page query");
+                i += 1;
+                let plan = scratch
+                    .generic_plan(&format!("d{i}"), &query.rows.sql)
+                    .await;
+                let mut found = Vec::new();
+                due_ranges(&plan, &mut found);
+                println!("{filter:?}: {found:?}");
+                if found.is_empty() {
+                    missing.push(format!("{filter:?}: {plan}"));
+                }
+            }
+        }
+        missing
+    })
+    .await;
+}
+
 #[test]
 fn the_parameter_count_is_the_highest_placeholder() {
     assert_eq!(parameter_count("SELECT $1, $12::int8[], $3"), 12);
