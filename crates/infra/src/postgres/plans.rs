@@ -178,6 +178,22 @@ impl Scratch {
         plan[0]["Plan"].clone()
     }
 
+    /// The generic plan (as [`Self::generic_plan`], prepared as `name`) of the page of
+    /// `filter` in `sort` order in `window`, counting its matches.
+    async fn page_plan(
+        &self,
+        name: &str,
+        filter: &taskforge_domain::task::TaskFilter,
+        sort: taskforge_domain::task::TaskSort,
+        window: &taskforge_domain::page::Window<taskforge_domain::task::TaskPosition>,
+    ) -> Value {
+        use crate::task_repository::pages::{Counting, PageQuery};
+        let query = PageQuery::new(&self.db, filter, sort, window, Counting::Count)
+            .await
+            .expect("a page query");
+        self.generic_plan(name, &query.rows.sql).await
+    }
+
     /// Drops the database.
     async fn remove(self) {
         let _ = self.db.close().await;
@@ -389,8 +405,6 @@ async fn offset_pages_skip_rows_by_index_alone() {
     use taskforge_domain::page::{PageRequest, Window};
     use taskforge_domain::task::TaskFilter;
 
-    use crate::task_repository::pages::{Counting, PageQuery};
-
     check("the offset page test", async |scratch| {
         scratch.populate().await;
         scratch.plan_as_the_fast_path().await;
@@ -409,12 +423,9 @@ async fn offset_pages_skip_rows_by_index_alone() {
             for filter in [&TaskFilter::default(), &own] {
                 let page = PageRequest::new(Some(20), Some(10_000)).expect("a page");
                 let window = Window::at(page, cap);
-                let query = PageQuery::new(&scratch.db, filter, sort, &window, Counting::Count)
-                    .await
-                    .expect("a page query");
                 i += 1;
                 let plan = scratch
-                    .generic_plan(&format!("p{i}"), &query.rows.sql)
+                    .page_plan(&format!("p{i}"), filter, sort, &window)
                     .await;
                 let mut found = Vec::new();
                 table_reads(&plan, &mut found);
@@ -458,8 +469,6 @@ async fn due_date_filters_count_a_range_of_the_due_date_list_index() {
     use taskforge_domain::page::{PageRequest, Window};
     use taskforge_domain::task::{TaskFilter, TaskSort};
 
-    use crate::task_repository::pages::{Counting, PageQuery};
-
     check("the due-date filter test", async |scratch| {
         scratch.populate().await;
         scratch.plan_as_the_fast_path().await;
@@ -476,18 +485,10 @@ async fn due_date_filters_count_a_range_of_the_due_date_list_index() {
                     ..TaskFilter::default()
                 };
                 let page = PageRequest::new(Some(20), None).expect("a page");
-                let query = PageQuery::new(
-                    &scratch.db,
-                    &filter,
-                    TaskSort::default(),
-                    &Window::at(page, 10_000),
-                    Counting::Count,
-                )
-                .await
-                .expect("a page query");
+                let window = Window::at(page, 10_000);
                 i += 1;
                 let plan = scratch
-                    .generic_plan(&format!("d{i}"), &query.rows.sql)
+                    .page_plan(&format!("d{i}"), &filter, TaskSort::default(), &window)
                     .await;
                 let mut found = Vec::new();
                 due_ranges(&plan, &mut found);
