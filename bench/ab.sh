@@ -12,6 +12,7 @@
 # indexes away and measure what they cost).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/machine.sh && scheduler_note
 a=$1 b=$2 rounds=${3:-2} duration=${4:-5} workloads=${5:-health,read,list,create,update}
 out=${6:-/tmp/ab-$(date -u +%H%M%S).json}
 pg=postgres://bench:bench@127.0.0.1:5432

@@ -9,6 +9,7 @@
 # Environment: DURATION (seconds per form and user, default 4), PG_URL and SCALE_DB as
 # for scale.sh. Prints "form | small req/s p99 | big req/s p99 | admin req/s p99".
 set -euo pipefail
+source "$(dirname "$0")/machine.sh" && scheduler_note
 bin=$(realpath "$1"); shift
 pg=${PG_URL:-postgres://postgres@127.0.0.1:5432} duration=${DURATION:-4}
 port=${SCALE_PORT:-8090} base="http://127.0.0.1:${SCALE_PORT:-8090}"

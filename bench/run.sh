@@ -6,6 +6,7 @@
 #   bash bench/run.sh [ROUNDS] [NAME]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/machine.sh && scheduler_note
 rounds=${1:-3}
 name=${2:-compare-$(date -u +%F)}
 shared=../shared/bench

@@ -20,6 +20,7 @@
 # populated table (timed); then the server serves the measured requests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/machine.sh && scheduler_note
 bin=$(realpath "$1") duration=${2:-3} n=${3:-1000000} backends=${4:-postgres,sqlite}
 pg=${PG_URL:-postgres://postgres@127.0.0.1:5432} scale_db=${SCALE_DB:-tf_scale}
 port=${SCALE_PORT:-8090} base="http://127.0.0.1:${SCALE_PORT:-8090}"
