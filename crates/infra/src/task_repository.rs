@@ -21,6 +21,7 @@ use crate::db::Database;
 use crate::entities::task;
 use crate::error::{corrupt_row, db_error};
 
+pub(crate) mod kept_boundaries;
 pub(crate) mod kept_counts;
 pub(crate) mod pages;
 mod search;
@@ -28,11 +29,13 @@ mod search;
 pub use kept_counts::KEEP_COUNTS_FROM;
 
 /// [`TaskRepository`] on PostgreSQL or SQLite through SeaORM: one statement per call.
-/// Large lists' counts are kept between pages ([`kept_counts`]).
+/// Large lists' counts are kept between pages ([`kept_counts`]), and where deep pages
+/// by offset start ([`kept_boundaries`]).
 #[derive(Debug, Clone)]
 pub struct SeaTaskRepository {
     db: Database,
     kept: Arc<kept_counts::KeptCounts>,
+    boundaries: Arc<kept_boundaries::KeptBoundaries>,
 }
 
 impl SeaTaskRepository {
@@ -41,6 +44,7 @@ impl SeaTaskRepository {
         Self {
             db: db.into(),
             kept: Arc::default(),
+            boundaries: Arc::default(),
         }
     }
 }
@@ -204,7 +208,9 @@ impl TaskRepository for SeaTaskRepository {
         window: Window<TaskPosition>,
     ) -> Result<Slice<Task>, DomainError> {
         let ticket = self.kept.ticket(filter, window.count_cap).await;
-        let rows = pages::page_rows(&self.db, filter, sort, &window, ticket.counting())
+        let rows = self
+            .boundaries
+            .page_rows(&self.db, filter, sort, &window, ticket.counting())
             .await
             .map_err(db_error)?;
         ticket.learn(&rows);

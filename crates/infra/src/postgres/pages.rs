@@ -6,7 +6,8 @@
 //! ([`super::literal`]); every other page keeps its connection's generic plan.
 //!
 //! Each pool keeps its pages' counts for the next page of the same filter
-//! ([`crate::task_repository::kept_counts`]).
+//! ([`crate::task_repository::kept_counts`]), and where its deep pages by offset start
+//! ([`crate::task_repository::kept_boundaries`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,8 +19,9 @@ use taskforge_domain::task::{TaskFilter, TaskPosition, TaskSort};
 
 use super::batch::Batcher;
 use crate::db::Database;
+use crate::task_repository::kept_boundaries::KeptBoundaries;
 use crate::task_repository::kept_counts::KeptCounts;
-use crate::task_repository::pages::{Counting, PageQuery, PageRows, page_rows};
+use crate::task_repository::pages::{Counting, PageQuery, PageRows};
 
 /// What a page is: filter, order and window (offset or position, and count cap).
 pub(crate) type PageKey = (TaskFilter, TaskSort, Window<TaskPosition>);
@@ -29,7 +31,7 @@ pub(crate) type Pages = Batcher<PageKey, Result<PageRows, DbErr>>;
 
 /// The page batcher of `db`.
 pub(crate) fn batcher(db: &Database) -> Arc<Pages> {
-    let kept = Arc::new(KeptCounts::default());
+    let kept = Arc::new((KeptCounts::default(), KeptBoundaries::default()));
     super::batcher("pages", super::CONCURRENT_BATCHES, db, move |db, keys| {
         let kept = Arc::clone(&kept);
         async move { Ok(load(&db, &kept, keys).await) }
@@ -38,7 +40,7 @@ pub(crate) fn batcher(db: &Database) -> Arc<Pages> {
 
 async fn load(
     db: &Database,
-    kept: &KeptCounts,
+    (kept, boundaries): &(KeptCounts, KeptBoundaries),
     keys: Vec<PageKey>,
 ) -> HashMap<PageKey, Result<PageRows, DbErr>> {
     join_all(keys.into_iter().map(|key| async move {
@@ -47,7 +49,9 @@ async fn load(
         let rows = if filter.q.is_some() {
             search_page(db, &key, ticket.counting()).await
         } else {
-            page_rows(db, filter, *sort, window, ticket.counting()).await
+            boundaries
+                .page_rows(db, filter, *sort, window, ticket.counting())
+                .await
         };
         if let Ok(rows) = &rows {
             ticket.learn(rows);

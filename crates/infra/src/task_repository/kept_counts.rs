@@ -25,7 +25,7 @@ const KEPT_COUNTS: usize = 4096;
 /// A kept count is counted again this long after it was taken, whatever the log says:
 /// a bound on how long a write that bypassed the server (and so its change log) could
 /// go unseen.
-const RECOUNT_AFTER: Duration = Duration::from_secs(60);
+pub(crate) const RECOUNT_AFTER: Duration = Duration::from_secs(60);
 
 /// How long a page waits for the turn of a filter whose count another page is taking,
 /// before it counts on its own. A count held up until its statement's deadline would

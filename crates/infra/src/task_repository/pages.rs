@@ -134,6 +134,27 @@ impl PageRows {
         self.matching
     }
 
+    /// How many rows there are.
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there is no row.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Row `index`, in order.
+    pub(crate) fn row(&self, index: usize) -> Option<&task::Model> {
+        self.rows.get(index)
+    }
+
+    /// The first row, and the others with the same count.
+    pub(crate) fn split_first(mut self) -> (Option<task::Model>, Self) {
+        let first = (!self.rows.is_empty()).then(|| self.rows.remove(0));
+        (first, self)
+    }
+
     /// The domain slice of these rows.
     pub(crate) fn into_slice(
         self,

@@ -854,6 +854,99 @@ async fn a_list_total_follows_every_change_of_its_tasks(db: TestDb) {
     }
 }
 
+/// A page deep by offset holds the rows at its offset after each write, however often
+/// it was read before (the SQL adapters keep the row before it, and the row before the
+/// page after it), whichever writer made the change: creations before and after it, a
+/// task retitled across it, one given to another owner, a deletion. A user's list and
+/// the admin's, by title.
+async fn a_deep_page_by_offset_follows_every_change_of_its_tasks(db: TestDb) {
+    let alice = insert_user(&db, "da@example.com", Role::User).await.id;
+    let bob = insert_user(&db, "db@example.com", Role::User).await.id;
+    let writers = [db.tasks.clone(), another_writer(&db)];
+    // As deep as the SQL adapters keep boundaries from.
+    let deep = taskforge_infra::task_repository::KEEP_COUNTS_FROM;
+    let deep_usize = usize::try_from(deep).unwrap();
+    let mut tasks: Vec<Task> = (0..deep_usize + 30)
+        .map(|i| new_task(alice, &format!("T{i:05}")))
+        .collect();
+    for chunk in tasks.chunks(50) {
+        futures_util::future::join_all(chunk.iter().map(|task| insert_task(&db, task))).await;
+    }
+    let filters = [
+        TaskFilter {
+            owner_id: Some(alice),
+            ..TaskFilter::default()
+        },
+        TaskFilter::default(),
+    ];
+    let sort = TaskSort {
+        key: TaskSortKey::Title,
+        descending: false,
+    };
+    let check = async |tasks: &[Task], step: &str| {
+        for filter in &filters {
+            let mut expected: Vec<&Task> = tasks.iter().filter(|t| listed_by(filter, t)).collect();
+            expected.sort_by(|a, b| (a.title.as_str(), a.id).cmp(&(b.title.as_str(), b.id)));
+            // A page, then the page after it.
+            for offset in [deep, deep + 10] {
+                let skip = usize::try_from(offset).unwrap();
+                let want: Vec<Uuid> = expected.iter().skip(skip).take(10).map(|t| t.id).collect();
+                for read in ["first", "again"] {
+                    let page = db.tasks.list(filter, sort, page(10, offset)).await.unwrap();
+                    assert_eq!(
+                        ids(&page.items, |t| t.id),
+                        want,
+                        "{step}, {read} read at {offset} of {filter:?}"
+                    );
+                    assert_eq!(page.total, expected.len() as u64, "{step}, {filter:?}");
+                }
+            }
+        }
+    };
+    check(&tasks, "before any change").await;
+
+    for (n, (owner, title)) in [(alice, "A first"), (bob, "Z last")]
+        .into_iter()
+        .enumerate()
+    {
+        let task = new_task(owner, title);
+        writers[n % 2]
+            .insert(&task, &log_created(&task))
+            .await
+            .unwrap();
+        tasks.push(task);
+        check(&tasks, &format!("created {title}")).await;
+    }
+
+    // Changes of tasks before the page, each by the other writer than the last.
+    type Change<'a> = (&'a str, usize, &'a dyn Fn(&mut Task));
+    let changes: [Change; 2] = [
+        ("retitled past the page", 5, &|t: &mut Task| {
+            t.title = Title::parse("U moved").unwrap();
+        }),
+        ("given to bob", 7, &|t: &mut Task| t.owner_id = bob),
+    ];
+    for (n, (what, index, change)) in changes.into_iter().enumerate() {
+        let before = tasks[index].clone();
+        let after = &mut tasks[index];
+        change(after);
+        after.version += 1;
+        after.updated_at = now();
+        writers[(n + 1) % 2]
+            .update(after, before.version, &log_updated(&before, after))
+            .await
+            .unwrap();
+        check(&tasks, what).await;
+    }
+
+    let task = tasks.remove(3);
+    writers[0]
+        .delete(task.id, Some(task.version), &log_deleted(&task))
+        .await
+        .unwrap();
+    check(&tasks, "deleted a task before the page").await;
+}
+
 contract!(
     task_list_filters_each_narrow_items_and_total,
     task_search_treats_percent_underscore_and_backslash_literally,
@@ -868,4 +961,69 @@ contract!(
     the_updated_at_order_follows_updates_reassignments_and_deletes,
     counts_stop_at_the_cap_and_say_so,
     a_list_total_follows_every_change_of_its_tasks,
+    a_deep_page_by_offset_follows_every_change_of_its_tasks,
 );
+
+/// The SQL adapters read a deep page again from the row before it, kept from the walk
+/// that found it: a change their change log does not show (made here in SQL, behind
+/// the repositories' back) goes unseen by that page, as by a kept count, until it is
+/// walked again (a minute at most). The same page under another count cap is another
+/// page, walked afresh: it shows the change.
+async fn a_deep_page_read_again_starts_from_the_row_before_it(db: TestDb) {
+    let (pool, _) = db.live.as_ref().expect("an SQL backend");
+    let alice = insert_user(&db, "ka@example.com", Role::User).await.id;
+    let deep = taskforge_infra::task_repository::KEEP_COUNTS_FROM;
+    let tasks: Vec<Task> = (0..deep + 30)
+        .map(|i| new_task(alice, &format!("T{i:05}")))
+        .collect();
+    for chunk in tasks.chunks(50) {
+        futures_util::future::join_all(chunk.iter().map(|task| insert_task(&db, task))).await;
+    }
+    let filter = TaskFilter {
+        owner_id: Some(alice),
+        ..TaskFilter::default()
+    };
+    let sort = TaskSort {
+        key: TaskSortKey::Title,
+        descending: false,
+    };
+    let walked = ids(
+        &db.tasks
+            .list(&filter, sort, page(10, deep))
+            .await
+            .unwrap()
+            .items,
+        |t| t.id,
+    );
+    assert_eq!(walked.len(), 10);
+
+    // The list's first task, retitled past its end.
+    pool.execute_unprepared("UPDATE tasks SET title = 'U behind the log' WHERE title = 'T00000'")
+        .await
+        .unwrap();
+    let again = db.tasks.list(&filter, sort, page(10, deep)).await.unwrap();
+    assert_eq!(
+        ids(&again.items, |t| t.id),
+        walked,
+        "read from the row before it"
+    );
+    let other_cap = Window {
+        count_cap: DEFAULT_MAX_EXACT_COUNT - 1,
+        ..page(10, deep)
+    };
+    let afresh = ids(
+        &db.tasks.list(&filter, sort, other_cap).await.unwrap().items,
+        |t| t.id,
+    );
+    assert_eq!(
+        afresh[..9],
+        walked[1..],
+        "walked again, the page moved by one"
+    );
+}
+
+mod kept_boundaries {
+    use super::*;
+
+    sql_contract!(a_deep_page_read_again_starts_from_the_row_before_it);
+}
