@@ -8,7 +8,9 @@
 //! holds. Otherwise the page walks its offset again (and keeps the new boundary).
 //!
 //! A page also keeps where the next one starts (its last row), so paging on through a
-//! list by offset walks once. Like a kept count, a boundary is walked again after
+//! list by offset walks once. A page past the count cap keeps none: its walk counts
+//! nothing (its rows prove the count), so it has no snapshot to be checked against.
+//! Like a kept count, a boundary is walked again after
 //! [`RECOUNT_AFTER`], whatever the log says: a write that bypassed the server's log
 //! goes unseen for that long at most.
 
