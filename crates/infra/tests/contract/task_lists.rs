@@ -806,51 +806,70 @@ async fn a_list_total_follows_every_change_of_its_tasks(db: TestDb) {
     };
     check(&tasks, "before any change").await;
 
-    for (n, (owner, title)) in [(alice, "A needle"), (alice, "Plain"), (bob, "Hay")]
-        .into_iter()
-        .enumerate()
-    {
-        let task = new_task(owner, title);
-        writers[n % 2]
-            .insert(&task, &log_created(&task))
-            .await
-            .unwrap();
-        tasks.push(task);
-        check(&tasks, &format!("created {title}")).await;
-    }
-
-    // Changes, each by the other writer than the last.
-    type Change<'a> = (&'a str, &'a dyn Fn(&mut Task));
-    let changes: [Change; 3] = [
-        ("done", &|t: &mut Task| {
-            t.set_status(TaskStatus::Done, now())
-        }),
-        ("given to bob", &|t: &mut Task| t.owner_id = bob),
-        ("retitled", &|t: &mut Task| {
-            t.title = Title::parse("Hay and a NEEDLE").unwrap();
-        }),
+    let created = tasks.len();
+    let done = |t: &mut Task| t.set_status(TaskStatus::Done, now());
+    let given_to_bob = |t: &mut Task| t.owner_id = bob;
+    let retitled = |t: &mut Task| t.title = Title::parse("Hay and a NEEDLE").unwrap();
+    let writes = vec![
+        Write::Create(alice, "A needle"),
+        Write::Create(alice, "Plain"),
+        Write::Create(bob, "Hay"),
+        Write::Change("done", created, &done),
+        Write::Change("given to bob", created + 1, &given_to_bob),
+        Write::Change("retitled", created + 2, &retitled),
+        Write::Delete(created),
+        Write::Delete(created),
     ];
-    let created = tasks.len() - 3;
-    for (n, (what, change)) in changes.into_iter().enumerate() {
-        let before = tasks[created + n].clone();
-        let after = &mut tasks[created + n];
-        change(after);
-        after.version += 1;
-        after.updated_at = now();
-        writers[(n + 1) % 2]
-            .update(after, before.version, &log_updated(&before, after))
-            .await
-            .unwrap();
-        check(&tasks, what).await;
-    }
+    write_in_turn(&writers, &mut tasks, writes, check).await;
+}
 
-    for n in 0..2 {
-        let task = tasks.remove(created);
-        writers[n % 2]
-            .delete(task.id, Some(task.version), &log_deleted(&task))
-            .await
-            .unwrap();
-        check(&tasks, &format!("deleted {}", task.title.as_str())).await;
+/// One write of [`write_in_turn`]: a task created (owner, title), a task of the list
+/// changed (what, index, how), or one deleted (index).
+enum Write<'a> {
+    Create(Uuid, &'a str),
+    Change(&'a str, usize, &'a dyn Fn(&mut Task)),
+    Delete(usize),
+}
+
+/// Makes `writes` in order, by the two writers in turn (as two instances of the server
+/// would), keeps `tasks` as they are after each, and calls `check` with them.
+async fn write_in_turn(
+    writers: &[Arc<dyn TaskRepository>; 2],
+    tasks: &mut Vec<Task>,
+    writes: Vec<Write<'_>>,
+    check: impl AsyncFn(&[Task], &str),
+) {
+    for (n, write) in writes.into_iter().enumerate() {
+        let writer = &writers[n % 2];
+        let step = match write {
+            Write::Create(owner, title) => {
+                let task = new_task(owner, title);
+                writer.insert(&task, &log_created(&task)).await.unwrap();
+                tasks.push(task);
+                format!("created {title}")
+            }
+            Write::Change(what, index, change) => {
+                let before = tasks[index].clone();
+                let after = &mut tasks[index];
+                change(after);
+                after.version += 1;
+                after.updated_at = now();
+                writer
+                    .update(after, before.version, &log_updated(&before, after))
+                    .await
+                    .unwrap();
+                what.to_owned()
+            }
+            Write::Delete(index) => {
+                let task = tasks.remove(index);
+                writer
+                    .delete(task.id, Some(task.version), &log_deleted(&task))
+                    .await
+                    .unwrap();
+                format!("deleted {}", task.title.as_str())
+            }
+        };
+        check(tasks.as_slice(), &step).await;
     }
 }
 
@@ -905,46 +924,17 @@ async fn a_deep_page_by_offset_follows_every_change_of_its_tasks(db: TestDb) {
     };
     check(&tasks, "before any change").await;
 
-    for (n, (owner, title)) in [(alice, "A first"), (bob, "Z last")]
-        .into_iter()
-        .enumerate()
-    {
-        let task = new_task(owner, title);
-        writers[n % 2]
-            .insert(&task, &log_created(&task))
-            .await
-            .unwrap();
-        tasks.push(task);
-        check(&tasks, &format!("created {title}")).await;
-    }
-
-    // Changes of tasks before the page, each by the other writer than the last.
-    type Change<'a> = (&'a str, usize, &'a dyn Fn(&mut Task));
-    let changes: [Change; 2] = [
-        ("retitled past the page", 5, &|t: &mut Task| {
-            t.title = Title::parse("U moved").unwrap();
-        }),
-        ("given to bob", 7, &|t: &mut Task| t.owner_id = bob),
+    // Creations before and after the page, changes of tasks before it, a deletion.
+    let retitled = |t: &mut Task| t.title = Title::parse("U moved").unwrap();
+    let given_to_bob = |t: &mut Task| t.owner_id = bob;
+    let writes = vec![
+        Write::Create(alice, "A first"),
+        Write::Create(bob, "Z last"),
+        Write::Change("retitled past the page", 5, &retitled),
+        Write::Change("given to bob", 7, &given_to_bob),
+        Write::Delete(3),
     ];
-    for (n, (what, index, change)) in changes.into_iter().enumerate() {
-        let before = tasks[index].clone();
-        let after = &mut tasks[index];
-        change(after);
-        after.version += 1;
-        after.updated_at = now();
-        writers[(n + 1) % 2]
-            .update(after, before.version, &log_updated(&before, after))
-            .await
-            .unwrap();
-        check(&tasks, what).await;
-    }
-
-    let task = tasks.remove(3);
-    writers[0]
-        .delete(task.id, Some(task.version), &log_deleted(&task))
-        .await
-        .unwrap();
-    check(&tasks, "deleted a task before the page").await;
+    write_in_turn(&writers, &mut tasks, writes, check).await;
 }
 
 contract!(
