@@ -24,6 +24,7 @@ use super::kept_counts::{KEEP_COUNTS_FROM, RECOUNT_AFTER};
 use super::pages::{Counting, KnownCount, PageRows, page_rows};
 use super::to_task;
 use crate::entities::task;
+use crate::paging;
 
 /// How many pages' boundaries a repository keeps (the least used go first).
 const KEPT_BOUNDARIES: usize = 4096;
@@ -124,7 +125,7 @@ impl KeptBoundaries {
         // to hold by this statement (a page past the cap checks nothing).
         let snapshot = match (&rows.counted, counting) {
             (Some(counted), _) => Some(counted.snapshot.clone()),
-            (None, Counting::Known(known)) if earlier.offset < earlier.count_cap => {
+            (None, Counting::Known(known)) if paging::past_the_cap(&earlier).is_none() => {
                 Some(known.snapshot.clone())
             }
             _ => None,
@@ -168,11 +169,11 @@ impl KeptBoundaries {
         let Ok(limit) = usize::try_from(window.limit) else {
             return;
         };
-        // The extra row past the page says that the next page has rows.
-        if let (Some(last), true) = (
-            limit.checked_sub(1).and_then(|last| rows.row(last)),
-            rows.len() > limit,
-        ) {
+        // Without the extra row past the page, the next page has no rows to keep.
+        if rows.len() <= limit {
+            return;
+        }
+        if let Some(last) = limit.checked_sub(1).and_then(|last| rows.row(last)) {
             let next = window.offset.saturating_add(window.limit);
             let key = (filter.clone(), sort, next, window.count_cap);
             self.keep(key, last, sort, count);
